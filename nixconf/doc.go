@@ -1,0 +1,18 @@
+// Package nixconf finds, reads and edits the user's Nix configuration the
+// way Nix itself reads it, so that a token nix-auth writes is the token Nix
+// uses.
+//
+// Tokens live in access-tokens.conf beside nix.conf, which pulls it in with
+// "!include access-tokens.conf"; nix.conf keeps the user's own settings and
+// formatting. Every write is atomic (a temporary file in the same
+// directory, fsync, rename, fsync of the directory), gets its final mode
+// whatever the umask, and happens under an exclusive lock on a lock file
+// beside the config, so concurrent runs never lose each other's tokens.
+//
+// The parser follows Nix 2.8's src/libutil/config.cc (applyConfig): a
+// line is split on '\n'; '#' starts a comment anywhere; the rest is split
+// on space, tab and CR; "include PATH" and "!include PATH" read another
+// file relative to the including one; every other line must be
+// "name = value" with '=' as a token of its own. Settings apply in the order
+// Nix reads them, an included file at the point of its include.
+package nixconf

@@ -1,0 +1,127 @@
+package nixconf
+
+import (
+	"slices"
+)
+
+// The editor changes only the bytes it must: one host=token item, or a
+// whole access-tokens line when one moves out of nix.conf. Every other
+// byte, comments and spacing included, stays as the user wrote it.
+
+// textEdit replaces data[start:end] with text.
+type textEdit struct {
+	start, end int
+	text       string
+}
+
+// applyEdits applies non-overlapping edits. They are applied from the end
+// of the file backwards so that earlier offsets stay valid; an insertion at
+// the very end of a removed range is applied first and survives it.
+func applyEdits(data []byte, edits []textEdit) []byte {
+	slices.SortStableFunc(edits, func(a, b textEdit) int { return b.start - a.start })
+	out := slices.Clone(data)
+	for _, e := range edits {
+		out = slices.Concat(out[:e.start], []byte(e.text), out[e.end:])
+	}
+	return out
+}
+
+// occurrences finds every host=token item for host in the access-tokens
+// settings of one file, and which of them Nix would use (-1: none).
+func occurrences(data []byte, stmts []stmt, host string) (occ []pair, winner int, last *stmt) {
+	winner = -1
+	for i := range stmts {
+		st := &stmts[i]
+		if !st.isTokens() {
+			continue
+		}
+		last = st
+		if st.name == settingTokens {
+			winner = -1
+		}
+		for _, p := range st.pairs(data) {
+			if p.host != host {
+				continue
+			}
+			occ = append(occ, p)
+			if winner < 0 {
+				winner = len(occ) - 1
+			}
+		}
+	}
+	return occ, winner, last
+}
+
+// removeItem deletes an item with the whitespace before it, so that
+// "a=1 b=2 c=3" loses " b=2" and keeps its spacing elsewhere.
+func removeItem(p pair) textEdit { return textEdit{p.prevEnd, p.tok.end, ""} }
+
+// setToken makes the file give host the token. The item Nix uses is
+// replaced in place; other items for host are removed, since Nix ignores
+// them and they may hold an old token; a new host goes at the end of the
+// last access-tokens line, or on a new line when there is none.
+func setToken(data []byte, path, host, token string) ([]byte, error) {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return nil, err
+	}
+	item := host + "=" + token
+	occ, winner, last := occurrences(data, stmts, host)
+	var edits []textEdit
+	for i, p := range occ {
+		if i == winner {
+			edits = append(edits, textEdit{p.tok.start, p.tok.end, item})
+		} else {
+			edits = append(edits, removeItem(p))
+		}
+	}
+	if winner < 0 {
+		if last == nil {
+			return appendLine(applyEdits(data, edits), settingTokens+" = "+item), nil
+		}
+		end := last.toks[len(last.toks)-1].end
+		edits = append(edits, textEdit{end, end, " " + item})
+	}
+	return applyEdits(data, edits), nil
+}
+
+// removeToken deletes every item for host; found says whether Nix used one
+// of them.
+func removeToken(data []byte, path, host string) (out []byte, found bool, err error) {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return nil, false, err
+	}
+	occ, winner, _ := occurrences(data, stmts, host)
+	edits := make([]textEdit, 0, len(occ))
+	for _, p := range occ {
+		edits = append(edits, removeItem(p))
+	}
+	return applyEdits(data, edits), winner >= 0, nil
+}
+
+// removeTokenLines deletes whole access-tokens and extra-access-tokens
+// lines, with their newline.
+func removeTokenLines(data []byte, stmts []stmt) []byte {
+	var edits []textEdit
+	for _, st := range stmts {
+		if !st.isTokens() {
+			continue
+		}
+		end := st.end
+		if end < len(data) {
+			end++ // the '\n'
+		}
+		edits = append(edits, textEdit{st.start, end, ""})
+	}
+	return applyEdits(data, edits)
+}
+
+// appendLine adds a line at the end, after a newline if the file lacks one.
+func appendLine(data []byte, line string) []byte {
+	out := slices.Clone(data)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(append(out, line...), '\n')
+}
