@@ -1,0 +1,372 @@
+package forgetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// github answers as github.com (web on github.com, API on api.github.com)
+// or, on any other host, as GitHub Enterprise Server (API under /api/v3).
+func (s *Server) github(w http.ResponseWriter, r *http.Request, host string) {
+	path := r.URL.Path
+	enterprise := host != "github.com" && host != "api.github.com"
+	api, isAPI := "", false
+	switch {
+	case host == "api.github.com":
+		api, isAPI = path, true
+	case enterprise && strings.HasPrefix(path, "/api/v3/"):
+		api, isAPI = strings.TrimPrefix(path, "/api/v3"), true
+	}
+	if isAPI {
+		switch api {
+		case "/user":
+			s.githubUser(w, r)
+		case "/meta":
+			body := map[string]any{"verifiable_password_authentication": true}
+			if enterprise {
+				w.Header().Set("X-GitHub-Enterprise-Version", "3.14.0")
+				body["installed_version"] = "3.14.0"
+			}
+			writeJSON(w, http.StatusOK, body)
+		default:
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+		}
+		return
+	}
+	switch path {
+	case "/login/device/code":
+		s.deviceCode(w, r, host, GitHub)
+	case "/login/oauth/access_token":
+		s.deviceToken(w, r, GitHub)
+	default:
+		notFoundPage(w)
+	}
+}
+
+// githubUser is GET /user with the headers GitHub sends: X-OAuth-Scopes
+// (not for fine-grained tokens), GitHub-Authentication-Token-Expiration,
+// X-RateLimit-*.
+func (s *Server) githubUser(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.lookup(bearer(r))
+	if !ok {
+		w.Header().Set("X-RateLimit-Limit", "60")
+		w.Header().Set("X-RateLimit-Remaining", "59")
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+		return
+	}
+	w.Header().Set("X-RateLimit-Limit", "5000")
+	if t.RateLimited {
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "API rate limit exceeded for user ID 1."})
+		return
+	}
+	n := s.countCall(t)
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(5000-n))
+	if !t.HideScopes {
+		w.Header().Set("X-OAuth-Scopes", strings.Join(t.Scopes, ", "))
+		w.Header().Set("X-Accepted-OAuth-Scopes", "")
+	}
+	switch {
+	case t.ExpiryHeader != "":
+		w.Header().Set("GitHub-Authentication-Token-Expiration", t.ExpiryHeader)
+	case !t.Expires.IsZero():
+		w.Header().Set("GitHub-Authentication-Token-Expiration", t.Expires.Format("2006-01-02 15:04:05 -0700"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login": t.User, "id": 1, "type": "User"})
+}
+
+// gitlab answers the GitLab endpoints nix-auth uses.
+func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
+	switch r.URL.Path {
+	case "/oauth/authorize_device":
+		s.deviceCode(w, r, host, GitLab)
+		return
+	case "/oauth/token":
+		s.deviceToken(w, r, GitLab)
+		return
+	case "/oauth/token/info":
+		t, ok := s.lookup(bearer(r))
+		if !ok || !t.OAuth {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": "The access token is invalid"})
+			return
+		}
+		var secs any // null: does not expire
+		if !t.Expires.IsZero() {
+			secs = int64(time.Until(t.Expires).Seconds())
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"resource_owner_id": 42, "scope": t.Scopes, "scopes": t.Scopes,
+			"expires_in": secs, "expires_in_seconds": secs,
+			"application": map[string]any{"uid": "app"}, "created_at": time.Now().Add(-time.Minute).Unix(),
+		})
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/v4/") {
+		notFoundPage(w)
+		return
+	}
+	t, ok := s.gitlabAuth(r)
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+		return
+	}
+	w.Header().Set("RateLimit-Limit", "2000")
+	w.Header().Set("RateLimit-Remaining", strconv.Itoa(2000-s.countCall(t)))
+	switch r.URL.Path {
+	case "/api/v4/version":
+		writeJSON(w, http.StatusOK, map[string]any{"version": "17.5.0-ee", "revision": "0123456789a"})
+	case "/api/v4/user":
+		if !hasAnyScope(t, "api", "read_api", "read_user") {
+			writeJSON(w, http.StatusForbidden, map[string]any{"error": "insufficient_scope",
+				"error_description": "The request requires higher privileges than provided by the access token.", "scope": "api read_api read_user"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": 42, "username": t.User, "state": "active"})
+	case "/api/v4/personal_access_tokens/self":
+		if t.OAuth {
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
+			return
+		}
+		var exp any
+		if !t.Expires.IsZero() {
+			exp = t.Expires.UTC().Format("2006-01-02")
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"id": 7, "name": "nix-auth", "revoked": false, "created_at": "2024-01-01T00:00:00.000Z",
+			"scopes": t.Scopes, "user_id": 42, "last_used_at": nil, "active": true, "expires_at": exp,
+		})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
+	}
+}
+
+// gitlabAuth reads GitLab's two token headers: PRIVATE-TOKEN takes
+// personal tokens only, Authorization: Bearer takes both kinds.
+func (s *Server) gitlabAuth(r *http.Request) (Token, bool) {
+	if v := r.Header.Get("PRIVATE-TOKEN"); v != "" {
+		t, ok := s.lookup(v)
+		return t, ok && !t.OAuth
+	}
+	return s.lookup(bearer(r))
+}
+
+// gitea answers as Gitea or Forgejo.
+func (s *Server) gitea(w http.ResponseWriter, r *http.Request, kind string) {
+	version := "1.22.3"
+	if kind == Forgejo {
+		version = "9.0.1+gitea-1.22.0"
+	}
+	switch r.URL.Path {
+	case "/api/v1/version":
+		writeJSON(w, http.StatusOK, map[string]any{"version": version})
+	case "/api/forgejo/v1/version":
+		if kind != Forgejo {
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "not found"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"version": version})
+	case "/api/v1/user":
+		t, ok := s.lookup(bearer(r))
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "invalid username, password or token"})
+			return
+		}
+		if !hasAnyScope(t, "all", "read:user", "write:user") {
+			writeJSON(w, http.StatusForbidden, map[string]any{"message": "token does not have at least one of required scope(s): [read:user]"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": 1, "login": t.User, "full_name": ""})
+	default:
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "not found"})
+			return
+		}
+		notFoundPage(w)
+	}
+}
+
+// sourcehut answers meta.*'s GraphQL endpoint.
+func (s *Server) sourcehut(w http.ResponseWriter, r *http.Request, host string) {
+	if !strings.HasPrefix(host, "meta.") || r.URL.Path != "/query" || r.Method != http.MethodPost {
+		notFoundPage(w)
+		return
+	}
+	var q struct {
+		Query string `json:"query"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&q) != nil || !strings.Contains(q.Query, "me") {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []any{map[string]any{"message": "malformed query"}}})
+		return
+	}
+	t, ok := s.lookup(bearer(r))
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []any{map[string]any{"message": "Invalid or expired OAuth 2.0 bearer token"}}})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"me": map[string]any{"canonicalName": "~" + t.User}}})
+}
+
+// deviceCode starts a scripted device flow (RFC 8628 section 3.2).
+func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request, host, style string) {
+	if r.Method != http.MethodPost {
+		notFoundPage(w)
+		return
+	}
+	s.mu.Lock()
+	queue := s.scripts[host]
+	if len(queue) == 0 {
+		s.mu.Unlock()
+		oauthError(w, r, style, http.StatusBadRequest, "unauthorized_client", "forgetest: no device script for "+host)
+		return
+	}
+	script := queue[0]
+	if script.ClientID != "" && r.PostForm.Get("client_id") != script.ClientID {
+		s.mu.Unlock()
+		// Both forges refuse an unknown client before issuing a code.
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "unknown client_id"})
+		return
+	}
+	s.scripts[host] = queue[1:]
+	s.seq++
+	code := fmt.Sprintf("device-code-%d", s.seq)
+	if script.Interval == 0 {
+		script.Interval = 1
+	}
+	if script.ExpiresIn == 0 {
+		script.ExpiresIn = 900
+	}
+	if script.UserCode == "" {
+		script.UserCode = "WDJB-MJHT"
+	}
+	s.devices[code] = &device{host: host, script: script, expires: time.Now().Add(time.Duration(script.ExpiresIn) * time.Second)}
+	s.mu.Unlock()
+
+	body := map[string]any{
+		"device_code": code, "user_code": script.UserCode,
+		"expires_in": script.ExpiresIn, "interval": script.Interval,
+	}
+	if style == GitHub {
+		body["verification_uri"] = "https://" + host + "/login/device"
+	} else {
+		body["verification_uri"] = "https://" + host + "/oauth/device"
+		body["verification_uri_complete"] = "https://" + host + "/oauth/device?user_code=" + script.UserCode
+	}
+	oauthWrite(w, r, style, http.StatusOK, body)
+}
+
+// deviceToken answers a poll (RFC 8628 section 3.4/3.5) with the script's
+// next step.
+func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request, style string) {
+	if r.Method != http.MethodPost {
+		notFoundPage(w)
+		return
+	}
+	if r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code" {
+		oauthError(w, r, style, http.StatusBadRequest, "unsupported_grant_type", "")
+		return
+	}
+	s.mu.Lock()
+	d, ok := s.devices[r.PostForm.Get("device_code")]
+	var step string
+	var issue *Token
+	switch {
+	case !ok:
+		step = "bad_verification_code"
+		if style == GitLab {
+			step = "invalid_grant"
+		}
+	case d.script.ClientID != "" && r.PostForm.Get("client_id") != d.script.ClientID:
+		step = "incorrect_client_credentials"
+		if style == GitLab {
+			step = "invalid_client"
+		}
+	case time.Now().After(d.expires):
+		step = "expired_token"
+	case d.step < len(d.script.Steps):
+		step = d.script.Steps[d.step]
+		d.step++
+	case d.script.Token.Value == "":
+		step = "authorization_pending"
+	default:
+		t := d.script.Token
+		if style == GitLab {
+			t.OAuth = true
+		}
+		s.tokens[t.Value] = t
+		delete(s.devices, r.PostForm.Get("device_code"))
+		issue = &t
+	}
+	s.mu.Unlock()
+
+	if issue == nil {
+		oauthError(w, r, style, http.StatusBadRequest, step, describe(step))
+		return
+	}
+	body := map[string]any{"access_token": issue.Value}
+	if style == GitHub {
+		body["token_type"] = "bearer"
+		body["scope"] = strings.Join(issue.Scopes, ",")
+	} else {
+		body["token_type"] = "Bearer"
+		body["scope"] = strings.Join(issue.Scopes, " ")
+		body["created_at"] = time.Now().Unix()
+		if issue.RefreshToken != "" {
+			body["refresh_token"] = issue.RefreshToken
+		}
+		if !issue.Expires.IsZero() {
+			body["expires_in"] = int64(time.Until(issue.Expires).Seconds())
+		}
+	}
+	oauthWrite(w, r, style, http.StatusOK, body)
+}
+
+func describe(code string) string {
+	switch code {
+	case "authorization_pending":
+		return "The authorization request is still pending."
+	case "slow_down":
+		return "Too many requests have been made in the same timeframe."
+	case "expired_token":
+		return "The device_code has expired."
+	case "access_denied":
+		return "The authorization request was denied."
+	}
+	return ""
+}
+
+// oauthError answers an OAuth error: GitHub with 200 (its documented
+// habit), GitLab (Doorkeeper) with the given status.
+func oauthError(w http.ResponseWriter, r *http.Request, style string, status int, code, desc string) {
+	body := map[string]any{"error": code}
+	if desc != "" {
+		body["error_description"] = desc
+	}
+	if style == GitHub {
+		body["error_uri"] = "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow"
+		status = http.StatusOK
+	}
+	oauthWrite(w, r, style, status, body)
+}
+
+// oauthWrite encodes an OAuth answer: GitHub sends JSON only when asked
+// with Accept: application/json and form encoding otherwise.
+func oauthWrite(w http.ResponseWriter, r *http.Request, style string, status int, body map[string]any) {
+	if style == GitHub && !strings.Contains(r.Header.Get("Accept"), "application/json") {
+		v := url.Values{}
+		for k, x := range body {
+			v.Set(k, fmt.Sprint(x))
+		}
+		w.Header().Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, v.Encode())
+		return
+	}
+	writeJSON(w, status, body)
+}

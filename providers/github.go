@@ -1,0 +1,155 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// DefaultGitHubClientID is the OAuth app used for the device flow on
+// github.com when no --client-id is given. It is the GitHub CLI's public
+// client ID, the one numtide/nix-auth uses as well: the consent page
+// therefore says "GitHub CLI". A public client ID is not a secret, but the
+// app belongs to GitHub, which may restrict it; --client-id with nix-auth's
+// own OAuth app is the way out.
+const DefaultGitHubClientID = "178c6fc778ccc68e1d6a"
+
+// githubScope is what Nix needs: `repo` is the only classic scope that
+// lets the github: fetcher read private repositories (and lifts the
+// anonymous rate limit for public ones).
+const githubScope = "repo"
+
+// githubProvider is github.com or a GitHub Enterprise Server.
+type githubProvider struct {
+	base
+	web string // https://github.com or https://ghe.host
+	api string // https://api.github.com or https://ghe.host/api/v3
+}
+
+func newGitHub(b base) *githubProvider {
+	g := &githubProvider{base: b, web: b.origin(), api: b.origin() + "/api/v3"}
+	if b.apiHost == githubHost {
+		g.api = "https://api." + githubHost
+	}
+	return g
+}
+
+func (g *githubProvider) enterprise() bool { return g.apiHost != githubHost }
+
+func (g *githubProvider) tokenPage() string {
+	return g.web + "/settings/tokens/new?scopes=" + githubScope + "&description=nix-auth"
+}
+
+const githubInstructions = "Nix sends this token with its github: fetcher (flake inputs such as github:owner/repo), " +
+	"which needs it for private repositories and to avoid the anonymous rate limit. " +
+	"Create a classic token with the \"repo\" scope, or a fine-grained token with read access to \"Contents\" of the repositories Nix fetches."
+
+// Login runs the device flow (or the token prompt when asked for).
+func (g *githubProvider) Login(ctx context.Context, ui UI) (*Token, error) {
+	if g.personal {
+		return g.personalLogin(ui, g.tokenPage(), githubInstructions)
+	}
+	clientID := g.clientID
+	if clientID == "" {
+		if g.enterprise() {
+			return nil, &Error{
+				Host: g.apiHost,
+				Msg:  fmt.Sprintf("GitHub Enterprise at %s needs the client ID of an OAuth app there for the device flow", g.apiHost),
+				Advice: []string{
+					fmt.Sprintf("create an OAuth app at %s/settings/applications/new with \"Enable Device Flow\" checked, then run `nix-auth login %s --client-id <ID>`", g.web, g.host),
+					fmt.Sprintf("or create a token at %s and run `nix-auth set-token %s`", g.tokenPage(), g.host),
+				},
+			}
+		}
+		clientID = DefaultGitHubClientID
+	}
+	d := &deviceFlow{
+		host:     g.apiHost,
+		client:   g.client,
+		clientID: clientID,
+		authURL:  g.web + "/login/device/code",
+		tokenURL: g.web + "/login/oauth/access_token",
+		scopes:   []string{githubScope},
+		now:      g.now,
+	}
+	return d.run(ctx, ui)
+}
+
+// NixToken is the token itself: Nix sends "Authorization: token <value>".
+func (g *githubProvider) NixToken(t *Token) string { return t.Value }
+
+// Validate reads everything from one GET /user: the login from the body,
+// scopes from X-OAuth-Scopes (absent for fine-grained tokens), expiry from
+// GitHub-Authentication-Token-Expiration, and X-RateLimit-Remaining.
+func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status, error) {
+	st := &Status{RateLimitRemaining: -1}
+	if st.Problem = tokenProblem(nixToken); st.Problem != "" {
+		return st, nil
+	}
+	hdr := http.Header{
+		"Authorization":        {"Bearer " + nixToken},
+		"Accept":               {"application/vnd.github+json"},
+		"X-Github-Api-Version": {"2022-11-28"},
+	}
+	r, err := call(ctx, g.client, http.MethodGet, g.api+"/user", hdr, nil)
+	if err != nil {
+		return nil, err
+	}
+	st.RateLimitRemaining = headerInt(r.header, "X-RateLimit-Remaining")
+	switch r.status {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		st.Problem = "GitHub does not accept it (bad credentials): it was revoked, has expired, or was mistyped"
+		return st, nil
+	case http.StatusForbidden, http.StatusTooManyRequests:
+		if st.RateLimitRemaining == 0 {
+			e := &Error{Host: r.url.Host, Msg: r.url.Host + " rate limit reached, so the token could not be checked",
+				Advice: []string{"try again after the limit resets"}}
+			if reset := headerInt(r.header, "X-RateLimit-Reset"); reset > 0 {
+				e.Advice = []string{"try again after " + time.Unix(int64(reset), 0).UTC().Format(time.RFC3339)}
+			}
+			return nil, e
+		}
+		st.Problem = "GitHub refuses it"
+		if m := r.message(); m != "" {
+			st.Problem += ": " + m
+		}
+		return st, nil
+	default:
+		return nil, r.unexpected(GitHub)
+	}
+	var user struct {
+		Login string `json:"login"`
+	}
+	if err := r.decode(GitHub, &user); err != nil {
+		return nil, err
+	}
+	st.Valid = true
+	st.User = user.Login
+	if v, ok := r.header[textproto.CanonicalMIMEHeaderKey("X-OAuth-Scopes")]; ok {
+		st.ScopesKnown = true
+		st.Scopes = splitScopes(strings.Join(v, ","))
+	}
+	st.ExpiresAt = parseGitHubExpiry(r.header.Get("GitHub-Authentication-Token-Expiration"))
+	return st, nil
+}
+
+// parseGitHubExpiry reads GitHub-Authentication-Token-Expiration; zero when
+// absent (the token does not expire) or in an unknown form. Both forms
+// seen in the wild are read: "2024-06-01 00:00:00 UTC" and
+// "2027-03-31 00:00:00 +0900".
+func parseGitHubExpiry(v string) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST", time.RFC3339} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
