@@ -1,0 +1,59 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+// configFlag returns the global --config value.
+func configFlag(c *cobra.Command) string {
+	v, _ := c.Flags().GetString("config")
+	return v
+}
+
+func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
+	paths, err := nixconf.Locate(config, f.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	// Nix itself takes its store's location from NIX_STORE_DIR; a nix.conf
+	// linked into that store is read-only (home-manager, NixOS).
+	return &nixconf.Store{Paths: paths, DryRun: dryRun, StoreDir: f.Getenv("NIX_STORE_DIR"),
+		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }}, nil
+}
+
+func providerOptions(f *Factory, clientID string) providers.Options {
+	return providers.Options{HTTPClient: f.HTTPClient(), ClientID: clientID, Now: f.Now}
+}
+
+// resolveTarget turns a provider name or host (and an optional --provider)
+// into a forge kind and host, probing the host when nothing else says what
+// it is.
+func resolveTarget(ctx context.Context, f *Factory, target, provider string) (providers.Kind, string, error) {
+	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
+	if err != nil {
+		return "", "", &usageError{err}
+	}
+	if err := nixconf.ValidateHost(host); err != nil {
+		return "", "", &usageError{err}
+	}
+	if known {
+		return kind, host, nil
+	}
+	kind, err = providers.Detect(ctx, host, f.HTTPClient())
+	if err != nil {
+		return "", "", &hintError{
+			msg:   fmt.Sprintf("could not tell which forge %s runs: %v", host, err),
+			hints: []string{"name it: --provider github|gitlab|gitea|forgejo|sourcehut"},
+		}
+	}
+	return kind, host, nil
+}
+
+func baseName(p string) string { return filepath.Base(p) }

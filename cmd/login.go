@@ -1,0 +1,213 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+type loginOptions struct {
+	target     string
+	provider   string
+	clientID   string
+	tokenStdin bool
+	force      bool
+	dryRun     bool
+	noBrowser  bool
+}
+
+func newLoginCmd(f *Factory) *cobra.Command {
+	o := &loginOptions{}
+	c := &cobra.Command{
+		Use:   "login [provider|host]",
+		Short: "Get a token for a forge and save it for Nix",
+		Long: strings.TrimSpace(`
+Get a token for a forge and save it where Nix reads it.
+
+GitHub and GitLab use the OAuth device flow: nix-auth shows a code and a URL,
+you approve in a browser, and the token comes back by itself. Gitea, Forgejo,
+Codeberg and SourceHut use a personal access token that you create on the
+forge's settings page and paste at a prompt that does not echo.
+
+The argument is a provider name (github, gitlab, codeberg, sourcehut) or a
+host (github.example.com); an unknown host is identified by probing it, or
+named with --provider. Default: github.`),
+		Example: strings.TrimSpace(`
+  nix-auth login
+  nix-auth login gitlab
+  nix-auth login github.example.com --client-id Iv1.0123456789abcdef
+  nix-auth login codeberg
+  pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin`),
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, a []string) error {
+			o.target = "github"
+			if len(a) == 1 {
+				o.target = a[0]
+			}
+			return runLogin(c.Context(), f, configFlag(c), o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.provider, "provider", "", "forge type of the host: github, gitlab, gitea, forgejo, sourcehut")
+	fl.StringVar(&o.clientID, "client-id", "", "OAuth application client ID (required for GitHub Enterprise and self-hosted GitLab)")
+	fl.BoolVar(&o.tokenStdin, "token-stdin", false, "read a personal token from standard input instead of the device flow")
+	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
+	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
+	return c
+}
+
+func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) error {
+	kind, host, err := resolveTarget(ctx, f, o.target, o.provider)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(f, config, o.dryRun)
+	if err != nil {
+		return err
+	}
+	// A read-only nix.conf must be found before the user goes through a
+	// browser flow whose result could not be saved.
+	if err := store.CheckWritable(); err != nil {
+		return err
+	}
+	p, err := providers.New(kind, host, providerOptions(f, o.clientID))
+	if err != nil {
+		return err
+	}
+	if !o.force {
+		if st, ok := currentValid(ctx, store, p, host); ok {
+			fmt.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", host, st.User)
+			fmt.Fprintln(f.IO.Out, "Use --force to replace the token.")
+			return nil
+		}
+	}
+
+	ui := &deviceUI{f: f, noBrowser: o.noBrowser, fromStdin: o.tokenStdin}
+	var tok *providers.Token
+	if o.tokenStdin {
+		raw, err := f.readSecret("", true)
+		if err != nil {
+			return err
+		}
+		nixTok, err := providers.NormalizeToken(kind, raw)
+		if err != nil {
+			return err
+		}
+		tok = &providers.Token{Value: nixTok, Type: providers.Personal}
+	} else {
+		tok, err = p.Login(ctx, ui)
+		ui.done()
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return errors.New("login cancelled; nothing was written")
+			}
+			return err
+		}
+	}
+	nixTok := tok.Value
+	if !o.tokenStdin {
+		nixTok = p.NixToken(tok)
+	}
+	if err := nixconf.ValidateToken(nixTok); err != nil {
+		return fmt.Errorf("the token from %s cannot be written to a Nix config: %w", host, err)
+	}
+	st, err := p.Validate(ctx, nixTok)
+	if err != nil {
+		return err
+	}
+	if !st.Valid {
+		return &hintError{
+			msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", host, st.Problem),
+			hints: []string{"check that the token was copied whole and has not been revoked"},
+		}
+	}
+	change, err := store.Set(host, nixTok)
+	if err != nil {
+		return err
+	}
+	printLoggedIn(f, host, nixTok, st)
+	printChange(f, change, host, nixTok, o.dryRun)
+	if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
+		fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
+			tok.ExpiresAt.Sub(f.Now()).Round(time.Minute), tok.ExpiresAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(f.IO.ErrOut, "nix-auth: hint: create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
+	}
+	return nil
+}
+
+// currentValid reports whether host already has a token that the forge
+// accepts, so that a repeated login does not replace a working token.
+func currentValid(ctx context.Context, store *nixconf.Store, p providers.Provider, host string) (*providers.Status, bool) {
+	entries, err := store.Tokens()
+	if err != nil {
+		return nil, false
+	}
+	for _, e := range entries {
+		if e.Host != host {
+			continue
+		}
+		st, err := p.Validate(ctx, e.Token)
+		if err != nil || !st.Valid {
+			return nil, false
+		}
+		return st, true
+	}
+	return nil, false
+}
+
+func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status) {
+	fmt.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, orUnknown(st.User), nixconf.MaskToken(nixTok))
+	if st.ScopesKnown {
+		fmt.Fprintf(f.IO.Out, ", scopes: %s", orNone(strings.Join(st.Scopes, " ")))
+	}
+	if !st.ExpiresAt.IsZero() {
+		fmt.Fprintf(f.IO.Out, ", expires %s", st.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(f.IO.Out, ").")
+}
+
+func printChange(f *Factory, ch *nixconf.Change, host, nixTok string, dryRun bool) {
+	out := f.IO.Out
+	if dryRun {
+		fmt.Fprintf(out, "Dry run: would write %s=%s to %s", host, nixconf.MaskToken(nixTok), ch.TokensFile)
+		if ch.IncludeAdded {
+			fmt.Fprintf(out, " and add \"!include %s\" to %s", baseName(ch.TokensFile), ch.NixConf)
+		}
+		fmt.Fprintln(out, "; nothing was written.")
+		return
+	}
+	verb := "Saved"
+	if ch.Replaced {
+		verb = "Replaced"
+	}
+	fmt.Fprintf(out, "%s the token for %s in %s.\n", verb, host, ch.TokensFile)
+	if ch.IncludeAdded {
+		fmt.Fprintf(out, "Added \"!include %s\" to %s.\n", baseName(ch.TokensFile), ch.NixConf)
+	}
+	if len(ch.Migrated) > 0 {
+		fmt.Fprintf(out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+			strings.Join(ch.Migrated, ", "), ch.NixConf, ch.TokensFile, ch.Backup)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown user)"
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

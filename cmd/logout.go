@@ -1,0 +1,107 @@
+package cmd
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+type logoutOptions struct {
+	dryRun bool
+}
+
+func newLogoutCmd(f *Factory) *cobra.Command {
+	o := &logoutOptions{}
+	c := &cobra.Command{
+		Use:   "logout [provider|host]",
+		Short: "Remove a host's token from the Nix config",
+		Long: strings.TrimSpace(`
+Remove a host's token from access-tokens.conf. With no argument, pick the host
+from a list (on a terminal). The token itself stays valid at the forge until
+you revoke it there.`),
+		Example: strings.TrimSpace(`
+  nix-auth logout github
+  nix-auth logout git.example.com
+  nix-auth logout`),
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, a []string) error {
+			store, err := openStore(f, configFlag(c), o.dryRun)
+			if err != nil {
+				return err
+			}
+			var host string
+			if len(a) == 1 {
+				_, h, _, err := providers.Resolve(a[0], "")
+				if err != nil {
+					return &usageError{err}
+				}
+				host = h
+			} else if host, err = pickHost(f, store); err != nil {
+				return err
+			}
+			if err := store.CheckWritable(); err != nil {
+				return err
+			}
+			change, err := store.Remove(host)
+			if err != nil {
+				return err
+			}
+			if o.dryRun {
+				fmt.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, change.TokensFile)
+				return nil
+			}
+			fmt.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, change.TokensFile)
+			if len(change.Migrated) > 0 {
+				fmt.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)
+			}
+			fmt.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
+	return c
+}
+
+// pickHost asks which host to log out from, on a terminal only: a script
+// that forgot the argument must fail, not block on a prompt.
+func pickHost(f *Factory, store *nixconf.Store) (string, error) {
+	entries, err := store.Tokens()
+	if err != nil {
+		return "", err
+	}
+	if len(entries) == 0 {
+		return "", fmt.Errorf("no tokens in %s; nothing to log out from", store.Paths.NixConf)
+	}
+	if !f.IO.InTTY {
+		return "", usagef("name the host to log out from (one of: %s)", hostList(entries))
+	}
+	for i, e := range entries {
+		fmt.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, nixconf.MaskToken(e.Token))
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Log out from which host? [1-%d] ", len(entries))
+	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no host chosen; nothing was changed")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || n < 1 || n > len(entries) {
+		return "", usagef("that is not a number from 1 to %d; nothing was changed", len(entries))
+	}
+	return entries[n-1].Host, nil
+}
+
+func hostList(entries []nixconf.Entry) string {
+	hosts := make([]string, len(entries))
+	for i, e := range entries {
+		hosts[i] = e.Host
+	}
+	return strings.Join(hosts, ", ")
+}

@@ -1,0 +1,119 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+type setTokenOptions struct {
+	host       string
+	provider   string
+	noValidate bool
+	dryRun     bool
+}
+
+func newSetTokenCmd(f *Factory) *cobra.Command {
+	o := &setTokenOptions{}
+	c := &cobra.Command{
+		Use:   "set-token HOST",
+		Short: "Save a token you already have, read from stdin or a hidden prompt",
+		Long: strings.TrimSpace(`
+Save a token you already have for HOST. The token is read from standard input
+when it is piped, else from a prompt that does not echo. It is never taken
+from the command line, where ps and shell history would keep it.
+
+When HOST is a known forge (or --provider names one), the token is validated
+first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
+		Example: strings.TrimSpace(`
+  nix-auth set-token github.com
+  pass show gitlab-pat | nix-auth set-token gitlab.com
+  nix-auth set-token git.example.com --provider forgejo < token.txt`),
+		Args: func(c *cobra.Command, a []string) error {
+			if len(a) > 1 {
+				// The extra argument is most likely the token: never echo it.
+				return &usageError{&hintError{
+					msg:   "refusing to take a token from the command line: ps and shell history would keep it",
+					hints: []string{"pipe it instead: `pass show forge-token | nix-auth set-token HOST`, or run `nix-auth set-token HOST` and paste it at the hidden prompt"},
+				}}
+			}
+			return args(cobra.ExactArgs(1))(c, a)
+		},
+		RunE: func(c *cobra.Command, a []string) error {
+			o.host = a[0]
+			return runSetToken(c.Context(), f, configFlag(c), o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: github, gitlab, gitea, forgejo, sourcehut")
+	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
+	return c
+}
+
+func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
+	kind, host, known, err := providers.Resolve(o.host, providers.Kind(o.provider))
+	if err != nil {
+		return &usageError{err}
+	}
+	if err := nixconf.ValidateHost(host); err != nil {
+		return &usageError{err}
+	}
+	store, err := openStore(f, config, o.dryRun)
+	if err != nil {
+		return err
+	}
+	if err := store.CheckWritable(); err != nil {
+		return err
+	}
+	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", host), false)
+	if err != nil {
+		return err
+	}
+	nixTok := raw
+	if known {
+		if nixTok, err = providers.NormalizeToken(kind, raw); err != nil {
+			return err
+		}
+	}
+	if err := nixconf.ValidateToken(nixTok); err != nil {
+		return err
+	}
+	var st *providers.Status
+	switch {
+	case o.noValidate:
+	case !known:
+		fmt.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
+	default:
+		p, err := providers.New(kind, host, providerOptions(f, ""))
+		if err != nil {
+			return err
+		}
+		if st, err = p.Validate(ctx, nixTok); err != nil {
+			return &hintError{
+				msg:   fmt.Sprintf("could not validate the token: %v; nothing was written", err),
+				hints: []string{"retry when the forge is reachable, or save it anyway with --no-validate"},
+			}
+		}
+		if !st.Valid {
+			return &hintError{
+				msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", host, st.Problem),
+				hints: []string{"check that the token was copied whole and has not been revoked"},
+			}
+		}
+	}
+	change, err := store.Set(host, nixTok)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		printLoggedIn(f, host, nixTok, st)
+	}
+	printChange(f, change, host, nixTok, o.dryRun)
+	return nil
+}
