@@ -1,0 +1,279 @@
+package crypt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	sopsage "github.com/getsops/sops/v3/age"
+	sopsconfig "github.com/getsops/sops/v3/config"
+)
+
+// SopsRule is the .sops.yaml creation rule that applies to a file, as the
+// sops CLI would pick it.
+type SopsRule struct {
+	// ConfigPath is the .sops.yaml the rule comes from.
+	ConfigPath string
+	// Recipients are the rule's age keys.
+	Recipients []Recipient
+	// Which values sops leaves in clear text or encrypts; at most one of
+	// these six is set (sops refuses rules with more). A store must honour
+	// the one set so that `sops` and nix-auth agree on which values are
+	// encrypted.
+	UnencryptedSuffix, EncryptedSuffix             string
+	UnencryptedRegex, EncryptedRegex               string
+	UnencryptedCommentRegex, EncryptedCommentRegex string
+	// MACOnlyEncrypted is the rule's mac_only_encrypted.
+	MACOnlyEncrypted bool
+	// Warning is sops's warning about an ignored .sops.yml, if any.
+	Warning string
+}
+
+// SopsConfigRecipients returns the age recipients of the .sops.yaml creation
+// rule for file, and the config's path; see SopsCreationRule, which also
+// returns the rule's encryption settings.
+func SopsConfigRecipients(file string, getenv func(string) string) (recips []Recipient, configPath string, err error) {
+	rule, err := SopsCreationRule(file, getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	return rule.Recipients, rule.ConfigPath, nil
+}
+
+// SopsCreationRule finds .sops.yaml exactly as the sops CLI does (SOPS_CONFIG
+// if set, else .sops.yaml in the current directory or the nearest parent)
+// and returns the creation rule sops would use for file, through sops's own
+// config package so path_regex matching is sops's.
+//
+// When there is no config, or it has no creation_rules, the error wraps
+// ErrNoSopsConfig: sops then takes keys from its command line, and nix-auth
+// from --recipient. A config whose rules do not match file, or whose rule
+// names keys other than age keys (nix-auth cannot encrypt to PGP or cloud
+// KMS keys, and dropping them would lock their holders out), is an error
+// naming the config and the file.
+func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error) {
+	absFile, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	rule := &SopsRule{}
+	confPath := getenv("SOPS_CONFIG")
+	if confPath == "" {
+		res, err := sopsconfig.LookupConfigFile(".")
+		rule.Warning = res.Warning
+		if err != nil {
+			return nil, &keyError{msg: "no .sops.yaml in the current directory or its parents", err: ErrNoSopsConfig,
+				hints: []string{"create a .sops.yaml with a creation rule for " + file + ", or give --recipient"}}
+		}
+		confPath = res.Path
+	}
+	if abs, err := filepath.Abs(confPath); err == nil {
+		confPath = abs
+	}
+	rule.ConfigPath = confPath
+	if _, err := os.Stat(confPath); err != nil {
+		return nil, &keyError{msg: "SOPS_CONFIG names a missing file", err: err,
+			hints: []string{"fix or unset SOPS_CONFIG"}}
+	}
+	rel := absFile
+	if r, err := filepath.Rel(filepath.Dir(confPath), absFile); err == nil {
+		rel = r
+	}
+
+	conf, err := sopsconfig.LoadCreationRuleForFile(confPath, absFile, map[string]*string{})
+	if err != nil {
+		// sops's config package has no sentinel for this case.
+		if strings.Contains(err.Error(), "no matching creation rules found") {
+			return nil, &keyError{msg: fmt.Sprintf("%s: no creation rule matches %s", confPath, rel),
+				hints: []string{fmt.Sprintf("add a creation rule whose path_regex matches %q (paths are relative to the .sops.yaml), or a rule without path_regex", rel)}}
+		}
+		return nil, &keyError{msg: confPath + ": cannot use the sops config", err: err}
+	}
+	if conf == nil {
+		return nil, &keyError{msg: confPath + " has no creation_rules", err: ErrNoSopsConfig,
+			hints: []string{"add creation_rules with age keys, or give --recipient"}}
+	}
+
+	if len(conf.KeyGroups) > 1 {
+		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s has %d key groups (Shamir secret sharing), which nix-auth does not write", confPath, rel, len(conf.KeyGroups)),
+			hints: []string{"use a single list of age keys for this file, or encrypt it with sops directly"}}
+	}
+	var ageKeys, other []string
+	for _, g := range conf.KeyGroups {
+		for _, k := range g {
+			if ak, ok := k.(*sopsage.MasterKey); ok {
+				ageKeys = append(ageKeys, ak.Recipient)
+				continue
+			}
+			other = append(other, fmt.Sprintf("%s key %s", k.TypeToIdentifier(), k.ToString()))
+		}
+	}
+	if len(other) > 0 {
+		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s names keys nix-auth cannot encrypt to: %s", confPath, rel, strings.Join(other, ", ")),
+			hints: []string{"nix-auth encrypts to age keys only: list age1... keys (ssh-to-age converts host keys) in this rule, or encrypt this file with sops directly"}}
+	}
+	if len(ageKeys) == 0 {
+		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s names no keys", confPath, rel),
+			hints: []string{"add age: keys to the rule"}}
+	}
+	rule.Recipients, err = recipientList(ageKeys, fmt.Sprintf("%s (rule for %s)", confPath, rel))
+	if err != nil {
+		return nil, err
+	}
+	rule.UnencryptedSuffix, rule.EncryptedSuffix = conf.UnencryptedSuffix, conf.EncryptedSuffix
+	rule.UnencryptedRegex, rule.EncryptedRegex = conf.UnencryptedRegex, conf.EncryptedRegex
+	rule.UnencryptedCommentRegex, rule.EncryptedCommentRegex = conf.UnencryptedCommentRegex, conf.EncryptedCommentRegex
+	rule.MACOnlyEncrypted = conf.MACOnlyEncrypted
+	return rule, nil
+}
+
+// Agenix finds and evaluates agenix's secrets.nix. Its zero value runs
+// nix-instantiate from PATH and reads RULES from the process environment.
+type Agenix struct {
+	// NixInstantiate is the nix-instantiate binary; "" means
+	// "nix-instantiate" looked up in PATH.
+	NixInstantiate string
+	// Getenv reads RULES; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// AgenixRecipients returns the publicKeys that agenix's secrets.nix lists for
+// file, and the secrets.nix path, with Agenix's defaults.
+func AgenixRecipients(file string) (recips []Recipient, secretsNix string, err error) {
+	return Agenix{}.Recipients(file)
+}
+
+// Recipients returns the publicKeys that secrets.nix lists for file, and the
+// secrets.nix path. secrets.nix is where agenix looks: $RULES if set, else
+// ./secrets.nix; nix-auth also tries secrets.nix beside file, so it works
+// from anywhere in the repository. It is evaluated with `nix-instantiate
+// --eval --strict --json`, as agenix does. The entry is looked up under
+// file's path relative to the current directory (agenix's key) and relative
+// to secrets.nix. ssh-ed25519 keys are kept in Recipient.SSH (agenix
+// encrypts to them directly) and converted in Recipient.Age.
+//
+// Without a secrets.nix the error wraps ErrNoSecretsNix, so callers fall back
+// to --recipient; a secrets.nix with no entry for file is an error.
+func (a Agenix) Recipients(file string) (recips []Recipient, secretsNix string, err error) {
+	getenv := a.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	absFile, err := filepath.Abs(file)
+	if err != nil {
+		return nil, "", err
+	}
+	if rules := getenv("RULES"); rules != "" {
+		secretsNix, err = filepath.Abs(rules)
+		if err == nil {
+			_, err = os.Stat(secretsNix)
+		}
+		if err != nil {
+			return nil, "", &keyError{msg: "RULES names a secrets.nix that cannot be read", err: err,
+				hints: []string{"fix or unset RULES"}}
+		}
+	} else {
+		for _, cand := range []string{"secrets.nix", filepath.Join(filepath.Dir(absFile), "secrets.nix")} {
+			if _, err := os.Stat(cand); err == nil {
+				secretsNix, err = filepath.Abs(cand)
+				if err != nil {
+					return nil, "", err
+				}
+				break
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return nil, "", &keyError{msg: "cannot read " + cand, err: err}
+			}
+		}
+		if secretsNix == "" {
+			return nil, "", &keyError{msg: "no secrets.nix in the current directory or beside " + file, err: ErrNoSecretsNix,
+				hints: []string{"set RULES to agenix's secrets.nix, or give --recipient"}}
+		}
+	}
+
+	var names []string
+	if cwd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(cwd, absFile); err == nil {
+			names = append(names, filepath.ToSlash(r))
+		}
+	}
+	if r, err := filepath.Rel(filepath.Dir(secretsNix), absFile); err == nil && (len(names) == 0 || names[0] != filepath.ToSlash(r)) {
+		names = append(names, filepath.ToSlash(r))
+	}
+	namesJSON, err := json.Marshal(names)
+	if err != nil {
+		return nil, "", err
+	}
+
+	bin := a.NixInstantiate
+	if bin == "" {
+		bin = "nix-instantiate"
+	}
+	// Names and path go in as --argstr, never spliced into the expression,
+	// so no file name can change what Nix evaluates.
+	const expr = `{ rules, names }:
+let
+  r = import (/. + rules);
+  found = builtins.filter (n: builtins.hasAttr n r) (builtins.fromJSON names);
+in
+  if found == [ ] then null
+  else { name = builtins.head found; keys = r.${builtins.head found}.publicKeys; }`
+	cmd := exec.Command(bin, "--eval", "--strict", "--json",
+		"--argstr", "rules", secretsNix, "--argstr", "names", string(namesJSON), "-E", expr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s needs Nix to be read, and %s was not found", secretsNix, bin), err: err,
+			hints: []string{"install Nix (nix-instantiate evaluates secrets.nix, as agenix does), or give --recipient"}}
+	}
+	if err != nil {
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(stderr.String())), err: err,
+			hints: []string{"check that `nix-instantiate --eval --strict " + secretsNix + "` works"}}
+	}
+	var res *struct {
+		Name string `json:"name"`
+		Keys []any  `json:"keys"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, secretsNix, &keyError{msg: secretsNix + ": unexpected nix-instantiate output", err: err}
+	}
+	if res == nil {
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("there is no rule for %s in %s", names[0], secretsNix),
+			hints: []string{fmt.Sprintf("add `%q.publicKeys = [ ... ];` to %s, or give --recipient", names[len(names)-1], secretsNix)}}
+	}
+	keys := make([]string, 0, len(res.Keys))
+	for i, k := range res.Keys {
+		s, ok := k.(string)
+		if !ok {
+			return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys entry %d is not a string", secretsNix, res.Name, i+1)}
+		}
+		keys = append(keys, s)
+	}
+	if len(keys) == 0 {
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys is empty", secretsNix, res.Name),
+			hints: []string{"list the age1... or ssh-ed25519 keys that may decrypt " + res.Name}}
+	}
+	recips, err = recipientList(keys, fmt.Sprintf("%s (%q)", secretsNix, res.Name))
+	return recips, secretsNix, err
+}
+
+// nixErrors keeps Nix's error lines and drops its warnings (such as the
+// missing nixbld group on machines without a daemon), which are noise here.
+func nixErrors(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "warning:") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return "no message"
+	}
+	return strings.Join(keep, " ")
+}

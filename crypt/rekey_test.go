@@ -1,0 +1,242 @@
+package crypt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/pgp"
+)
+
+func stRecips(ids ...*age.X25519Identity) []string {
+	var r []string
+	for _, id := range ids {
+		r = append(r, id.Recipient().String())
+	}
+	return r
+}
+
+// TestRekeySops: only the data key is wrapped again; values, MAC and
+// lastmodified stay; the new recipient decrypts with our code and with
+// the real sops; a rekey that would lock the caller out is refused
+// unless forced; dry runs and no-op rekeys write nothing.
+func TestRekeySops(t *testing.T) {
+	t.Parallel()
+	id1, id2, id3 := stKey(t), stKey(t), stKey(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.yaml")
+	stCreate(t, p, stEntries(), id1)
+	before, _ := os.ReadFile(p)
+	ids := []age.Identity{id1}
+
+	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true})
+	if err != nil || !res.Changed || !slices.Equal(res.Added, stRecips(id2)) || len(res.Removed) != 0 {
+		t.Fatalf("dry run = %+v, %v", res, err)
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(after, before) {
+		t.Fatal("dry run wrote")
+	}
+
+	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{})
+	if err != nil || !res.Changed {
+		t.Fatalf("Rekey = %+v, %v", res, err)
+	}
+	after, _ := os.ReadFile(p)
+	if !slices.Equal(stValueLines(before), stValueLines(after)) {
+		t.Error("rekey changed values, mac or lastmodified")
+	}
+	if !bytes.Contains(after, before[bytes.Index(before, []byte("    age:")):bytes.Index(before, []byte("          recipient:"))]) {
+		t.Error("the kept recipient's wrapped key changed")
+	}
+	stSameEntries(t, stLoad(t, p, id2).Entries(), stEntries())
+	out := stSopsDecrypt(t, p, id2)
+	if stHostValue(t, out, "github.com", "token") != stEntries()[1].Token {
+		t.Error("sops -d with the new recipient's key")
+	}
+
+	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{})
+	if err != nil || res.Changed {
+		t.Errorf("same recipients: %+v, %v", res, err)
+	}
+	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
+		t.Error("a no-op rekey wrote")
+	}
+
+	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{})
+	if !errors.Is(err, ErrLockout) || !slices.Equal(res.Removed, stRecips(id1, id2)) {
+		t.Errorf("lockout: %+v, %v", res, err)
+	}
+	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
+		t.Error("a refused rekey wrote")
+	}
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true}); !errors.Is(err, ErrLockout) {
+		t.Errorf("dry run does not warn about the lockout: %v", err)
+	}
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	stSameEntries(t, stLoad(t, p, id3).Entries(), stEntries())
+	if _, err := Load(p, ids, nil); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("removed recipient still decrypts: %v", err)
+	}
+}
+
+// wrappedIdentity hides an X25519 identity's type, as a plugin or ssh
+// identity would, so that Rekey must decrypt to check access.
+type wrappedIdentity struct{ id age.Identity }
+
+func (w wrappedIdentity) Unwrap(s []*age.Stanza) ([]byte, error) { return w.id.Unwrap(s) }
+
+func TestRekeyChecksOtherIdentitiesByDecrypting(t *testing.T) {
+	id1, id2 := stKey(t), stKey(t)
+	for _, name := range []string{"t.yaml", "t.age"} {
+		p := filepath.Join(t.TempDir(), name)
+		stCreate(t, p, stEntries(), id1)
+		ids := []age.Identity{wrappedIdentity{id1}}
+		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{}); !errors.Is(err, ErrLockout) {
+			t.Errorf("%s: lockout not detected: %v", name, err)
+		}
+		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		stSameEntries(t, stLoad(t, p, id2).Entries(), stEntries())
+	}
+}
+
+// TestRekeyAge: the content is encrypted anew to the new recipients,
+// which the real age CLI can use; a foreign file's old recipients are
+// unknown.
+func TestRekeyAge(t *testing.T) {
+	id1, id2 := stKey(t), stKey(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.age")
+	stCreate(t, p, stEntries(), id1)
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{})
+	if err != nil || !slices.Equal(res.Added, stRecips(id2)) || res.OldUnknown {
+		t.Fatalf("Rekey = %+v, %v", res, err)
+	}
+	out := stRun(t, dir, nil, nil, "age", "-d", "-i", stKeyFile(t, dir, id2), "t.age")
+	if !bytes.Contains(out, []byte("github.com="+stEntries()[1].Token)) {
+		t.Error("age -d with the new recipient's key")
+	}
+	if m, _ := LoadMeta(p); len(m.Stanzas) != 2 {
+		t.Errorf("stanzas after rekey: %v", m.Stanzas)
+	}
+
+	os.WriteFile(p, stAgeEncrypt(t, "access-tokens = github.com=TESTTOKEN1\n", id1), 0o600)
+	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{})
+	if err != nil || !res.OldUnknown || !res.Changed {
+		t.Fatalf("foreign file: %+v, %v", res, err)
+	}
+	if got := stLoad(t, p, id1).Recipients(); !slices.Equal(got, stRecips(id1)) {
+		t.Errorf("recipients recorded after rekey: %v", got)
+	}
+}
+
+// TestRekeyKeepsOtherKeyTypes: a pgp (or kms, ...) key of a sops file is
+// kept: nix-auth only manages age recipients.
+func TestRekeyKeepsOtherKeyTypes(t *testing.T) {
+	id1, id2 := stKey(t), stKey(t)
+	p := filepath.Join(t.TempDir(), "t.yaml")
+	stCreate(t, p, stEntries(), id1)
+	f := stLoad(t, p, id1)
+	s := f.st.(*sopsStore)
+	fake := &pgp.MasterKey{Fingerprint: "0000111122223333444455556666777788889999", EncryptedKey: "not a real key", CreationDate: stT0}
+	s.meta.KeyGroups = []sops.KeyGroup{append(slices.Clone(s.meta.KeyGroups[0]), fake)}
+	out, err := s.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, out, 0o600)
+	if _, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := LoadMeta(p)
+	if !slices.Equal(m.OtherKeys, []string{"pgp " + fake.Fingerprint}) || !slices.Equal(m.Recipients, stRecips(id1, id2)) {
+		t.Errorf("keys after rekey: %v %v", m.Recipients, m.OtherKeys)
+	}
+}
+
+// TestSopsShamirGroups: a file `sops encrypt` split over two key groups
+// needs a key of each; nix-auth reads it but leaves its recipients to
+// sops.
+func TestSopsShamirGroups(t *testing.T) {
+	id1, id2 := stKey(t), stKey(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("creation_rules:\n    - shamir_threshold: 2\n      encrypted_regex: ^(token|refresh_token)$\n      key_groups:\n          - age: [%s]\n          - age: [%s]\n",
+		id1.Recipient(), id2.Recipient())
+	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(cfg), 0o644)
+	p := stCopy(t, "plain.yaml", dir, "t.yaml")
+	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
+	if _, err := Load(p, []age.Identity{id1}, nil); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("one of two Shamir parts decrypted: %v", err)
+	}
+	f := stLoad(t, p, id1, id2)
+	stSameEntries(t, f.Entries(), stFixtureEntries())
+	if err := f.SetRecipients(stRecips(id1)); !errors.Is(err, ErrRecipient) {
+		t.Errorf("SetRecipients on a Shamir file = %v", err)
+	}
+	f.Put(Entry{Host: "codeberg.org", Token: "TESTTOKEN0006"})
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	out := stRun(t, dir, []string{"SOPS_AGE_KEY=" + id1.String() + "\n" + id2.String()}, nil, "sops", "decrypt", "t.yaml")
+	if !bytes.Contains(out, []byte("TESTTOKEN0006")) {
+		t.Error("sops -d of the Shamir file after Put")
+	}
+}
+
+// BenchmarkRekey: rekey of a sops and an .age file with 10, 100 and 1000
+// recipients, alternating between two recipient sets that differ in one
+// key, side by side with the real `sops updatekeys` on the same file
+// (which wraps the data key for every recipient again).
+func BenchmarkRekey(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		keys := make([]*age.X25519Identity, n+1)
+		for i := range keys {
+			keys[i] = stKey(b)
+		}
+		setA, setB := stRecips(keys[:n]...), stRecips(append(slices.Clone(keys[:n-1]), keys[n])...)
+		ids := []age.Identity{keys[0]}
+		for _, name := range []string{"t.yaml", "t.age"} {
+			b.Run(fmt.Sprintf("%s/%d", name[2:], n), func(b *testing.B) {
+				p := filepath.Join(b.TempDir(), name)
+				stCreate(b, p, stManyHosts(20), keys[:n]...)
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					to := setB
+					if i%2 == 1 {
+						to = setA
+					}
+					if _, err := Rekey(p, ids, to, RekeyOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("sops-updatekeys/%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			p := filepath.Join(dir, "t.yaml")
+			stCreate(b, p, stManyHosts(20), keys[:n]...)
+			cfgs := [2][]byte{}
+			for i, set := range [][]string{setB, setA} {
+				cfgs[i] = fmt.Appendf(nil, "creation_rules:\n    - age: %s\n", strings.Join(set, ","))
+			}
+			env := []string{"SOPS_AGE_KEY=" + keys[0].String()}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				os.WriteFile(filepath.Join(dir, ".sops.yaml"), cfgs[i%2], 0o644)
+				b.StartTimer()
+				stRun(b, dir, env, nil, "sops", "updatekeys", "-y", "t.yaml")
+			}
+		})
+	}
+}

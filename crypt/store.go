@@ -1,0 +1,495 @@
+package crypt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"filippo.io/age"
+)
+
+// Entry is one host's token in an encrypted store, with the metadata that
+// status and render show. Token is the value Nix sends (for GitLab it
+// carries the OAuth2: or PAT: prefix).
+type Entry struct {
+	Host, Token    string
+	Provider, User string
+	Scopes         []string
+	// Created and Expires are zero when unknown / never.
+	Created, Expires time.Time
+	// RefreshToken is kept for GitLab OAuth tokens, which expire after two
+	// hours, so that an explicit command can refresh them later.
+	RefreshToken string
+}
+
+// Format is the kind of encrypted store a file holds.
+type Format string
+
+// The store formats, chosen by file extension.
+const (
+	// FormatSOPS is a sops file (.yaml, .yml, .json): keys and metadata stay
+	// readable, tokens are encrypted value by value.
+	FormatSOPS Format = "sops"
+	// FormatAge is an armored age file (.age) whose plaintext is a nix.conf
+	// fragment, so that agenix can deploy it as it is.
+	FormatAge Format = "age"
+)
+
+// Errors that store functions wrap, for errors.Is.
+var (
+	ErrUnknownFormat = errors.New("unknown store format")
+	ErrWrongKey      = errors.New("no identity can decrypt the file")
+	ErrTampered      = errors.New("the file was changed without its key")
+	ErrTruncated     = errors.New("the file is truncated")
+	ErrCorrupt       = errors.New("the file is damaged or not an encrypted store")
+	ErrNoMetadata    = errors.New("the file has no sops metadata")
+	ErrNoHost        = errors.New("no token for this host")
+	ErrExists        = errors.New("the file already exists")
+	ErrConflict      = errors.New("the file changed on disk")
+	ErrLockout       = errors.New("no given identity could decrypt the file afterwards")
+	ErrRecipient     = errors.New("unusable recipient")
+	ErrInvalid       = errors.New("invalid entry")
+)
+
+// FileError is a problem with one store file. Its message names the file;
+// Hints say what to do about it.
+type FileError struct {
+	Path string
+	// Kind is one of the Err* values above.
+	Kind   error
+	Detail string
+	hints  []string
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Detail }
+
+// Unwrap lets errors.Is match Kind.
+func (e *FileError) Unwrap() error { return e.Kind }
+
+// Hints says what the user can do.
+func (e *FileError) Hints() []string { return e.hints }
+
+func fileErr(path string, kind error, detail string, hints ...string) *FileError {
+	return &FileError{Path: path, Kind: kind, Detail: detail, hints: hints}
+}
+
+// DecryptError says that none of the identities could decrypt a file, and
+// lists what the file is encrypted to and what was tried, because the usual
+// fix is to find the right key or to have someone add yours.
+type DecryptError struct {
+	Path string
+	// Recipients are the age recipients a sops file names.
+	Recipients []string
+	// OtherKeys are a sops file's non-age master keys (pgp, kms, ...).
+	OtherKeys []string
+	// Stanzas are the recipient stanza types of an age file's header
+	// (X25519 stanzas do not say which key they are for).
+	Stanzas []string
+	// Tried describes the identities that were tried.
+	Tried []string
+}
+
+func (e *DecryptError) Error() string {
+	if len(e.Tried) == 0 {
+		return e.Path + ": no identity to decrypt it with"
+	}
+	return fmt.Sprintf("%s: none of the identities tried can decrypt it (%d tried)", e.Path, len(e.Tried))
+}
+
+// Is makes errors.Is(err, ErrWrongKey) true.
+func (e *DecryptError) Is(target error) bool { return target == ErrWrongKey }
+
+// Hints lists the file's recipients and the identities tried.
+func (e *DecryptError) Hints() []string {
+	var h []string
+	switch {
+	case len(e.Recipients) > 0 || len(e.OtherKeys) > 0:
+		h = append(h, "the file is encrypted to: "+strings.Join(append(slices.Clone(e.Recipients), e.OtherKeys...), ", "))
+	case len(e.Stanzas) > 0:
+		h = append(h, fmt.Sprintf("the file has %d recipient stanzas (%s); age does not record which keys they are for",
+			len(e.Stanzas), countTypes(e.Stanzas)))
+	}
+	if len(e.Tried) > 0 {
+		h = append(h, "identities tried: "+strings.Join(e.Tried, ", "))
+	} else {
+		h = append(h, "no identity was found: set SOPS_AGE_KEY_FILE or pass --identity PATH")
+	}
+	h = append(h, "use a key the file is encrypted to (--identity PATH), or ask someone who can decrypt it to add your recipient and run `nix-auth rekey`")
+	return h
+}
+
+// countTypes summarises stanza types: "X25519 x3, ssh-ed25519".
+func countTypes(types []string) string {
+	var order []string
+	n := map[string]int{}
+	for _, t := range types {
+		if n[t] == 0 {
+			order = append(order, t)
+		}
+		n[t]++
+	}
+	parts := make([]string, len(order))
+	for i, t := range order {
+		parts[i] = t
+		if n[t] > 1 {
+			parts[i] = fmt.Sprintf("%s x%d", t, n[t])
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// FormatOf picks the store format from the file name, as sops picks its
+// format, so that both tools agree on what a file is.
+func FormatOf(path string) (Format, error) {
+	switch {
+	case strings.HasSuffix(path, ".yaml"), strings.HasSuffix(path, ".yml"), strings.HasSuffix(path, ".json"):
+		return FormatSOPS, nil
+	case strings.HasSuffix(path, ".age"):
+		return FormatAge, nil
+	}
+	return "", fileErr(path, ErrUnknownFormat,
+		"unknown encrypted store format: the name must end in .yaml, .yml or .json (sops) or .age (age)",
+		"rename the file, e.g. secrets/tokens.yaml for sops or secrets/tokens.age for agenix")
+}
+
+// store is what a format implements; File does the rest (locking, atomic
+// writes, replaying changes onto a file that changed meanwhile).
+type store interface {
+	entries() []Entry
+	put(e Entry) error
+	remove(host string) bool
+	recipients() []string
+	setRecipients(r []string) error
+	marshal() ([]byte, error)
+}
+
+// File is a decrypted token store in memory. Changes are written by Save.
+type File struct {
+	path   string
+	format Format
+	st     store
+	ids    []age.Identity
+	tried  []string
+	// loaded is what the state was decoded from (or last written); nil for
+	// a file made by Create. Save compares it with the disk to notice a
+	// concurrent writer.
+	loaded []byte
+	// ops are the changes since loaded, replayed onto a newer file.
+	ops []func(store) error
+}
+
+// Path is the file's path.
+func (f *File) Path() string { return f.path }
+
+// Format is the file's format.
+func (f *File) Format() Format { return f.format }
+
+// Entries returns a copy of the entries, in file order.
+func (f *File) Entries() []Entry {
+	es := f.st.entries()
+	for i := range es {
+		es[i].Scopes = slices.Clone(es[i].Scopes)
+	}
+	return es
+}
+
+// Entry returns the entry for host.
+func (f *File) Entry(host string) (Entry, bool) {
+	for _, e := range f.st.entries() {
+		if e.Host == host {
+			e.Scopes = slices.Clone(e.Scopes)
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Recipients returns the age recipients the file is (or will be) encrypted
+// to. For an .age file not written by nix-auth they are unknown (nil):
+// age headers do not name X25519 recipients.
+func (f *File) Recipients() []string { return slices.Clone(f.st.recipients()) }
+
+// Put adds the entry or replaces the entry for the same host. Host and
+// token are checked so that they cannot inject a setting into the
+// access-tokens line rendered from the store.
+func (f *File) Put(e Entry) error {
+	if err := checkEntry(e); err != nil {
+		return fileErr(f.path, ErrInvalid, err.Error())
+	}
+	e.Scopes = slices.Clone(e.Scopes)
+	if err := f.st.put(e); err != nil {
+		return err
+	}
+	f.ops = append(f.ops, func(s store) error { return s.put(e) })
+	return nil
+}
+
+// Remove deletes the entry for host.
+func (f *File) Remove(host string) error {
+	if !f.st.remove(host) {
+		return fileErr(f.path, ErrNoHost, "no token for "+host+" in this file",
+			"hosts in the file: "+strings.Join(hostList(f.st.entries()), ", "))
+	}
+	f.ops = append(f.ops, func(s store) error { s.remove(host); return nil })
+	return nil
+}
+
+// SetRecipients sets the age recipients the next Save encrypts to. A sops
+// file keeps its data key, values and MAC: only the data key is wrapped
+// again, as `sops updatekeys` does. An .age file is encrypted anew.
+func (f *File) SetRecipients(recips []string) error {
+	recips, err := checkRecipients(f.path, recips)
+	if err != nil {
+		return err
+	}
+	if len(recips) == 0 {
+		return fileErr(f.path, ErrRecipient, "no recipients given: nobody could decrypt the file",
+			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1...")
+	}
+	if err := f.st.setRecipients(recips); err != nil {
+		return err
+	}
+	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+	return nil
+}
+
+func hostList(es []Entry) []string {
+	hs := make([]string, len(es))
+	for i, e := range es {
+		hs[i] = e.Host
+	}
+	return hs
+}
+
+// Load reads and decrypts a store. ids decrypt it; tried describes them
+// (file names, variable names) for the error when none fits. Nothing is
+// ever written by Load.
+func Load(path string, ids []age.Identity, tried []string) (*File, error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, readErr(path, err)
+	}
+	st, err := decode(path, format, data, ids, tried)
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, format: format, st: st, ids: ids, tried: tried, loaded: data}, nil
+}
+
+func readErr(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fileErr(path, fs.ErrNotExist, "no such file",
+			"check the path, or create the store by adding a token with `nix-auth login --encrypt-to "+path+"`")
+	}
+	return fmt.Errorf("reading %s: %w", path, err)
+}
+
+// decode parses and decrypts data. A panic in a parser (sops's and yaml's
+// code are not ours) becomes an error: a damaged file must not crash
+// activation.
+func decode(path string, format Format, data []byte, ids []age.Identity, tried []string) (st store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
+		}
+	}()
+	if format == FormatAge {
+		return decodeAge(path, data, ids, tried)
+	}
+	return decodeSops(path, data, ids, tried)
+}
+
+// Create starts a new store at path, encrypted to recips. Nothing is
+// written until Save; Save refuses to replace a file that appeared
+// meanwhile.
+func Create(path string, recips []string) (*File, error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fileErr(path, ErrExists, "already exists", "add the token to it instead of creating it (it is loaded when it exists)")
+	}
+	recips, err = checkRecipients(path, recips)
+	if err != nil {
+		return nil, err
+	}
+	if len(recips) == 0 {
+		return nil, fileErr(path, ErrRecipient, "no recipients to encrypt a new file to",
+			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1... / --recipient \"ssh-ed25519 ...\"")
+	}
+	var st store
+	if format == FormatAge {
+		st, err = newAgeStore(recips)
+	} else {
+		st, err = newSopsStore(path, recips)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, format: format, st: st}, nil
+}
+
+// Save writes the file atomically under an exclusive lock, keeping the
+// mode of an existing file (0600 for a new one). Only ciphertext reaches
+// the disk, the temporary file included. When another process changed the
+// file since it was loaded, its version is decrypted again and this File's
+// changes are applied on top, so concurrent logins never lose a token.
+func (f *File) Save() error {
+	unlock, err := lockPath(f.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := os.ReadFile(f.path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return readErr(f.path, err)
+	}
+	switch {
+	case f.loaded == nil && exists:
+		return fileErr(f.path, ErrConflict, "was created by another process while this one was running",
+			"run the command again: it will add to the new file")
+	case f.loaded != nil && !exists:
+		return fileErr(f.path, ErrConflict, "was removed while this process was running",
+			"run the command again to create it anew")
+	case f.loaded != nil && !bytes.Equal(cur, f.loaded):
+		st, err := decode(f.path, f.format, cur, f.ids, f.tried)
+		if err != nil {
+			return err
+		}
+		for _, op := range f.ops {
+			if err := op(st); err != nil {
+				return err
+			}
+		}
+		f.st = st
+		f.loaded = cur
+	case len(f.ops) == 0 && exists:
+		return nil
+	}
+	out, err := f.st.marshal()
+	if err != nil {
+		return err
+	}
+	if exists && bytes.Equal(out, cur) {
+		f.ops = nil
+		return nil
+	}
+	if err := writeAtomic(f.path, out); err != nil {
+		return err
+	}
+	f.loaded = out
+	f.ops = nil
+	return nil
+}
+
+// Meta is what can be known about a store without a key.
+type Meta struct {
+	Path   string
+	Format Format
+	// Entries have no Token or RefreshToken. For a sops file whose rules
+	// encrypt the metadata too, only Host is set and Hidden is true; for an
+	// .age file, Entries is nil and Hidden is true.
+	Entries []Entry
+	Hidden  bool
+	// Recipients are the age recipients (sops files only).
+	Recipients []string
+	// OtherKeys are non-age master keys of a sops file (pgp, kms, ...).
+	OtherKeys []string
+	// Stanzas are the recipient stanza types of an .age file.
+	Stanzas []string
+	// LastModified is the sops lastmodified time.
+	LastModified time.Time
+}
+
+// LoadMeta reads what a store shows without decrypting it: for sops files
+// the hosts, users and expiry (unverified: only the key can check the MAC),
+// for .age files the recipient stanzas.
+func LoadMeta(path string) (m *Meta, err error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, readErr(path, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
+		}
+	}()
+	if format == FormatAge {
+		return ageMeta(path, data)
+	}
+	return sopsMeta(path, data)
+}
+
+// checkEntry refuses what would break or inject into the rendered
+// `access-tokens = host=token ...` line: Nix splits it on whitespace and
+// '=', and cuts it at '#'.
+func checkEntry(e Entry) error {
+	if e.Host == "" {
+		return errors.New("empty host")
+	}
+	if strings.ContainsAny(e.Host, "=#") || strings.ContainsFunc(e.Host, badRune) {
+		return fmt.Errorf("host %q contains whitespace, '=', '#' or a control character", e.Host)
+	}
+	if e.Token == "" {
+		return fmt.Errorf("empty token for %s", e.Host)
+	}
+	// The token itself is never quoted in messages.
+	if strings.Contains(e.Token, "#") || strings.ContainsFunc(e.Token, badRune) {
+		return fmt.Errorf("the token for %s contains whitespace, '#' or a control character", e.Host)
+	}
+	if strings.ContainsFunc(e.RefreshToken, badRune) {
+		return fmt.Errorf("the refresh token for %s contains whitespace or a control character", e.Host)
+	}
+	for _, s := range append([]string{e.Provider, e.User}, e.Scopes...) {
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			return fmt.Errorf("metadata for %s contains a control character", e.Host)
+		}
+	}
+	return nil
+}
+
+func badRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// checkRecipients parses every recipient and drops duplicates. Only age1
+// recipients are taken: ssh keys are converted to age1 first (by
+// SSHToAgeRecipient) because sops-nix decrypts only with converted keys.
+func checkRecipients(path string, recips []string) ([]string, error) {
+	var out []string
+	for _, r := range recips {
+		r = strings.TrimSpace(r)
+		if _, err := parseAgeRecipient(r); err != nil {
+			return nil, fileErr(path, ErrRecipient, err.Error(),
+				"recipients are age1... keys; convert ssh-ed25519 host keys with --recipient \"ssh-ed25519 ...\"")
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func parseAgeRecipient(s string) (age.Recipient, error) {
+	switch {
+	case strings.HasPrefix(s, "age1pq1"):
+		return age.ParseHybridRecipient(s)
+	case strings.HasPrefix(s, "age1") && strings.Count(s, "1") == 1:
+		return age.ParseX25519Recipient(s)
+	}
+	return nil, fmt.Errorf("recipient %q is not an age1 X25519 or post-quantum key (plugin and ssh recipients are not used directly)", s)
+}
