@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -21,6 +22,8 @@ type loginOptions struct {
 	force      bool
 	dryRun     bool
 	noBrowser  bool
+	encryptTo  string
+	keys       keyOptions
 }
 
 func newLoginCmd(f *Factory) *cobra.Command {
@@ -44,7 +47,8 @@ named with --provider. Default: github.`),
   nix-auth login gitlab
   nix-auth login github.example.com --client-id Iv1.0123456789abcdef
   nix-auth login codeberg
-  pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin`),
+  pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin
+  nix-auth login github --encrypt-to secrets/tokens.yaml`),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			o.target = "github"
@@ -61,6 +65,9 @@ named with --provider. Default: github.`),
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	o.keys.addRecipientFlag(fl)
+	o.keys.addIdentityFlag(fl)
 	return c
 }
 
@@ -69,21 +76,34 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	if err != nil {
 		return err
 	}
-	store, err := openStore(f, config, o.dryRun)
-	if err != nil {
-		return err
-	}
-	// A read-only nix.conf must be found before the user goes through a
-	// browser flow whose result could not be saved.
-	if err := store.CheckWritable(); err != nil {
-		return err
+	// Where the token goes is checked before the user goes through a
+	// browser flow whose result could not be saved: a read-only nix.conf,
+	// or an encrypted store this machine has no key for.
+	var store *nixconf.Store
+	var enc *crypt.File
+	var current string
+	if o.encryptTo != "" {
+		if enc, err = f.openEncrypted(o.encryptTo, &o.keys); err != nil {
+			return err
+		}
+		if e, ok := enc.Entry(host); ok {
+			current = e.Token
+		}
+	} else {
+		if store, err = openStore(f, config, o.dryRun); err != nil {
+			return err
+		}
+		if err := store.CheckWritable(); err != nil {
+			return err
+		}
+		current = currentToken(store, host)
 	}
 	p, err := providers.New(kind, host, providerOptions(f, o.clientID))
 	if err != nil {
 		return err
 	}
-	if !o.force {
-		if st, ok := currentValid(ctx, store, p, host); ok {
+	if !o.force && current != "" {
+		if st, ok := currentValid(ctx, p, current); ok {
 			fmt.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", host, st.User)
 			fmt.Fprintln(f.IO.Out, "Use --force to replace the token.")
 			return nil
@@ -129,6 +149,17 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 			hints: []string{"check that the token was copied whole and has not been revoked"},
 		}
 	}
+	if enc != nil {
+		printLoggedIn(f, host, nixTok, st)
+		if err := saveEncrypted(f, enc, entryFor(f, kind, host, nixTok, tok, st), o.dryRun); err != nil {
+			return err
+		}
+		if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
+			fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires at %s; render leaves it out after that\n", tok.ExpiresAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(f.IO.ErrOut, "nix-auth: hint: for a fleet, store a personal access token (read_api): `nix-auth set-token %s --encrypt-to %s`\n", host, o.encryptTo)
+		}
+		return nil
+	}
 	change, err := store.Set(host, nixTok)
 	if err != nil {
 		return err
@@ -143,24 +174,28 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	return nil
 }
 
-// currentValid reports whether host already has a token that the forge
-// accepts, so that a repeated login does not replace a working token.
-func currentValid(ctx context.Context, store *nixconf.Store, p providers.Provider, host string) (*providers.Status, bool) {
+// currentToken is the token Nix would use for host from the config, or "".
+func currentToken(store *nixconf.Store, host string) string {
 	entries, err := store.Tokens()
 	if err != nil {
-		return nil, false
+		return ""
 	}
 	for _, e := range entries {
-		if e.Host != host {
-			continue
+		if e.Host == host {
+			return e.Token
 		}
-		st, err := p.Validate(ctx, e.Token)
-		if err != nil || !st.Valid {
-			return nil, false
-		}
-		return st, true
 	}
-	return nil, false
+	return ""
+}
+
+// currentValid reports whether the forge accepts the token host already
+// has, so that a repeated login does not replace a working token.
+func currentValid(ctx context.Context, p providers.Provider, token string) (*providers.Status, bool) {
+	st, err := p.Validate(ctx, token)
+	if err != nil || !st.Valid {
+		return nil, false
+	}
+	return st, true
 }
 
 func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status) {

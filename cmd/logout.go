@@ -14,7 +14,9 @@ import (
 )
 
 type logoutOptions struct {
-	dryRun bool
+	dryRun    bool
+	encryptTo string
+	keys      keyOptions
 }
 
 func newLogoutCmd(f *Factory) *cobra.Command {
@@ -32,6 +34,12 @@ you revoke it there.`),
   nix-auth logout`),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
+			if o.encryptTo != "" {
+				if len(a) != 1 {
+					return usagef("name the host to remove from %s", o.encryptTo)
+				}
+				return logoutEncrypted(f, a[0], o)
+			}
 			store, err := openStore(f, configFlag(c), o.dryRun)
 			if err != nil {
 				return err
@@ -67,7 +75,34 @@ you revoke it there.`),
 		},
 	}
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
+	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops or age store instead of the Nix config")
+	o.keys.addIdentityFlag(c.Flags())
 	return c
+}
+
+// logoutEncrypted removes one host from an encrypted store.
+func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
+	_, host, _, err := providers.Resolve(target, "")
+	if err != nil {
+		return &usageError{err}
+	}
+	file, err := f.openExisting(o.encryptTo, o.keys.identities)
+	if err != nil {
+		return err
+	}
+	if err := file.Remove(host); err != nil {
+		return err
+	}
+	if o.dryRun {
+		fmt.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, file.Path())
+		return nil
+	}
+	if err := file.Save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, file.Path())
+	fmt.Fprintln(f.IO.Out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
+	return nil
 }
 
 // pickHost asks which host to log out from, on a terminal only: a script

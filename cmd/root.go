@@ -131,6 +131,8 @@ a 0600 access-tokens.conf beside nix.conf, pulled in with
 		newSetTokenCmd(f),
 		newLogoutCmd(f),
 		newStatusCmd(f),
+		newRekeyCmd(f),
+		newRenderCmd(f),
 		newVersionCmd(f),
 	)
 	return root

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -16,6 +17,8 @@ type setTokenOptions struct {
 	provider   string
 	noValidate bool
 	dryRun     bool
+	encryptTo  string
+	keys       keyOptions
 }
 
 func newSetTokenCmd(f *Factory) *cobra.Command {
@@ -33,7 +36,8 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		Example: strings.TrimSpace(`
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
-  nix-auth set-token git.example.com --provider forgejo < token.txt`),
+  nix-auth set-token git.example.com --provider forgejo < token.txt
+  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`),
 		Args: func(c *cobra.Command, a []string) error {
 			if len(a) > 1 {
 				// The extra argument is most likely the token: never echo it.
@@ -53,6 +57,9 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: github, gitlab, gitea, forgejo, sourcehut")
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	o.keys.addRecipientFlag(fl)
+	o.keys.addIdentityFlag(fl)
 	return c
 }
 
@@ -64,12 +71,19 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}
 	}
-	store, err := openStore(f, config, o.dryRun)
-	if err != nil {
-		return err
-	}
-	if err := store.CheckWritable(); err != nil {
-		return err
+	var store *nixconf.Store
+	var enc *crypt.File
+	if o.encryptTo != "" {
+		if enc, err = f.openEncrypted(o.encryptTo, &o.keys); err != nil {
+			return err
+		}
+	} else {
+		if store, err = openStore(f, config, o.dryRun); err != nil {
+			return err
+		}
+		if err := store.CheckWritable(); err != nil {
+			return err
+		}
 	}
 	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", host), false)
 	if err != nil {
@@ -107,12 +121,20 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 			}
 		}
 	}
+	if st != nil {
+		printLoggedIn(f, host, nixTok, st)
+	}
+	if enc != nil {
+		provider := ""
+		if known {
+			provider = string(kind)
+		}
+		e := entryFor(f, providers.Kind(provider), host, nixTok, nil, st)
+		return saveEncrypted(f, enc, e, o.dryRun)
+	}
 	change, err := store.Set(host, nixTok)
 	if err != nil {
 		return err
-	}
-	if st != nil {
-		printLoggedIn(f, host, nixTok, st)
 	}
 	printChange(f, change, host, nixTok, o.dryRun)
 	return nil

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -41,14 +43,20 @@ type statusHost struct {
 
 // statusReport is the --json document.
 type statusReport struct {
-	SchemaVersion int          `json:"schema_version"`
-	Config        string       `json:"config"`
-	Hosts         []statusHost `json:"hosts"`
+	SchemaVersion int    `json:"schema_version"`
+	Config        string `json:"config,omitempty"`
+	// File, Decrypted and Recipients describe an encrypted store (--file).
+	File       string       `json:"file,omitempty"`
+	Decrypted  *bool        `json:"decrypted,omitempty"`
+	Recipients []string     `json:"recipients,omitempty"`
+	Hosts      []statusHost `json:"hosts"`
 }
 
 type statusOptions struct {
 	json         bool
 	warnExpiring time.Duration
+	file         string
+	keys         keyOptions
 }
 
 func newStatusCmd(f *Factory) *cobra.Command {
@@ -65,17 +73,23 @@ expires within --warn-expiring, or could not be checked; 2 on a usage error.`),
 		Example: strings.TrimSpace(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h
-  nix-auth status --json | jq '.hosts[] | select(.state != "valid")'`),
+  nix-auth status --json | jq '.hosts[] | select(.state != "valid")'
+  nix-auth status --file secrets/tokens.yaml`),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runStatus(c.Context(), f, configFlag(c), a, o)
 		},
 	}
 	c.Flags().BoolVar(&o.json, "json", false, "print a JSON report (stable schema)")
 	c.Flags().DurationVar(&o.warnExpiring, "warn-expiring", 0, "fail when a token expires within this duration, e.g. 72h")
+	c.Flags().StringVar(&o.file, "file", "", "show an encrypted store: metadata without a key, validation with one")
+	o.keys.addIdentityFlag(c.Flags())
 	return c
 }
 
 func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o *statusOptions) error {
+	if o.file != "" {
+		return runStatusFile(ctx, f, hosts, o)
+	}
 	store, err := openStore(f, config, false)
 	if err != nil {
 		return err
@@ -88,35 +102,160 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
+	rows := checkAll(ctx, f, entries, o.warnExpiring)
+	if o.json {
+		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
+		fmt.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
+	} else {
+		printStatusTable(f, rows)
+	}
+	return statusExit(rows)
+}
+
+// checkAll validates every entry at once: the wall time is the slowest
+// forge's, not the sum.
+func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration) []statusHost {
 	rows := make([]statusHost, len(entries))
 	var wg sync.WaitGroup
 	for i, e := range entries {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rows[i] = checkToken(ctx, f, e, o.warnExpiring)
+			rows[i] = checkToken(ctx, f, e, warn)
 		}()
 	}
 	wg.Wait()
+	return rows
+}
 
-	if o.json {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows}); err != nil {
-			return err
-		}
-	} else if len(rows) == 0 {
-		fmt.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
-		fmt.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
-	} else {
-		printStatusTable(f, rows)
+func reportStatus(f *Factory, rep statusReport) error {
+	if rep.Hosts == nil {
+		rep.Hosts = []statusHost{} // the schema has a list, never null
 	}
+	enc := json.NewEncoder(f.IO.Out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return err
+	}
+	return statusExit(rep.Hosts)
+}
+
+// statusExit is 1 when any token is invalid, expired, expiring or could
+// not be checked for a reason other than being unknown to nix-auth.
+func statusExit(rows []statusHost) error {
 	for _, r := range rows {
 		if r.State != stateValid && r.State != stateUnchecked {
 			return &exitError{exitFail}
 		}
 	}
 	return nil
+}
+
+// runStatusFile shows an encrypted store: the metadata anyone can read
+// (hosts, users, expiry, recipients), and, when a key decrypts it, the
+// tokens validated with their forges.
+func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
+	meta, err := crypt.LoadMeta(o.file)
+	if err != nil {
+		return err
+	}
+	rep := statusReport{SchemaVersion: 1, File: o.file, Recipients: meta.Recipients}
+	if rep.Recipients == nil {
+		rep.Recipients = meta.Stanzas
+	}
+	decrypted := false
+	var rows []statusHost
+	var note string
+	ids, err := f.identities(o.keys.identities)
+	if err == nil {
+		var file *crypt.File
+		if file, err = crypt.Load(o.file, ids.List, ids.Tried); err == nil {
+			decrypted = true
+			rows, err = checkStore(ctx, f, file, hosts, o.warnExpiring)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if !decrypted {
+		if !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase) {
+			return err
+		}
+		note = "no key here decrypts it: showing the metadata only, tokens not validated"
+		if rows, err = metaRows(meta, hosts, f.Now(), o.warnExpiring); err != nil {
+			return err
+		}
+	}
+	rep.Decrypted, rep.Hosts = &decrypted, rows
+	if o.json {
+		return reportStatus(f, rep)
+	}
+	fmt.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
+	fmt.Fprintf(f.IO.Out, "Recipients: %s\n", joinOr(rep.Recipients, "(unknown)"))
+	if note != "" {
+		fmt.Fprintf(f.IO.Out, "Note: %s.\n", note)
+	}
+	if len(rows) > 0 {
+		printStatusTable(f, rows)
+	}
+	return statusExit(rows)
+}
+
+func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []string, warn time.Duration) ([]statusHost, error) {
+	var entries []nixconf.Entry
+	for _, e := range file.Entries() {
+		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: file.Path()})
+	}
+	entries, err := selectHosts(entries, hosts, file.Path())
+	if err != nil {
+		return nil, err
+	}
+	return checkAll(ctx, f, entries, warn), nil
+}
+
+// metaRows are status rows from a store's readable metadata: expiry is
+// judged from it, validity cannot be.
+func metaRows(meta *crypt.Meta, hosts []string, now time.Time, warn time.Duration) ([]statusHost, error) {
+	var entries []nixconf.Entry
+	byHost := map[string]crypt.Entry{}
+	for _, e := range meta.Entries {
+		entries = append(entries, nixconf.Entry{Host: e.Host})
+		byHost[e.Host] = e
+	}
+	entries, err := selectHosts(entries, hosts, meta.Path)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]statusHost, 0, len(entries))
+	for _, ne := range entries {
+		e := byHost[ne.Host]
+		row := statusHost{Host: e.Host, Provider: e.Provider, User: e.User, Scopes: e.Scopes, Token: "(encrypted)", State: stateUnchecked}
+		if row.Scopes == nil {
+			row.Scopes = []string{}
+		}
+		if !e.Expires.IsZero() {
+			t := e.Expires.UTC()
+			row.ExpiresAt = &t
+		}
+		row.State, row.Problem = expiryState(row.ExpiresAt, now, warn, stateUnchecked)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// expiryState judges a token by its expiry alone; ok is the state when
+// it is neither expired nor expiring.
+func expiryState(exp *time.Time, now time.Time, warn time.Duration, ok string) (state, problem string) {
+	switch {
+	case exp != nil && !now.Before(*exp):
+		return stateExpired, ""
+	case exp != nil && warn > 0 && exp.Sub(now) < warn:
+		return stateExpiring, "expires in " + exp.Sub(now).Round(time.Minute).String()
+	}
+	return ok, ""
 }
 
 // selectHosts keeps the named hosts, in the order given; naming a host that
@@ -181,17 +320,11 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 		t := st.ExpiresAt.UTC()
 		row.ExpiresAt = &t
 	}
-	now := f.Now()
-	switch {
-	case !st.Valid:
+	if !st.Valid {
 		row.State, row.Problem = stateInvalid, st.Problem
-	case row.ExpiresAt != nil && !now.Before(*row.ExpiresAt):
-		row.State = stateExpired
-	case row.ExpiresAt != nil && warn > 0 && row.ExpiresAt.Sub(now) < warn:
-		row.State, row.Problem = stateExpiring, "expires in "+row.ExpiresAt.Sub(now).Round(time.Minute).String()
-	default:
-		row.State = stateValid
+		return row
 	}
+	row.State, row.Problem = expiryState(row.ExpiresAt, f.Now(), warn, stateValid)
 	return row
 }
 

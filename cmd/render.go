@@ -1,0 +1,152 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/render"
+)
+
+type renderOptions struct {
+	plain        string
+	identities   []string
+	output       string
+	mode         string
+	owner, group string
+	setting      string
+	nixConf      string
+	check        bool
+}
+
+func newRenderCmd(f *Factory) *cobra.Command {
+	o := &renderOptions{}
+	c := &cobra.Command{
+		Use:   "render [STORE]",
+		Short: "Decrypt a token store into the access-tokens file Nix reads (for activation)",
+		Long: strings.TrimSpace(`
+Write the access-tokens file Nix reads from an encrypted token store (sops
+.yaml/.json or .age), or with --plain from a file that sops-nix or agenix
+already decrypted (what "sops -d" prints, or the access-tokens line agenix
+deploys). Made to run at activation: it never touches the network and never
+prompts (a passphrase-protected key is an error), and it rewrites nothing
+when the file already has the same content, mode and owner, so units that
+watch it are not restarted. Expired tokens are left out with a warning.
+
+The output is replaced as a whole, atomically, with --mode (default 0600)
+and --owner/--group. The default output is the access-tokens.conf beside
+your nix.conf, and then --nix-conf defaults to that nix.conf, which gets the
+"!include" line.
+
+--setting defaults by where the output is. Below $HOME it is your own file,
+read after the system's nix.conf: access-tokens, because with
+extra-access-tokens a system-wide token for the same host would win over
+yours (the first value per host wins). Anywhere else (e.g. /run/nix-auth/,
+included from /etc/nix/nix.conf) it is a system file: extra-access-tokens,
+so that it adds to the tokens the NixOS configuration sets instead of wiping
+them.
+
+Nix silently ignores an included file it cannot read: a warning says when
+--mode/--owner keep the users who run nix from reading it.
+
+Exit status: 0 done (or up to date), 1 failure or --check found the file
+missing or stale, 2 wrong usage.`),
+		Example: strings.TrimSpace(`
+  nix-auth render secrets/tokens.yaml
+  nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
+      --output /run/nix-auth/access-tokens.conf --group wheel --mode 0640
+  nix-auth render --plain /run/secrets/nix-tokens --output /run/nix-auth/access-tokens.conf
+  nix-auth render secrets/tokens.yaml --check`),
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, a []string) error {
+			store := ""
+			if len(a) == 1 {
+				store = a[0]
+			}
+			return runRender(f, configFlag(c), store, c.Flags().Changed("nix-conf"), o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.plain, "plain", "", "read a file sops-nix or agenix already decrypted instead of STORE")
+	fl.StringArrayVar(&o.identities, "identity", nil,
+		"age identity file or ssh ed25519 private key to decrypt STORE with, besides the sops defaults (SOPS_AGE_KEY_FILE...)")
+	fl.StringVar(&o.output, "output", "", "the access-tokens file to write (default: access-tokens.conf beside your nix.conf)")
+	fl.StringVar(&o.mode, "mode", "0600", "mode of the output (octal)")
+	fl.StringVar(&o.owner, "owner", "", "owner of the output, name or uid (default: yours)")
+	fl.StringVar(&o.group, "group", "", "group of the output, name or gid (default: the owner's)")
+	fl.StringVar(&o.setting, "setting", "", "access-tokens or extra-access-tokens (default: by where the output is; see above)")
+	fl.StringVar(&o.nixConf, "nix-conf", "", "nix.conf that gets \"!include OUTPUT\" (default: your nix.conf when --output is not given)")
+	fl.BoolVar(&o.check, "check", false, "write nothing; exit 1 when the output is missing or stale")
+	return c
+}
+
+func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptions) error {
+	if (store == "") == (o.plain == "") {
+		return usagef("give exactly one input: an encrypted STORE or --plain FILE")
+	}
+	if o.plain != "" && len(o.identities) > 0 {
+		return usagef("--identity decrypts STORE; a --plain file is already decrypted")
+	}
+	mode, err := strconv.ParseUint(o.mode, 8, 32)
+	if err != nil || mode > 0o777 || mode == 0 {
+		return usagef("--mode %q is not an octal file mode such as 0600 or 0640", o.mode)
+	}
+	if o.setting != "" && o.setting != render.SettingReplace && o.setting != render.SettingMerge {
+		return usagef("--setting must be %s or %s", render.SettingReplace, render.SettingMerge)
+	}
+	ro := render.Options{
+		Store: store, Plain: o.plain,
+		Output: o.output, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
+		Home: f.Getenv("HOME"), Setting: o.setting, NixConf: o.nixConf,
+		Check: o.check, Now: f.Now(),
+		Log:  f.IO.Out,
+		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) },
+	}
+	if o.output == "" {
+		paths, err := nixconf.Locate(config, f.Getenv)
+		if err != nil {
+			return err
+		}
+		ro.Output = paths.TokensFile
+		if !nixConfSet {
+			ro.NixConf = paths.NixConf
+		}
+	}
+	if store != "" {
+		if _, err := crypt.FormatOf(store); err != nil {
+			return err
+		}
+		// Never a passphrase prompt: activation has no one to answer it.
+		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil)
+		if err != nil {
+			return err
+		}
+		ro.Identities, ro.Tried = ids.List, ids.Tried
+	}
+	res, err := render.Render(ro)
+	if errors.Is(err, render.ErrStale) {
+		return &hintError{msg: err.Error(), hints: []string{"run the same command without --check to write it"}}
+	}
+	if err != nil {
+		return err
+	}
+	n := len(res.Hosts)
+	switch {
+	case o.check:
+		fmt.Fprintf(f.IO.Out, "%s is up to date (%d host%s).\n", ro.Output, n, plural(n))
+	case res.Changed:
+		fmt.Fprintf(f.IO.Out, "Wrote %s (%d host%s, %s, mode %04o).\n", ro.Output, n, plural(n), res.Setting, mode)
+	default:
+		fmt.Fprintf(f.IO.Out, "%s is up to date (%d host%s); nothing written.\n", ro.Output, n, plural(n))
+	}
+	if res.IncludeAdded && !o.check {
+		fmt.Fprintf(f.IO.Out, "Added the !include line for it to %s.\n", ro.NixConf)
+	}
+	return nil
+}

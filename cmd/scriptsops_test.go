@@ -1,0 +1,62 @@
+package cmd
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/nix-auth/nix-auth/crypt"
+)
+
+// goTool finds a CLI pinned by a go.mod tool line. `go tool -n` builds it
+// once (into the build cache) and prints its path, so scripts run the sops
+// and age the project pins rather than whatever is on PATH.
+func goTool(name string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		out, err := exec.Command("go", "tool", "-n", name).Output()
+		return strings.TrimSpace(string(out)), err
+	})
+}
+
+// toolCmd is a script command running a pinned tool with the script's
+// environment and working directory; its output lands in stdout/stderr.
+func toolCmd(name string) func(ts *testscript.TestScript, neg bool, args []string) {
+	path := goTool(name)
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		bin, err := path()
+		if err != nil {
+			ts.Fatalf("go tool -n %s: %v", name, err)
+		}
+		err = ts.Exec(bin, args...)
+		if err != nil {
+			ts.Logf("[%v]", err)
+		}
+		if (err != nil) != neg {
+			ts.Fatalf("unexpected %s result: %v", name, err)
+		}
+	}
+}
+
+// Script commands for the render proofs:
+//
+//	sops ARGS...                  run the real sops with the script's environment
+//	age ARGS..., age-keygen ARGS...   run the real age CLIs likewise
+//	age-identity SSHKEY OUT       write the age identity that sops-nix derives from an ssh ed25519 key
+func init() {
+	scriptCmds["sops"] = toolCmd("sops")
+	scriptCmds["age"] = toolCmd("age")
+	scriptCmds["age-keygen"] = toolCmd("age-keygen")
+	scriptCmds["age-identity"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 2 {
+			ts.Fatalf("usage: age-identity SSHKEY OUT")
+		}
+		priv, err := os.ReadFile(ts.MkAbs(args[0]))
+		ts.Check(err)
+		id, err := crypt.SSHToAgeIdentity(priv, nil)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(id+"\n"), 0o600))
+	}
+}

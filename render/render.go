@@ -1,0 +1,429 @@
+// Package render turns an encrypted token store (or a file that sops-nix or
+// agenix already decrypted) into the access-tokens file Nix reads. It runs
+// at activation on every host of a fleet, so it never touches the network,
+// and it rewrites nothing when the result is unchanged: units watching the
+// file are not restarted for nothing.
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/nixconf"
+)
+
+// Settings that render may write: access-tokens replaces the tokens set by
+// files read earlier, extra-access-tokens adds to them (an earlier entry for
+// the same host wins).
+const (
+	SettingReplace = "access-tokens"
+	SettingMerge   = "extra-access-tokens"
+)
+
+// DefaultMode is the output's mode when Options.Mode is zero: the tokens
+// are secrets of the file's owner.
+const DefaultMode fs.FileMode = 0o600
+
+// Options says what to render and where.
+type Options struct {
+	// Store is an encrypted token store (sops .yaml/.json or .age).
+	Store string
+	// Plain is a file already decrypted by sops-nix or agenix: the sops
+	// tree or the access-tokens line. Exactly one of Store and Plain is set.
+	Plain string
+	// Identities decrypt Store; Tried describes them for error messages.
+	Identities []age.Identity
+	Tried      []string
+
+	// Output is the access-tokens file to write.
+	Output string
+	// Mode of Output (zero: DefaultMode). Owner and Group are names or
+	// numbers; empty means the process's (the owner's primary group when
+	// only Owner is given).
+	Mode         fs.FileMode
+	Owner, Group string
+	// Home is the home directory of the user running render. An Output
+	// below it is that user's own file: Setting defaults to SettingReplace
+	// and the readability check is for the home's owner. Any other Output
+	// is a system file (included from /etc/nix/nix.conf): Setting defaults
+	// to SettingMerge and every user's nix reads it.
+	Home string
+	// Setting is SettingReplace, SettingMerge, or empty for the default
+	// that DefaultSetting picks.
+	Setting string
+	// NixConf, when set, gets an "!include Output" line.
+	NixConf string
+	// Check writes nothing and reports whether Output (and the include in
+	// NixConf) is up to date.
+	Check bool
+	// Now decides which tokens have expired (zero: the current time).
+	Now time.Time
+	// Log gets one line per host rendered; nil discards them.
+	Log io.Writer
+	// Warn gets warnings (expired tokens, unreadable output); nil
+	// discards them.
+	Warn func(msg string)
+}
+
+// Result says what Render did.
+type Result struct {
+	// Hosts rendered, in file order.
+	Hosts []string
+	// Expired hosts left out.
+	Expired []string
+	// Setting is the setting written.
+	Setting string
+	// Changed is true when Output was (or, with Check, would be) rewritten.
+	Changed bool
+	// IncludeAdded is true when the include line was (or, with Check,
+	// would be) added to NixConf.
+	IncludeAdded bool
+}
+
+// ErrStale is returned by a Check run when Output is missing or differs
+// from what would be rendered, or NixConf lacks the include.
+var ErrStale = errors.New("the access-tokens file is missing or out of date")
+
+// Error is a problem with render's input or options. Hints say what to do.
+type Error struct {
+	msg   string
+	hints []string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Hints says what the user can do.
+func (e *Error) Hints() []string { return e.hints }
+
+// DefaultSetting picks the setting for output. A user's own file
+// (below home) gets access-tokens: it is read after the system's
+// nix.conf, and with extra-access-tokens a system-wide token for the same
+// host would silently win over the user's (for extra- settings the first
+// value per host wins). It also matches what `nix-auth login` writes to the
+// same file. A system file gets extra-access-tokens: it is included from
+// /etc/nix/nix.conf, where access-tokens would wipe the tokens that the
+// NixOS configuration (nix.settings.access-tokens) or another include set.
+func DefaultSetting(output, home string) string {
+	if within(output, home) {
+		return SettingReplace
+	}
+	return SettingMerge
+}
+
+// within reports whether path is below dir (dir empty or /: never).
+func within(path, dir string) bool {
+	if dir == "" {
+		return false
+	}
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	// A service may run with HOME=/ (systemd without User=): that is no
+	// user's home, and /run would otherwise count as below it.
+	if err1 != nil || err2 != nil || d == string(filepath.Separator) {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// Render decrypts the store (or reads the plain file), leaves out expired
+// tokens, and writes the access-tokens file atomically with the requested
+// mode and owner, unless it already has exactly that content, mode and
+// owner. Every host and token is validated before anything is written.
+func Render(o Options) (*Result, error) {
+	if (o.Store == "") == (o.Plain == "") {
+		return nil, &Error{msg: "render needs exactly one input: an encrypted store or a --plain file"}
+	}
+	if o.Setting == "" {
+		o.Setting = DefaultSetting(o.Output, o.Home)
+	}
+	if o.Setting != SettingReplace && o.Setting != SettingMerge {
+		return nil, &Error{msg: fmt.Sprintf("unknown setting %q", o.Setting),
+			hints: []string{"use --setting " + SettingReplace + " or --setting " + SettingMerge}}
+	}
+	if o.Mode == 0 {
+		o.Mode = DefaultMode
+	}
+	if o.Mode&^fs.ModePerm != 0 {
+		return nil, &Error{msg: fmt.Sprintf("mode %o has bits other than permissions", o.Mode), hints: []string{"use a mode such as 0600 or 0640"}}
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Warn == nil {
+		o.Warn = func(string) {}
+	}
+	uid, gid, err := lookupOwner(o.Owner, o.Group)
+	if err != nil {
+		return nil, err
+	}
+	entries, source, err := load(o)
+	if err != nil {
+		return nil, err
+	}
+	// Checked before anything is written, expired entries included: a
+	// store edited by hand (sops edit) or a tampered plain file could
+	// carry a value that injects a setting into nix.conf.
+	if err := validate(entries, source); err != nil {
+		return nil, err
+	}
+	res := &Result{Setting: o.Setting}
+	var kept []crypt.Entry
+	for _, e := range entries {
+		if !e.Expires.IsZero() && !o.Now.Before(e.Expires) {
+			res.Expired = append(res.Expired, e.Host)
+			o.Warn(fmt.Sprintf("%s: the token for %s expired at %s; left out (replace it with `nix-auth login %s --encrypt-to STORE` and deploy the store again)",
+				source, e.Host, e.Expires.UTC().Format(time.RFC3339), e.Host))
+			continue
+		}
+		kept = append(kept, e)
+		res.Hosts = append(res.Hosts, e.Host)
+	}
+	if len(kept) == 0 {
+		o.Warn(fmt.Sprintf("%s: no usable token; %s gets no %s line", source, o.Output, o.Setting))
+	}
+	content := format(kept, o.Setting, source)
+
+	res.Changed = !sameFile(o.Output, content, o.Mode, uid, gid)
+	if o.Check {
+		if o.NixConf != "" {
+			if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true); err != nil {
+				return res, err
+			}
+		}
+		if res.Changed || res.IncludeAdded {
+			return res, fmt.Errorf("%s: %w", o.Output, ErrStale)
+		}
+		return res, nil
+	}
+	if res.Changed {
+		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range kept {
+		exp := "never"
+		if !e.Expires.IsZero() {
+			exp = e.Expires.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(o.Log, "%s %s expires %s\n", e.Host, nixconf.MaskToken(e.Token), exp)
+	}
+	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home)); w != "" {
+		o.Warn(w)
+	}
+	if o.NixConf != "" {
+		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// load reads the entries of the input and names it for messages.
+func load(o Options) ([]crypt.Entry, string, error) {
+	if o.Plain != "" {
+		es, err := loadPlain(o.Plain, o.Warn)
+		return es, o.Plain, err
+	}
+	f, err := crypt.Load(o.Store, o.Identities, o.Tried)
+	if err != nil {
+		return nil, "", err
+	}
+	return f.Entries(), o.Store, nil
+}
+
+func validate(entries []crypt.Entry, source string) error {
+	fix := "fix the store (`sops edit FILE`, or `nix-auth set-token HOST --encrypt-to FILE`) and deploy it again; nothing was written"
+	for _, e := range entries {
+		if err := nixconf.ValidateHost(e.Host); err != nil {
+			return &Error{msg: fmt.Sprintf("%s: %v", source, err), hints: []string{fix}}
+		}
+		// ValidateToken's error never quotes the token.
+		if err := nixconf.ValidateToken(e.Token); err != nil {
+			return &Error{msg: fmt.Sprintf("%s: the token for %s: %v", source, e.Host, err), hints: []string{fix}}
+		}
+	}
+	return nil
+}
+
+// format makes the file content: a comment Nix ignores, then one setting
+// line. Without tokens there is no setting line at all: an empty
+// "access-tokens =" would wipe the tokens set before the include.
+func format(entries []crypt.Entry, setting, source string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Written by nix-auth render from %s; changes here are overwritten.\n", strings.Map(printable, source))
+	if len(entries) == 0 {
+		return b.Bytes()
+	}
+	b.WriteString(setting + " =")
+	for _, e := range entries {
+		b.WriteString(" " + e.Host + "=" + e.Token)
+	}
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+// printable keeps a file name from ending the comment line it is put in.
+func printable(r rune) rune {
+	if r < ' ' || r == 0x7f {
+		return '?'
+	}
+	return r
+}
+
+// sameFile reports whether path already holds content with the wanted mode
+// and owner, in which case nothing is rewritten and its mtime is kept.
+func sameFile(path string, content []byte, mode fs.FileMode, uid, gid int) bool {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != mode.Perm() {
+		return false
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != uid || int(st.Gid) != gid) {
+		return false
+	}
+	if fi.Size() != int64(len(content)) {
+		return false
+	}
+	old, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(old, content)
+}
+
+// write replaces path under its lock, looking again under the lock: a
+// concurrent render may have written the same content meanwhile. The
+// unchanged case is decided before taking the lock so that an idempotent
+// run creates no lock file either.
+func write(path string, content []byte, mode fs.FileMode, uid, gid int) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false, fmt.Errorf("creating the directory of %s: %w", path, err)
+	}
+	unlock, err := nixconf.Lock(path)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if sameFile(path, content, mode, uid, gid) {
+		return false, nil
+	}
+	if err := nixconf.WriteFileOwned(path, content, mode, uid, gid); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lookupOwner resolves user and group names (or numbers); empty means the
+// current process's.
+func lookupOwner(owner, group string) (uid, gid int, err error) {
+	uid, gid = os.Getuid(), os.Getgid()
+	if owner != "" {
+		if uid, err = strconv.Atoi(owner); err != nil {
+			u, lerr := user.Lookup(owner)
+			if lerr != nil {
+				return 0, 0, &Error{msg: fmt.Sprintf("unknown owner %q", owner), hints: []string{"give a user name or a numeric uid"}}
+			}
+			uid, _ = strconv.Atoi(u.Uid)
+			if group == "" {
+				gid, _ = strconv.Atoi(u.Gid)
+			}
+		}
+	}
+	if group != "" {
+		if gid, err = strconv.Atoi(group); err != nil {
+			g, lerr := user.LookupGroup(group)
+			if lerr != nil {
+				return 0, 0, &Error{msg: fmt.Sprintf("unknown group %q", group), hints: []string{"give a group name or a numeric gid"}}
+			}
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+	}
+	if uid < 0 || gid < 0 {
+		return 0, 0, &Error{msg: "owner and group must not be negative"}
+	}
+	return uid, gid, nil
+}
+
+// homeOwner is the uid of the user whose nix reads output when it is a
+// user's file (below home), or -1 for a system file that every user's
+// nix reads.
+func homeOwner(output, home string) int {
+	if !within(output, home) {
+		return -1
+	}
+	fi, err := os.Stat(home)
+	if err != nil {
+		return os.Getuid()
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return os.Getuid()
+}
+
+// readabilityWarning says who will not see the tokens, or who sees too
+// much. Nix silently skips an included file it cannot read, so a file its
+// users cannot read means fetches without a token and no error anywhere.
+// reader is the uid whose nix reads the file, or -1 for every user.
+func readabilityWarning(path string, mode fs.FileMode, uid, gid, reader int) string {
+	perm := mode.Perm()
+	if perm&0o004 != 0 {
+		return fmt.Sprintf("%s is readable by every local user (mode %04o): any of them can read the tokens; use --mode 0600, or 0640 with --group", path, perm)
+	}
+	if reader < 0 {
+		if perm&0o040 != 0 {
+			return ""
+		}
+		who := "root"
+		if uid != 0 {
+			who = "uid " + strconv.Itoa(uid) + " and root"
+		}
+		return fmt.Sprintf("%s is readable by %s only (mode %04o): nix run by any other user silently ignores it and fetches without tokens; if they need them, give them a group: --group G --mode 0640",
+			path, who, perm)
+	}
+	if canRead(reader, perm, uid, gid) {
+		return ""
+	}
+	return fmt.Sprintf("%s is in the home of uid %d, who cannot read it (owner uid %d, group %d, mode %04o): their nix silently ignores it; pass --owner %d",
+		path, reader, uid, gid, perm, reader)
+}
+
+// canRead reports whether user reader may read a file with perm, uid and
+// gid, by the owner, group (primary and supplementary) and other bits.
+func canRead(reader int, perm fs.FileMode, uid, gid int) bool {
+	switch {
+	case reader == 0:
+		return true
+	case reader == uid:
+		return perm&0o400 != 0
+	case perm&0o040 != 0 && inGroup(reader, gid):
+		return true
+	}
+	return perm&0o004 != 0
+}
+
+func inGroup(uid, gid int) bool {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return false
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		gids = []string{u.Gid}
+	}
+	return slices.Contains(gids, strconv.Itoa(gid)) || u.Gid == strconv.Itoa(gid)
+}
