@@ -146,6 +146,7 @@ type Server struct {
 	failures map[string]Failure
 	log      []Request
 	seq      int
+	latency  time.Duration
 }
 
 type device struct {
@@ -328,6 +329,15 @@ func (s *Server) Fail(host, path string, f Failure) {
 	s.failures[strings.ToLower(host)+path] = f
 }
 
+// SetLatency makes every later request wait d before it is answered, as a
+// distant forge does, so that benchmarks can show whether requests to
+// several hosts overlap. Zero answers at once.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
 // Requests returns the requests received so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -348,8 +358,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log = append(s.log, Request{Host: host, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Form: r.PostForm})
 	failure := s.failures[host+r.URL.Path]
 	kind := s.forges[host]
+	latency := s.latency
 	s.mu.Unlock()
 
+	if latency > 0 && !s.wait(r, latency) {
+		return
+	}
 	if failure != 0 {
 		s.misbehave(w, r, failure)
 		return
@@ -366,6 +380,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		notFoundPage(w)
 	}
+}
+
+// wait sleeps d, or less when the client gives up or the server closes
+// (then it reports false and the request gets no answer).
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+	return false
 }
 
 func (s *Server) misbehave(w http.ResponseWriter, r *http.Request, f Failure) {

@@ -290,3 +290,28 @@ func TestForgeAnswers(t *testing.T) {
 		t.Errorf("unknown host: %d", resp.StatusCode)
 	}
 }
+
+// TestLatency checks only lower bounds: how much later an answer comes
+// depends on the machine, but it never comes before the latency.
+func TestLatency(t *testing.T) {
+	s := forgetest.New(t)
+	c := s.Client()
+	const d = 100 * time.Millisecond
+	s.SetLatency(d)
+	start := time.Now()
+	if resp, _ := get(t, c, "https://api.github.com/meta", nil); resp.StatusCode != 200 {
+		t.Errorf("meta with latency: %d", resp.StatusCode)
+	}
+	if el := time.Since(start); el < d {
+		t.Errorf("answered after %v, before the %v latency", el, d)
+	}
+
+	// A client that gives up is let go without waiting out the latency.
+	s.SetLatency(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.github.com/meta", nil)
+	if _, err := c.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hour-long latency, 50ms deadline: %v", err)
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// renderMain compares `nix-auth render` of a sops store with `sops -d` of
+// the same file, and of an .age store with `age -d`: the work each host
+// does at activation. The render output is removed before every run so
+// that each run decrypts and writes (an unchanged output is otherwise left
+// alone).
+func renderMain(args []string) error {
+	fs := flag.NewFlagSet("render", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	ageBin := fs.String("age", "", "age binary (built from the version pinned in go.mod)")
+	hosts := fs.Int("hosts", 20, "tokens in the store")
+	fs.Parse(args)
+	if *ageBin == "" {
+		return fmt.Errorf("-age is required")
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	dir := filepath.Join(c.work, "render")
+	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o700); err != nil {
+		return err
+	}
+	key := filepath.Join(dir, "key.txt")
+	id, err := newIdentity(key)
+	if err != nil {
+		return err
+	}
+	fl := fleet(*hosts)
+	sopsFile, ageFile := filepath.Join(dir, "tokens.yaml"), filepath.Join(dir, "tokens.age")
+	if err := writeSopsConfig(dir, []string{id.Recipient().String()}); err != nil {
+		return err
+	}
+	if err := os.WriteFile(sopsFile, sopsPlaintext(fl), 0o600); err != nil {
+		return err
+	}
+	if err := sopsEncrypt(c.sops, dir, sopsFile); err != nil {
+		return err
+	}
+	if err := writeAgeFile(ageFile, accessTokensLine(fl), id.Recipient()); err != nil {
+		return err
+	}
+
+	renderJob := func(store, out string) job {
+		out = filepath.Join(dir, "out", out)
+		return job{
+			label: "nix-auth render " + filepath.Base(store) + " --identity key.txt --output " + filepath.Base(out),
+			argv:  []string{c.nixAuth, "render", store, "--identity", key, "--output", out},
+			dir:   dir, env: env(dir),
+			reset: func() error {
+				if err := os.Remove(out); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+				return nil
+			},
+			check: func() error { return hasTokens(out, fl) },
+		}
+	}
+	sopsJob := job{label: "sops -d tokens.yaml", argv: []string{c.sops, "-d", sopsFile},
+		dir: dir, env: env(dir, "SOPS_AGE_KEY_FILE="+key)}
+	ageJob := job{label: "age -d -i key.txt tokens.age", argv: []string{*ageBin, "-d", "-i", key, ageFile},
+		dir: dir, env: env(dir)}
+
+	fmt.Printf("Store: %d tokens; sops file %s, age file %s (armored).\n\n", *hosts, size(sopsFile), size(ageFile))
+	for _, pair := range [][2]job{{renderJob(sopsFile, "from-sops.conf"), sopsJob}, {renderJob(ageFile, "from-age.conf"), ageJob}} {
+		jobs := pair[:]
+		if c.refOnly {
+			jobs = pair[1:]
+		}
+		res, err := measure(c.runs, jobs)
+		if err != nil {
+			return err
+		}
+		table(os.Stdout, jobs, res)
+	}
+	return nil
+}
+
+// hasTokens checks that the rendered file holds every token of the fleet.
+func hasTokens(path string, fl []fleetHost) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, h := range fl {
+		if !strings.Contains(string(data), h.host+"="+h.token) {
+			return fmt.Errorf("%s lacks the token for %s", path, h.host)
+		}
+	}
+	return nil
+}
+
+func size(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f KiB", float64(fi.Size())/1024)
+}
