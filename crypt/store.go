@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"filippo.io/age"
+	"github.com/getsops/sops/v3"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -114,6 +115,9 @@ func (e *DecryptError) Hints() []string {
 	case len(e.Stanzas) > 0:
 		h = append(h, fmt.Sprintf("the file has %d recipient stanzas (%s); age does not record which keys they are for",
 			len(e.Stanzas), countTypes(e.Stanzas)))
+	}
+	if len(e.Recipients) == 0 && len(e.OtherKeys) > 0 {
+		h = append(h, "nix-auth decrypts with age keys only: use sops itself for this file, or add an age recipient with `sops updatekeys`")
 	}
 	if len(e.Tried) > 0 {
 		h = append(h, "identities tried: "+strings.Join(e.Tried, ", "))
@@ -434,6 +438,57 @@ func LoadMeta(path string) (m *Meta, err error) {
 		return ageMeta(path, data)
 	}
 	return sopsMeta(path, data)
+}
+
+// ParsePlain reads a store that sops-nix or agenix already decrypted: the
+// tree `sops -d` prints (YAML, or JSON when it starts with '{') or the
+// nix.conf fragment of an .age store. name only names the input in errors.
+func ParsePlain(name string, data []byte) (es []Entry, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			es, err = nil, fileErr(name, ErrCorrupt, "could not be parsed", "check that it is the decrypted token store")
+		}
+	}()
+	if isFragment(data) {
+		s := &ageStore{path: name}
+		s.parse(data)
+		return s.entries(), nil
+	}
+	st := sopsFormatStore("plain.yaml")
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		st = sopsFormatStore("plain.json")
+	}
+	branches, err := st.LoadPlainFile(data)
+	if err != nil {
+		return nil, fileErr(name, ErrCorrupt, "is neither a decrypted sops tree nor an access-tokens line: "+err.Error(),
+			"pass the file sops-nix or agenix decrypted, or the encrypted store itself with an identity")
+	}
+	if len(branches) > 0 && slices.ContainsFunc(branches[0], func(it sops.TreeItem) bool { return it.Key == "sops" }) {
+		return nil, fileErr(name, ErrCorrupt, "is still sops-encrypted",
+			"pass it as the encrypted store, with an identity, instead of as a decrypted file")
+	}
+	if _, at, _ := hostsBranch(name, branches); at < 0 {
+		return nil, fileErr(name, ErrCorrupt, "has no `hosts` mapping: it is not a nix-auth token store",
+			"pass the decrypted nix-auth store (hosts: {github.com: {token: ...}})")
+	}
+	return hostEntries(name, branches, false)
+}
+
+// isFragment tells a nix.conf fragment from a YAML or JSON tree: only the
+// fragment has `access-tokens =` lines or nix-auth's comments.
+func isFragment(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, ageOwnPrefix) {
+			return true
+		}
+		name, _, ok := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if ok && (name == "access-tokens" || name == "extra-access-tokens") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkEntry refuses what would break or inject into the rendered
