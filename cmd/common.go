@@ -28,6 +28,29 @@ func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
 		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }}, nil
 }
 
+// checkSavable finds out, before a token is read or a browser flow is
+// started, whether it could be saved: nix.conf editable (or already
+// including the tokens file), and a config Nix accepts. CheckWritable
+// parses nix.conf only when it is read-only, so the parse is done here
+// too; otherwise a broken nix.conf would surface after the user approved
+// a login.
+func checkSavable(store *nixconf.Store) error {
+	if err := store.CheckWritable(); err != nil {
+		return err
+	}
+	_, err := store.Tokens()
+	return err
+}
+
+// badToken adds what to do to nixconf's verdict on a token that cannot be
+// written (the verdict says what is wrong, never the token).
+func badToken(err error) error {
+	return &hintError{
+		msg:   err.Error() + "; nothing was written",
+		hints: []string{"give the token exactly as the forge shows it, on one line with nothing around it"},
+	}
+}
+
 func providerOptions(f *Factory, clientID string) providers.Options {
 	return providers.Options{HTTPClient: f.HTTPClient(), ClientID: clientID, Now: f.Now}
 }

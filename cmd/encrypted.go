@@ -87,6 +87,17 @@ func (f *Factory) storeRecipients(path string, flags []string) ([]string, error)
 	return out, nil
 }
 
+// formatOf is crypt.FormatOf for a store named on the command line: a name
+// whose format nix-auth cannot tell is a wrong call (exit 2), refused
+// before anything is read.
+func formatOf(path string) (crypt.Format, error) {
+	format, err := crypt.FormatOf(path)
+	if err != nil {
+		return "", &usageError{err}
+	}
+	return format, nil
+}
+
 func noRecipients(path, where string) error {
 	return &hintError{
 		msg: fmt.Sprintf("%s does not exist and no %s or --recipient says who may decrypt it", path, where),
@@ -101,7 +112,7 @@ func noRecipients(path, where string) error {
 // not exist. It runs before any login flow so that a missing key fails
 // before the user goes through a browser.
 func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error) {
-	if _, err := crypt.FormatOf(path); err != nil {
+	if _, err := formatOf(path); err != nil {
 		return nil, err
 	}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
@@ -119,7 +130,7 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 
 // openExisting loads a store that must already exist.
 func (f *Factory) openExisting(path string, identities []string) (*crypt.File, error) {
-	if _, err := crypt.FormatOf(path); err != nil {
+	if _, err := formatOf(path); err != nil {
 		return nil, err
 	}
 	ids, err := f.identities(identities)

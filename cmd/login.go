@@ -93,7 +93,7 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		if store, err = openStore(f, config, o.dryRun); err != nil {
 			return err
 		}
-		if err := store.CheckWritable(); err != nil {
+		if err := checkSavable(store); err != nil {
 			return err
 		}
 		current = currentToken(store, host)
@@ -121,6 +121,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		if err != nil {
 			return err
 		}
+		if err := nixconf.ValidateToken(nixTok); err != nil {
+			return badToken(err)
+		}
 		tok = &providers.Token{Value: nixTok, Type: providers.Personal}
 	} else {
 		tok, err = p.Login(ctx, ui)
@@ -137,7 +140,7 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		nixTok = p.NixToken(tok)
 	}
 	if err := nixconf.ValidateToken(nixTok); err != nil {
-		return fmt.Errorf("the token from %s cannot be written to a Nix config: %w", host, err)
+		return fmt.Errorf("the token %s issued: %w; nothing was written", host, err)
 	}
 	st, err := p.Validate(ctx, nixTok)
 	if err != nil {

@@ -104,7 +104,8 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		Store: store, Plain: o.plain,
 		Output: o.output, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
 		Home: f.Getenv("HOME"), Setting: o.setting, NixConf: o.nixConf,
-		Check: o.check, Now: f.Now(),
+		StoreDir: f.Getenv("NIX_STORE_DIR"),
+		Check:    o.check, Now: f.Now(),
 		Log:  f.IO.Out,
 		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) },
 	}
@@ -119,7 +120,7 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		}
 	}
 	if store != "" {
-		if _, err := crypt.FormatOf(store); err != nil {
+		if _, err := formatOf(store); err != nil {
 			return err
 		}
 		// Never a passphrase prompt: activation has no one to answer it.

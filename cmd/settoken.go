@@ -81,7 +81,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		if store, err = openStore(f, config, o.dryRun); err != nil {
 			return err
 		}
-		if err := store.CheckWritable(); err != nil {
+		if err := checkSavable(store); err != nil {
 			return err
 		}
 	}
@@ -96,7 +96,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		}
 	}
 	if err := nixconf.ValidateToken(nixTok); err != nil {
-		return err
+		return badToken(err)
 	}
 	var st *providers.Status
 	switch {

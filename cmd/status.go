@@ -158,6 +158,9 @@ func statusExit(rows []statusHost) error {
 // (hosts, users, expiry, recipients), and, when a key decrypts it, the
 // tokens validated with their forges.
 func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
+	if _, err := formatOf(o.file); err != nil {
+		return err
+	}
 	meta, err := crypt.LoadMeta(o.file)
 	if err != nil {
 		return err
@@ -181,7 +184,10 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 		}
 	}
 	if !decrypted {
-		if !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase) {
+		// Metadata only is for a machine without a key. A key named with
+		// --identity was asked to open the file: that it cannot (a host
+		// key the file is not encrypted to) is the answer, not a note.
+		if len(o.keys.identities) > 0 || !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase) {
 			return err
 		}
 		note = "no key here decrypts it: showing the metadata only, tokens not validated"

@@ -6,14 +6,16 @@ package crypt
 //
 //	# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata.
 //	# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z
-//	# nix-auth-recipients: age1... age1...
+//	# nix-auth-recipients: age1... ssh-ed25519%20AAAA...
 //	access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
 //
 // Nix ignores the comment lines. Metadata values are percent-escaped
 // (space, control characters, '%') so that no value can end the comment
 // and start a setting. The recipients line lets nix-auth re-encrypt the
 // file without being told the recipients again: age headers do not name
-// X25519 recipients. Files made by hand (`age -e`) are read too, binary or
+// X25519 recipients. Host keys are ssh-ed25519 recipients here, as agenix
+// makes them: an agenix host decrypts with its ssh key as an ssh identity,
+// which opens only ssh stanzas, never the converted X25519 one. Files made by hand (`age -e`) are read too, binary or
 // armored; lines other than access-tokens are kept.
 
 import (
@@ -143,7 +145,13 @@ func (s *ageStore) parse(plain []byte) {
 			}
 			continue
 		case strings.HasPrefix(trimmed, ageRecipsPrefix):
-			s.recips = strings.Fields(strings.TrimPrefix(trimmed, ageRecipsPrefix))
+			s.recips = nil
+			for _, r := range strings.Fields(strings.TrimPrefix(trimmed, ageRecipsPrefix)) {
+				// ssh recipients have a space, escaped as in the metadata.
+				if u, err := url.PathUnescape(r); err == nil {
+					s.recips = append(s.recips, u)
+				}
+			}
 			continue
 		case strings.HasPrefix(trimmed, ageOwnPrefix):
 			continue
@@ -244,7 +252,11 @@ func (s *ageStore) plaintext() []byte {
 		field("refresh_token", e.RefreshToken)
 		b.WriteString("\n")
 	}
-	b.WriteString(ageRecipsPrefix + " " + strings.Join(s.recips, " ") + "\n")
+	b.WriteString(ageRecipsPrefix)
+	for _, r := range s.recips {
+		b.WriteString(" " + strings.ReplaceAll(r, " ", "%20"))
+	}
+	b.WriteString("\n")
 	for _, l := range s.other {
 		b.WriteString(l + "\n")
 	}
@@ -268,7 +280,7 @@ func (s *ageStore) marshal() ([]byte, error) {
 	rs := make([]age.Recipient, len(s.recips))
 	for i, r := range s.recips {
 		var err error
-		if rs[i], err = parseAgeRecipient(r); err != nil {
+		if rs[i], err = parseRecipient(FormatAge, r); err != nil {
 			return nil, fileErr(s.path, ErrRecipient, err.Error())
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"unicode"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3"
+	"filippo.io/age/agessh"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -440,56 +440,6 @@ func LoadMeta(path string) (m *Meta, err error) {
 	return sopsMeta(path, data)
 }
 
-// ParsePlain reads a store that sops-nix or agenix already decrypted: the
-// tree `sops -d` prints (YAML, or JSON when it starts with '{') or the
-// nix.conf fragment of an .age store. name only names the input in errors.
-func ParsePlain(name string, data []byte) (es []Entry, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			es, err = nil, fileErr(name, ErrCorrupt, "could not be parsed", "check that it is the decrypted token store")
-		}
-	}()
-	if isFragment(data) {
-		s := &ageStore{path: name}
-		s.parse(data)
-		return s.entries(), nil
-	}
-	st := sopsFormatStore("plain.yaml")
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		st = sopsFormatStore("plain.json")
-	}
-	branches, err := st.LoadPlainFile(data)
-	if err != nil {
-		return nil, fileErr(name, ErrCorrupt, "is neither a decrypted sops tree nor an access-tokens line: "+err.Error(),
-			"pass the file sops-nix or agenix decrypted, or the encrypted store itself with an identity")
-	}
-	if len(branches) > 0 && slices.ContainsFunc(branches[0], func(it sops.TreeItem) bool { return it.Key == "sops" }) {
-		return nil, fileErr(name, ErrCorrupt, "is still sops-encrypted",
-			"pass it as the encrypted store, with an identity, instead of as a decrypted file")
-	}
-	if _, at, _ := hostsBranch(name, branches); at < 0 {
-		return nil, fileErr(name, ErrCorrupt, "has no `hosts` mapping: it is not a nix-auth token store",
-			"pass the decrypted nix-auth store (hosts: {github.com: {token: ...}})")
-	}
-	return hostEntries(name, branches, false)
-}
-
-// isFragment tells a nix.conf fragment from a YAML or JSON tree: only the
-// fragment has `access-tokens =` lines or nix-auth's comments.
-func isFragment(data []byte) bool {
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, ageOwnPrefix) {
-			return true
-		}
-		name, _, ok := strings.Cut(line, "=")
-		name = strings.TrimSpace(name)
-		if ok && (name == "access-tokens" || name == "extra-access-tokens") {
-			return true
-		}
-	}
-	return false
-}
 
 // checkEntry refuses what would break or inject into the rendered
 // `access-tokens = host=token ...` line: Nix splits it on whitespace and
@@ -521,16 +471,22 @@ func checkEntry(e Entry) error {
 
 func badRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
-// checkRecipients parses every recipient and drops duplicates. Only age1
-// recipients are taken: ssh keys are converted to age1 first (by
-// SSHToAgeRecipient) because sops-nix decrypts only with converted keys.
+// checkRecipients parses every recipient, canonicalises it and drops
+// duplicates. sops files take age1 recipients only: ssh keys are converted
+// first (SSHToAgeRecipient) because sops-nix decrypts only with converted
+// keys. .age files also take ssh-ed25519 keys as ssh recipients, because
+// agenix decrypts with the host's ssh key as it is.
 func checkRecipients(path string, recips []string) ([]string, error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, r := range recips {
-		r = strings.TrimSpace(r)
-		if _, err := parseAgeRecipient(r); err != nil {
-			return nil, fileErr(path, ErrRecipient, err.Error(),
-				"recipients are age1... keys; convert ssh-ed25519 host keys with --recipient \"ssh-ed25519 ...\"")
+		r = canonicalRecipient(r)
+		if _, err := parseRecipient(format, r); err != nil {
+			hint := "recipients are age1... keys; an ssh-ed25519 host key is converted when given with --recipient \"ssh-ed25519 ...\""
+			return nil, fileErr(path, ErrRecipient, err.Error(), hint)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -539,12 +495,24 @@ func checkRecipients(path string, recips []string) ([]string, error) {
 	return out, nil
 }
 
-func parseAgeRecipient(s string) (age.Recipient, error) {
+// canonicalRecipient trims a recipient and drops an ssh key's comment, so
+// the same key is one recipient whatever its comment.
+func canonicalRecipient(r string) string {
+	r = strings.TrimSpace(r)
+	if f := strings.Fields(r); len(f) >= 2 && strings.HasPrefix(f[0], "ssh-") {
+		return f[0] + " " + f[1]
+	}
+	return r
+}
+
+func parseRecipient(format Format, s string) (age.Recipient, error) {
 	switch {
 	case strings.HasPrefix(s, "age1pq1"):
 		return age.ParseHybridRecipient(s)
 	case strings.HasPrefix(s, "age1") && strings.Count(s, "1") == 1:
 		return age.ParseX25519Recipient(s)
+	case format == FormatAge && strings.HasPrefix(s, "ssh-ed25519 "):
+		return agessh.ParseRecipient(s)
 	}
-	return nil, fmt.Errorf("recipient %q is not an age1 X25519 or post-quantum key (plugin and ssh recipients are not used directly)", s)
+	return nil, fmt.Errorf("recipient %q is not an age1 X25519 or post-quantum key (plugin recipients are not supported; ssh keys go into sops files converted to age1)", s)
 }

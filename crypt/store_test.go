@@ -613,7 +613,7 @@ func TestLockRecoversStaleFile(t *testing.T) {
 	}
 }
 
-// FuzzLoad: the sops and age loaders (and ParsePlain) never panic and
+// FuzzLoad: the sops and age loaders never panic and
 // never write, and
 // reject everything that was not encrypted with the key.
 func FuzzLoad(f *testing.F) {
@@ -649,7 +649,6 @@ func FuzzLoad(f *testing.F) {
 		defer os.Remove(path)
 		_, lerr := Load(path, []age.Identity{id}, nil)
 		LoadMeta(path)
-		ParsePlain(path, data)
 		if lerr == nil && !bytes.Contains(data, []byte("ENC[")) && ext != "age" {
 			// Only a file with the key's ciphertext can load.
 			t.Errorf("a file without ciphertext loaded")
@@ -662,43 +661,3 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// TestParsePlain: what sops-nix (`sops -d`) and agenix (`age -d`) put on
-// a host reads as the store it came from.
-func TestParsePlain(t *testing.T) {
-	t.Parallel()
-	id := stKey(t)
-	dir := t.TempDir()
-	for _, name := range []string{"t.yaml", "t.json"} {
-		p := filepath.Join(dir, name)
-		stCreate(t, p, stEntries(), id)
-		for _, typ := range []string{"yaml", "json"} {
-			plain := stRun(t, dir, []string{"SOPS_AGE_KEY=" + id.String()}, nil, "sops", "decrypt", "--output-type", typ, name)
-			es, err := ParsePlain("/run/secrets/tokens", plain)
-			if err != nil {
-				t.Fatalf("%s as %s: %v", name, typ, err)
-			}
-			stSameEntries(t, es, stEntries())
-		}
-		raw, _ := os.ReadFile(p)
-		if _, err := ParsePlain(p, raw); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "still sops-encrypted") {
-			t.Errorf("ParsePlain of an encrypted file = %v", err)
-		}
-	}
-	p := filepath.Join(dir, "t.age")
-	stCreate(t, p, stEntries(), id)
-	plain := stRun(t, dir, nil, nil, "age", "-d", "-i", stKeyFile(t, dir, id), "t.age")
-	es, err := ParsePlain("/run/agenix/tokens", plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stSameEntries(t, es, stEntries())
-	es, err = ParsePlain("x", []byte("access-tokens = github.com=TESTTOKEN1\n"))
-	if err != nil || len(es) != 1 || es[0].Token != "TESTTOKEN1" {
-		t.Errorf("bare access-tokens line: %v, %v", hostList(es), err)
-	}
-	for _, bad := range []string{"just: yaml\n", "[1, 2]", "\x00\x01"} {
-		if _, err := ParsePlain("/run/x", []byte(bad)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "/run/x") {
-			t.Errorf("ParsePlain(%q) = %v", bad, err)
-		}
-	}
-}

@@ -482,7 +482,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if !sameSnapshot(before, snapshot(t, dir)) {
 		t.Error("dry run wrote something")
 	}
-	if added, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, true); err != nil || !added {
+	if added, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, true, ""); err != nil || !added {
 		t.Errorf("EnsureInclude dry run = %v, %v", added, err)
 	}
 	if !sameSnapshot(before, snapshot(t, dir)) {
@@ -514,11 +514,11 @@ func TestEnsureInclude(t *testing.T) {
 	conf := filepath.Join(dir, "nix.conf")
 	other := filepath.Join(t.TempDir(), "run", "tokens.conf")
 
-	added, err := EnsureInclude(conf, other, false)
+	added, err := EnsureInclude(conf, other, false, "")
 	if err != nil || !added {
 		t.Fatal(added, err)
 	}
-	added, err = EnsureInclude(conf, filepath.Join(dir, TokensFileName), false)
+	added, err = EnsureInclude(conf, filepath.Join(dir, TokensFileName), false, "")
 	if err != nil || !added {
 		t.Fatal(added, err)
 	}
@@ -527,14 +527,14 @@ func TestEnsureInclude(t *testing.T) {
 		t.Errorf("nix.conf = %q, want %q", got, want)
 	}
 	for _, inc := range []string{other, filepath.Join(dir, TokensFileName)} {
-		if added, err := EnsureInclude(conf, inc, false); err != nil || added {
+		if added, err := EnsureInclude(conf, inc, false, ""); err != nil || added {
 			t.Errorf("second EnsureInclude(%s) = %v, %v", inc, added, err)
 		}
 	}
 	if got := read(t, conf); got != want {
 		t.Errorf("nix.conf changed: %q", got)
 	}
-	if _, err := EnsureInclude(conf, "/tmp/with space/x.conf", false); err == nil {
+	if _, err := EnsureInclude(conf, "/tmp/with space/x.conf", false, ""); err == nil {
 		t.Error("a path Nix cannot read was included")
 	}
 	assertNoStrays(t, dir, "nix.conf")

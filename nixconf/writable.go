@@ -146,9 +146,10 @@ func includeLine(nixConf, included string) (string, error) {
 // there, directly or through another included file. It refuses, writing
 // nothing, when nixConf is read-only or a symlink into the Nix store; the
 // error's hints say what to add to home-manager or NixOS instead. With
-// dryRun it only reports whether the line would be added.
-func EnsureInclude(nixConf, included string, dryRun bool) (added bool, err error) {
-	return ensureInclude(nixConf, included, dryRun, DefaultStoreDir)
+// dryRun it only reports whether the line would be added. storeDir is the
+// Nix store (NIX_STORE_DIR); empty means DefaultStoreDir.
+func EnsureInclude(nixConf, included string, dryRun bool, storeDir string) (added bool, err error) {
+	return ensureInclude(nixConf, included, dryRun, storeDir)
 }
 
 func ensureInclude(nixConf, included string, dryRun bool, storeDir string) (bool, error) {

@@ -8,14 +8,26 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
+
+// staleTempAge is how old a temporary file must be before a later write
+// deletes it. A writer keeps its temporary file for milliseconds; one this
+// old was left by a process that died before its rename, and it may hold
+// tokens the user has since replaced or revoked. The margin keeps a writer
+// that does not take our lock (an older nix-auth, a script calling
+// WriteFile) from losing its file mid-write.
+const staleTempAge = 10 * time.Minute
 
 // WriteFile replaces path with data atomically: readers see the old file or
 // the new one, never a mix, even if the process dies half way. The file
 // gets exactly mode, whatever the umask. When path is a symlink, the file it
 // points to is replaced, so a nix.conf kept in a dotfiles repository stays
-// linked. Call it under Lock(path).
+// linked. Call it under Lock(path). Temporary files that writers killed
+// more than ten minutes ago left for path or its backups (path.SUFFIX) are
+// removed, so that no copy of a token outlives the next write.
 func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	return writeFile(path, data, mode, -1, -1)
 }
@@ -53,7 +65,48 @@ func writeFile(path string, data []byte, mode fs.FileMode, uid, gid int) error {
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	removeStaleTemps(dir, filepath.Base(target), time.Now())
 	return nil
+}
+
+// removeStaleTemps deletes the temporary files that dead writers of base,
+// or of its backups (base.SUFFIX), left in dir: only names that createTemp
+// makes, only regular files, only those older than staleTempAge. Errors
+// are ignored: cleaning up must never make a write fail.
+func removeStaleTemps(dir, base string, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + "."
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, prefix) || !isTempName(name, len(prefix)-1) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) >= staleTempAge {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// isTempName reports whether name ends in ".tmp-" and the 16 hex digits
+// createTemp uses, with that ".tmp-" starting at index from or later.
+func isTempName(name string, from int) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if i < from {
+		return false
+	}
+	h := name[i+len(".tmp-"):]
+	if len(h) != 16 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // resolveLink returns the file a symlink points to, or path itself.

@@ -67,6 +67,9 @@ type Options struct {
 	Setting string
 	// NixConf, when set, gets an "!include Output" line.
 	NixConf string
+	// StoreDir is the Nix store (NIX_STORE_DIR), where a read-only
+	// nix.conf made by NixOS or home-manager points; empty means /nix/store.
+	StoreDir string
 	// Check writes nothing and reports whether Output (and the include in
 	// NixConf) is up to date.
 	Check bool
@@ -202,12 +205,14 @@ func Render(o Options) (*Result, error) {
 	content := format(kept, o.Setting, source)
 
 	res.Changed = !sameFile(o.Output, content, o.Mode, uid, gid)
-	if o.Check {
-		if o.NixConf != "" {
-			if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true); err != nil {
-				return res, err
-			}
+	// nix.conf is checked before the output is written: one that cannot
+	// take the include (malformed, read-only) must leave nothing changed.
+	if o.NixConf != "" {
+		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true, o.StoreDir); err != nil {
+			return res, err
 		}
+	}
+	if o.Check {
 		if res.Changed || res.IncludeAdded {
 			return res, fmt.Errorf("%s: %w", o.Output, ErrStale)
 		}
@@ -229,7 +234,7 @@ func Render(o Options) (*Result, error) {
 		o.Warn(w)
 	}
 	if o.NixConf != "" {
-		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false); err != nil {
+		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir); err != nil {
 			return res, err
 		}
 	}
