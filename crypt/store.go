@@ -440,7 +440,6 @@ func LoadMeta(path string) (m *Meta, err error) {
 	return sopsMeta(path, data)
 }
 
-
 // checkEntry refuses what would break or inject into the rendered
 // `access-tokens = host=token ...` line: Nix splits it on whitespace and
 // '=', and cuts it at '#'.

@@ -660,4 +660,3 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
-
