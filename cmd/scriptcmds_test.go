@@ -51,6 +51,7 @@ func forge(ts *testscript.TestScript) *forgetest.Server {
 //	snapshot DIR / unchanged DIR         nothing below DIR changed (bytes, mode, mtime)
 //	perm FILE MODE                       FILE has exactly MODE (octal)
 //	nix-tokens                           print the access-tokens real Nix sees, as sorted host=token lines
+//	env-file VAR FILE                    set VAR to FILE's content (trimmed), e.g. SOPS_AGE_KEY
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"forge-host": func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) != 2 {
@@ -136,6 +137,12 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		if got := fi.Mode().Perm(); (got == fs.FileMode(want)) == neg {
 			ts.Fatalf("%s has mode %04o (want %s%04o)", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 		}
+	},
+	"env-file": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 2 {
+			ts.Fatalf("usage: env-file VAR FILE")
+		}
+		ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 	},
 	"nix-tokens": func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) != 0 {
