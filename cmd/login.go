@@ -42,13 +42,13 @@ forge's settings page and paste at a prompt that does not echo.
 The argument is a provider name (github, gitlab, codeberg, sourcehut) or a
 host (github.example.com); an unknown host is identified by probing it, or
 named with --provider. Default: github.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth login
   nix-auth login gitlab
   nix-auth login github.example.com --client-id Iv1.0123456789abcdef
   nix-auth login codeberg
   pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin
-  nix-auth login github --encrypt-to secrets/tokens.yaml`),
+  nix-auth login github --encrypt-to secrets/tokens.yaml`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			o.target = "github"

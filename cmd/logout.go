@@ -28,10 +28,10 @@ func newLogoutCmd(f *Factory) *cobra.Command {
 Remove a host's token from access-tokens.conf. With no argument, pick the host
 from a list (on a terminal). The token itself stays valid at the forge until
 you revoke it there.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth logout github
   nix-auth logout git.example.com
-  nix-auth logout`),
+  nix-auth logout`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			if o.encryptTo != "" {

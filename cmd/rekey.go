@@ -40,10 +40,10 @@ file failing does not stop the others; the exit status is 1 if any failed.
 A removed recipient who kept a copy of a sops file can still read values
 written with the same data key: rotate the tokens after removing someone
 who should lose access.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth rekey secrets/tokens.yaml
   nix-auth rekey --dry-run
-  nix-auth rekey secrets/tokens.age --recipient "$(ssh-keyscan -t ed25519 new-host)"`),
+  nix-auth rekey secrets/tokens.age --recipient "$(ssh-keyscan -t ed25519 new-host)"`, "\n"),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runRekey(f, a, o)
 		},

@@ -57,12 +57,12 @@ Nix silently ignores an included file it cannot read: a warning says when
 
 Exit status: 0 done (or up to date), 1 failure or --check found the file
 missing or stale, 2 wrong usage.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth render secrets/tokens.yaml
   nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
       --output /run/nix-auth/access-tokens.conf --group wheel --mode 0640
   nix-auth render --plain /run/secrets/nix-tokens --output /run/nix-auth/access-tokens.conf
-  nix-auth render secrets/tokens.yaml --check`),
+  nix-auth render secrets/tokens.yaml --check`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			store := ""

@@ -33,11 +33,11 @@ from the command line, where ps and shell history would keep it.
 
 When HOST is a known forge (or --provider names one), the token is validated
 first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
   nix-auth set-token git.example.com --provider forgejo < token.txt
-  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`),
+  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`, "\n"),
 		Args: func(c *cobra.Command, a []string) error {
 			if len(a) > 1 {
 				// The extra argument is most likely the token: never echo it.

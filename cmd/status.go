@@ -70,11 +70,11 @@ show provider, user, scopes, the masked token, expiry and validity.
 
 Exit status: 0 when every token is valid; 1 when one is invalid, expired,
 expires within --warn-expiring, or could not be checked; 2 on a usage error.`),
-		Example: strings.TrimSpace(`
+		Example: strings.Trim(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h
   nix-auth status --json | jq '.hosts[] | select(.state != "valid")'
-  nix-auth status --file secrets/tokens.yaml`),
+  nix-auth status --file secrets/tokens.yaml`, "\n"),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runStatus(c.Context(), f, configFlag(c), a, o)
 		},

@@ -13,7 +13,7 @@ import (
 // lockPath takes the same exclusive lock as the Nix config editor (an
 // flock on path+".lock", removed on release so no stray file shows up in
 // the user's git repository).
-func lockPath(path string) (unlock func(), err error) { return nixconf.Lock(path) }
+func lockPath(path string) (unlock func(), err error) { return nixconf.Lock(path, nil) }
 
 // writeAtomic replaces path with data through nixconf's atomic writer
 // (temporary file in the same directory, final mode before any data,

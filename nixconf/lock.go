@@ -19,9 +19,11 @@ const lockTimeout = 60 * time.Second
 // Lock takes an exclusive lock for a read-modify-write of path, on the file
 // path+".lock" beside it, and returns the function that releases it. The
 // lock is an flock(2): the kernel drops it when its holder dies, so a lock
-// file left by a killed process never blocks the next run.
-func Lock(path string) (unlock func(), err error) {
-	return lock(path, nil)
+// file left by a killed process never blocks the next run. warn, when not
+// nil, is told when the lock is taken over from a process that died
+// holding it.
+func Lock(path string, warn func(string)) (unlock func(), err error) {
+	return lock(path, warn)
 }
 
 // lock is Lock that tells warn when it took over from a process that died

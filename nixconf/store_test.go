@@ -637,13 +637,13 @@ func TestStaleLockIsRecovered(t *testing.T) {
 
 func TestLockExcludes(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
-	unlock, err := Lock(p)
+	unlock, err := Lock(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan struct{})
 	go func() {
-		u, err := Lock(p)
+		u, err := Lock(p, nil)
 		if err == nil {
 			u()
 		}

@@ -181,7 +181,7 @@ func ensureInclude(nixConf, included string, dryRun bool, storeDir string) (bool
 	if err := mkdirAll(filepath.Dir(nixConf)); err != nil {
 		return false, err
 	}
-	unlock, err := Lock(nixConf)
+	unlock, err := Lock(nixConf, nil)
 	if err != nil {
 		return false, err
 	}

@@ -219,7 +219,7 @@ func Render(o Options) (*Result, error) {
 		return res, nil
 	}
 	if res.Changed {
-		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid); err != nil {
+		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid, o.Warn); err != nil {
 			return nil, err
 		}
 	}
@@ -314,11 +314,11 @@ func sameFile(path string, content []byte, mode fs.FileMode, uid, gid int) bool 
 // concurrent render may have written the same content meanwhile. The
 // unchanged case is decided before taking the lock so that an idempotent
 // run creates no lock file either.
-func write(path string, content []byte, mode fs.FileMode, uid, gid int) (bool, error) {
+func write(path string, content []byte, mode fs.FileMode, uid, gid int, warn func(string)) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("creating the directory of %s: %w", path, err)
 	}
-	unlock, err := nixconf.Lock(path)
+	unlock, err := nixconf.Lock(path, warn)
 	if err != nil {
 		return false, err
 	}
