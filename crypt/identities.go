@@ -469,14 +469,7 @@ func (p *protectedEd25519) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		key, err := id.Unwrap(stanzas)
-		if errors.Is(err, age.ErrIncorrectIdentity) {
-			continue
-		}
-		return key, err
-	}
-	return nil, age.ErrIncorrectIdentity
+	return unwrapAny(ids, stanzas)
 }
 
 func (p *protectedEd25519) unlock() ([]age.Identity, error) {
@@ -512,6 +505,18 @@ func (p *protectedEd25519) unlock() ([]age.Identity, error) {
 	return p.ids, nil
 }
 
+// unwrapAny tries each identity in turn, as age.Decrypt does.
+func unwrapAny(ids []age.Identity, stanzas []*age.Stanza) ([]byte, error) {
+	for _, id := range ids {
+		key, err := id.Unwrap(stanzas)
+		if errors.Is(err, age.ErrIncorrectIdentity) {
+			continue
+		}
+		return key, err
+	}
+	return nil, age.ErrIncorrectIdentity
+}
+
 // encryptedIdentityFile is an age identity file encrypted with a passphrase
 // (`age -p keys.txt`), opened when first needed, as sops and age do.
 type encryptedIdentityFile struct {
@@ -531,14 +536,7 @@ func (e *encryptedIdentityFile) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		key, err := id.Unwrap(stanzas)
-		if errors.Is(err, age.ErrIncorrectIdentity) {
-			continue
-		}
-		return key, err
-	}
-	return nil, age.ErrIncorrectIdentity
+	return unwrapAny(ids, stanzas)
 }
 
 func (e *encryptedIdentityFile) unlock() ([]age.Identity, error) {
