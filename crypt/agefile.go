@@ -166,7 +166,7 @@ func (s *ageStore) parse(plain []byte) {
 		if name == "access-tokens" {
 			order, tokens = nil, map[string]string{}
 		}
-		for _, pair := range strings.Fields(value) {
+		for _, pair := range strings.FieldsFunc(value, nixSpace) {
 			host, tok, ok := strings.Cut(pair, "=")
 			if !ok || host == "" {
 				continue
@@ -185,6 +185,19 @@ func (s *ageStore) parse(plain []byte) {
 		e.Host, e.Token = h, tokens[h]
 		s.es = append(s.es, e)
 	}
+}
+
+// nixSpace is what Nix splits a setting's value on: ASCII white space
+// only, so a non-ASCII space stays inside a host and is refused there.
+func nixSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
+
+// ParseFragment reads an .age store's plaintext, as agenix deploys it: the
+// entries, with their metadata from the "# nix-auth:" comments, and the
+// lines that are neither nix-auth's comments nor token settings.
+func ParseFragment(plain []byte) (entries []Entry, other []string) {
+	s := &ageStore{}
+	s.parse(plain)
+	return s.entries(), s.other
 }
 
 func parseAgeMeta(s string) Entry {

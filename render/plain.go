@@ -17,7 +17,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -72,77 +71,20 @@ func settingName(line string) (string, bool) {
 	return strings.TrimSpace(name), ok
 }
 
-// parseFragment reads the fragment as Nix does: access-tokens assigns (the
-// first value for a host wins), extra-access-tokens adds hosts not yet
-// set, '#' starts a comment. Other settings are left out with a warning:
-// render writes tokens only.
+// parseFragment reads the fragment with crypt's parser for the .age
+// store's plaintext (Nix's rules: access-tokens assigns, the first value
+// for a host wins, extra-access-tokens adds). Other settings are left out
+// with a warning that names only the setting: render writes tokens only.
 func parseFragment(path string, data []byte, warn func(string)) []crypt.Entry {
-	meta := map[string]crypt.Entry{}
-	var order []string
-	tokens := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(trimmed, "# nix-auth:"); ok {
-			if e := parseMeta(rest); e.Host != "" {
-				meta[e.Host] = e
-			}
+	es, other := crypt.ParseFragment(data)
+	for _, line := range other {
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		name, ok := settingName(line)
-		if !ok || (name != SettingReplace && name != SettingMerge) {
-			warn(fmt.Sprintf("%s: line %d is not an access-tokens setting; left out (render writes tokens only)", path, n))
-			continue
-		}
-		setting, _, _ := strings.Cut(line, "#")
-		_, value, _ := strings.Cut(setting, "=")
-		if name == SettingReplace {
-			order, tokens = nil, map[string]string{}
-		}
-		for _, pair := range strings.Fields(value) {
-			host, tok, _ := strings.Cut(pair, "=")
-			if _, dup := tokens[host]; !dup {
-				tokens[host] = tok
-				order = append(order, host)
-			}
-		}
-	}
-	es := make([]crypt.Entry, 0, len(order))
-	for _, h := range order {
-		e := meta[h]
-		e.Host, e.Token = h, tokens[h]
-		es = append(es, e)
+		name, _ := settingName(line)
+		warn(fmt.Sprintf("%s: a %q line is not an access-tokens setting; left out (render writes tokens only)", path, name))
 	}
 	return es
-}
-
-// parseMeta reads the fields of a "# nix-auth:" comment: key=value, values
-// percent-escaped. Only what render uses is kept.
-func parseMeta(s string) crypt.Entry {
-	var e crypt.Entry
-	for _, f := range strings.Fields(s) {
-		k, v, _ := strings.Cut(f, "=")
-		v, err := url.PathUnescape(v)
-		if err != nil {
-			continue
-		}
-		switch k {
-		case "host":
-			e.Host = v
-		case "provider":
-			e.Provider = v
-		case "user":
-			e.User = v
-		case "expires":
-			e.Expires, _ = time.Parse(time.RFC3339, v)
-		}
-	}
-	return e
 }
 
 // parseTree reads what `sops -d` prints for our schema: a mapping with

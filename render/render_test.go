@@ -232,7 +232,7 @@ substituters = https://evil.example
 	if strings.Contains(readFile(t, out), "substituters") {
 		t.Error("a non-token setting was copied")
 	}
-	if len(l.warns) != 1 || !strings.Contains(l.warns[0], "line 4 is not an access-tokens setting") {
+	if len(l.warns) != 1 || !strings.Contains(l.warns[0], `"substituters" line is not an access-tokens setting`) {
 		t.Errorf("warnings %q", l.warns)
 	}
 }
