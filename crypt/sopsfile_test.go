@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -428,5 +429,27 @@ func TestSopsKeepsUserEdits(t *testing.T) {
 	}
 	if d, _ := out["deploy"].(map[string]any); d["region"] != "eu" {
 		t.Errorf("top-level key lost: %v", out["deploy"])
+	}
+}
+
+// TestNumericTokenRefused: a token written by hand without quotes is a
+// YAML number to sops, and its leading zeros are gone; loading it must
+// fail rather than hand Nix a different token.
+func TestNumericTokenRefused(t *testing.T) {
+	t.Parallel()
+	id := stKey(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("creation_rules:\n    - path_regex: .*\\.yaml$\n      encrypted_regex: ^(token|refresh_token)$\n      age: %s\n", id.Recipient())
+	if err := os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := "hosts:\n    codeberg.org:\n        token: 0000000000000000000000000000000000000002\n"
+	if err := os.WriteFile(filepath.Join(dir, "t.yaml"), []byte(plain), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
+	_, err := Load(filepath.Join(dir, "t.yaml"), []age.Identity{id}, nil)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "token is not a string") {
+		t.Fatalf("Load = %v, want the numeric token refused", err)
 	}
 }

@@ -40,7 +40,7 @@ func sopsPlaintext(hosts []fleetHost) []byte {
 	var b strings.Builder
 	b.WriteString("hosts:\n")
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "    %s:\n        token: %s\n        provider: %s\n        user: %s\n        created: \"2026-11-01T12:00:00Z\"\n",
+		fmt.Fprintf(&b, "    %s:\n        token: %q\n        provider: %s\n        user: %s\n        created: \"2026-11-01T12:00:00Z\"\n",
 			h.host, h.token, h.provider, h.user)
 	}
 	return []byte(b.String())
