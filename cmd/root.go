@@ -132,6 +132,7 @@ a 0600 access-tokens.conf beside nix.conf, pulled in with
 		newLogoutCmd(f),
 		newStatusCmd(f),
 		newRekeyCmd(f),
+		newRefreshCmd(f),
 		newRenderCmd(f),
 		newVersionCmd(f),
 	)

@@ -69,7 +69,9 @@ Validate every token Nix would use (or only the named hosts), all at once, and
 show provider, user, scopes, the masked token, expiry and validity.
 
 Exit status: 0 when every token is valid; 1 when one is invalid, expired,
-expires within --warn-expiring, or could not be checked; 2 on a usage error.`),
+expires within --warn-expiring, or its forge failed to answer; 2 on a usage
+error. A host that runs no forge nix-auth knows is shown as "unchecked" and
+does not fail the run.`),
 		Example: strings.Trim(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h

@@ -89,6 +89,10 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
 		s.deviceCode(w, r, host, GitLab)
 		return
 	case "/oauth/token":
+		if r.Method == http.MethodPost && r.PostForm.Get("grant_type") == "refresh_token" {
+			s.gitlabRefresh(w, r)
+			return
+		}
 		s.deviceToken(w, r, GitLab)
 		return
 	case "/oauth/token/info":
@@ -145,6 +149,56 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
 	}
+}
+
+// gitlabOAuthLifetime is how long GitLab's OAuth access tokens last.
+const gitlabOAuthLifetime = 2 * time.Hour
+
+// gitlabInvalidGrant is Doorkeeper's description of invalid_grant.
+const gitlabInvalidGrant = "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."
+
+// gitlabRefresh answers the refresh_token grant (RFC 6749 section 6) as
+// GitLab does: a new access token and a new refresh token; the refresh
+// token used is spent. An unknown, spent or foreign refresh token gets
+// 400 invalid_grant.
+func (s *Server) gitlabRefresh(w http.ResponseWriter, r *http.Request) {
+	rt, clientID := r.PostForm.Get("refresh_token"), r.PostForm.Get("client_id")
+	s.mu.Lock()
+	var old Token
+	found := false
+	for _, t := range s.tokens {
+		if t.OAuth && rt != "" && t.RefreshToken == rt && (t.ClientID == "" || t.ClientID == clientID) {
+			old, found = t, true
+			break
+		}
+	}
+	var issued Token
+	if found {
+		s.seq++
+		old.RefreshToken = ""
+		s.tokens[old.Value] = old
+		issued = old
+		issued.Value = fmt.Sprintf("oauth-refreshed-%04d-0123456789abcdef", s.seq)
+		issued.RefreshToken = fmt.Sprintf("refresh-rotated-%04d", s.seq)
+		issued.ClientID = clientID
+		if !old.Expires.IsZero() {
+			issued.Expires = time.Now().Add(gitlabOAuthLifetime)
+		}
+		s.tokens[issued.Value] = issued
+	}
+	s.mu.Unlock()
+	if !found {
+		oauthError(w, r, GitLab, http.StatusBadRequest, "invalid_grant", gitlabInvalidGrant)
+		return
+	}
+	body := map[string]any{
+		"access_token": issued.Value, "token_type": "Bearer", "refresh_token": issued.RefreshToken,
+		"scope": strings.Join(issued.Scopes, " "), "created_at": time.Now().Unix(),
+	}
+	if !issued.Expires.IsZero() {
+		body["expires_in"] = int64(gitlabOAuthLifetime.Seconds())
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // gitlabAuth reads GitLab's two token headers: PRIVATE-TOKEN takes
@@ -298,6 +352,7 @@ func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request, style strin
 		t := d.script.Token
 		if style == GitLab {
 			t.OAuth = true
+			t.ClientID = r.PostForm.Get("client_id")
 		}
 		s.tokens[t.Value] = t
 		delete(s.devices, r.PostForm.Get("device_code"))

@@ -77,8 +77,13 @@ type Token struct {
 	// OAuth marks a GitLab OAuth token: it works only as a Bearer token
 	// and has /oauth/token/info rather than personal_access_tokens/self.
 	OAuth bool
-	// RefreshToken is returned by a GitLab device flow.
+	// RefreshToken is returned by a GitLab device flow and renews the
+	// token with the refresh_token grant at /oauth/token.
 	RefreshToken string
+	// ClientID is the OAuth application a GitLab OAuth token belongs to; a
+	// refresh with another client_id is refused, as GitLab does. A device
+	// flow sets it from the request; empty accepts any.
+	ClientID string
 	// RateLimited makes GitHub answer 403 with X-RateLimit-Remaining: 0.
 	RateLimited bool
 }

@@ -315,3 +315,51 @@ func TestLatency(t *testing.T) {
 		t.Errorf("hour-long latency, 50ms deadline: %v", err)
 	}
 }
+
+// TestGitLabRefreshGrant: a refresh token buys a new access token and a
+// rotated refresh token, once; unknown, spent and foreign ones get
+// GitLab's 400 invalid_grant.
+func TestGitLabRefreshGrant(t *testing.T) {
+	s := forgetest.New(t)
+	c := s.Client()
+	// Expired: refreshing is what an expired OAuth token is for.
+	s.AddToken(forgetest.Token{Value: "oauth-old", User: "tanuki", OAuth: true, Scopes: []string{"read_api"},
+		Expires: time.Now().Add(-time.Minute), RefreshToken: "R1", ClientID: "app"})
+	refresh := func(rt, clientID string) (*http.Response, map[string]any) {
+		t.Helper()
+		resp, body := post(t, c, "https://gitlab.com/oauth/token",
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}}, "")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatalf("refresh answer is not JSON: %v", err)
+		}
+		return resp, m
+	}
+	if resp, m := refresh("R1", "other-app"); resp.StatusCode != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("foreign client: %d %v", resp.StatusCode, m["error"])
+	}
+	resp, m := refresh("R1", "app")
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh: %d %v", resp.StatusCode, m["error"])
+	}
+	access, _ := m["access_token"].(string)
+	rotated, _ := m["refresh_token"].(string)
+	if access == "" || access == "oauth-old" || rotated == "" || rotated == "R1" {
+		t.Errorf("refresh did not issue a new access token and a rotated refresh token")
+	}
+	if m["expires_in"] != float64(7200) || m["scope"] != "read_api" || m["token_type"] != "Bearer" {
+		t.Errorf("refresh answer: expires_in %v scope %v token_type %v", m["expires_in"], m["scope"], m["token_type"])
+	}
+	if resp, _ := get(t, c, "https://gitlab.com/oauth/token/info", map[string]string{"Authorization": "Bearer " + access}); resp.StatusCode != 200 {
+		t.Errorf("new token not accepted: %d", resp.StatusCode)
+	}
+	if resp, m := refresh("R1", "app"); resp.StatusCode != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("spent refresh token: %d %v", resp.StatusCode, m["error"])
+	}
+	if resp, m := refresh("unknown", "app"); resp.StatusCode != 400 || m["error"] != "invalid_grant" || m["error_description"] == "" {
+		t.Errorf("unknown refresh token: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := refresh(rotated, "app"); resp.StatusCode != 200 {
+		t.Errorf("rotated refresh token: %d", resp.StatusCode)
+	}
+}
