@@ -1,0 +1,221 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+type refreshOptions struct {
+	encryptTo string
+	clientID  string
+	dryRun    bool
+	keys      keyOptions
+}
+
+func newRefreshCmd(f *Factory) *cobra.Command {
+	o := &refreshOptions{}
+	c := &cobra.Command{
+		Use:   "refresh [host...] --encrypt-to FILE",
+		Short: "Renew expiring GitLab OAuth tokens in an encrypted store",
+		Long: strings.TrimSpace(`
+Renew the GitLab OAuth tokens in an encrypted store with their refresh
+tokens, validate the new tokens and write them back.
+
+GitLab's device-flow tokens last two hours. render never refreshes them,
+because activation must not need the network, so a store holding one needs
+this command: run it from a timer or before each deploy. A personal access
+token (read_api) needs none of this and is the simpler choice for a fleet.
+
+With no host, every entry that has a refresh token is renewed. GitLab spends
+a refresh token when it is used: the new one is saved with the new token, so
+run one refresh per store at a time. A plain access-tokens.conf keeps no
+refresh token and cannot be refreshed. --dry-run lists what would be renewed
+without contacting the forge.
+
+Exit status: 1 when a named host could not be refreshed, or any refresh
+failed; the others are saved.`),
+		Example: strings.Trim(`
+  nix-auth refresh --encrypt-to secrets/tokens.yaml
+  nix-auth refresh gitlab.com --encrypt-to secrets/tokens.yaml
+  nix-auth refresh gitlab.example.com --encrypt-to secrets/tokens.age --client-id 3f1e...`, "\n"),
+		RunE: func(c *cobra.Command, a []string) error {
+			return runRefresh(c.Context(), f, a, o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "the sops (.yaml/.json) or age (.age) store to refresh (required)")
+	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (required for self-managed GitLab; default on gitlab.com: glab's)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "list what would be refreshed; contact no forge, write nothing")
+	o.keys.addIdentityFlag(fl)
+	return c
+}
+
+func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptions) error {
+	if o.encryptTo == "" {
+		return &usageError{&hintError{
+			msg: "refresh needs --encrypt-to FILE: only an encrypted store keeps the refresh token a GitLab OAuth token is renewed with; a plain access-tokens.conf has none",
+			hints: []string{
+				"for your own machine, store a personal access token (read_api), which does not expire every two hours: `nix-auth set-token gitlab.com`",
+				"or log in again when the token has expired: `nix-auth login gitlab`",
+			},
+		}}
+	}
+	file, err := f.openExisting(o.encryptTo, o.keys.identities)
+	if err != nil {
+		return err
+	}
+	entries, failed, err := refreshTargets(f, file, hosts)
+	if err != nil {
+		return err
+	}
+	refreshed := 0
+	for _, e := range entries {
+		if o.dryRun {
+			fmt.Fprintf(f.IO.Out, "Dry run: would refresh %s (token %s%s).\n", e.Host, nixconf.MaskToken(e.Token), expiresText(e.Expires))
+			continue
+		}
+		ne, err := refreshOne(ctx, f, e, file.Path(), o.clientID)
+		if ne != nil {
+			if perr := file.Put(*ne); perr != nil {
+				err = perr
+			} else {
+				refreshed++
+			}
+		}
+		if err != nil {
+			failed++
+			reportError(f.IO.ErrOut, err)
+		}
+	}
+	if o.dryRun {
+		fmt.Fprintf(f.IO.Out, "Dry run: nothing was sent or written.\n")
+	} else if refreshed > 0 {
+		if err := file.Save(); err != nil {
+			// The forge has spent the old refresh tokens already.
+			return &hintError{msg: err.Error(), hints: append(hintsOf(err),
+				fmt.Sprintf("the refreshed tokens were not saved and the old refresh tokens are spent: log in again with `nix-auth login HOST --encrypt-to %s`", file.Path()))}
+		}
+		fmt.Fprintf(f.IO.Out, "Saved %d refreshed token%s in %s.\n", refreshed, plural(refreshed), file.Path())
+	}
+	if failed > 0 {
+		return &exitError{exitFail}
+	}
+	return nil
+}
+
+// refreshTargets picks the entries to refresh: the named hosts, each of
+// which must have a refresh token (failed counts those that do not), or
+// every entry that has one.
+func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []crypt.Entry, failed int, err error) {
+	if len(hosts) == 0 {
+		for _, e := range file.Entries() {
+			if e.RefreshToken == "" {
+				fmt.Fprintf(f.IO.Out, "Skipped %s: no refresh token (a personal token, or one that does not expire).\n", e.Host)
+				continue
+			}
+			entries = append(entries, e)
+		}
+		if len(entries) == 0 {
+			fmt.Fprintf(f.IO.Out, "No token in %s has a refresh token; nothing to do.\n", file.Path())
+		}
+		return entries, 0, nil
+	}
+	for _, h := range hosts {
+		_, host, _, err := providers.Resolve(h, "")
+		if err != nil {
+			return nil, 0, &usageError{err}
+		}
+		e, ok := file.Entry(host)
+		switch {
+		case !ok:
+			failed++
+			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("%s has no token for %s", file.Path(), host),
+				hints: []string{"hosts in the file: " + joinOr(entryHosts(file), "(none)")}})
+		case e.RefreshToken == "":
+			failed++
+			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("the token for %s in %s has no refresh token, so it cannot be refreshed", host, file.Path()),
+				hints: []string{"only GitLab OAuth tokens from `nix-auth login` have one; a personal token is replaced with `nix-auth set-token " + host + " --encrypt-to " + file.Path() + "`"}})
+		default:
+			entries = append(entries, e)
+		}
+	}
+	return entries, failed, nil
+}
+
+// refreshOne renews e's token. Once the forge has answered, the old
+// refresh token is spent: the new entry is returned even when validating
+// the new token fails, so that the new refresh token is kept.
+func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID string) (*crypt.Entry, error) {
+	kind := providers.Kind(e.Provider)
+	if kind == "" {
+		// An entry written without validation records no provider.
+		kind, _, _, _ = providers.Resolve(e.Host, "")
+	}
+	p, err := providers.New(kind, e.Host, providerOptions(f, clientID))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Host, err)
+	}
+	r, ok := p.(providers.Refresher)
+	if !ok {
+		return nil, fmt.Errorf("%s: nix-auth refreshes GitLab OAuth tokens only, and this token is %s's", e.Host, orUnknown(e.Provider))
+	}
+	tok, err := r.Refresh(ctx, e.RefreshToken)
+	if errors.Is(err, providers.ErrRefreshRejected) {
+		return nil, &hintError{msg: err.Error() + "; the stored token was not changed",
+			hints: []string{fmt.Sprintf("log in again: `nix-auth login %s --encrypt-to %s`", e.Host, path),
+				fmt.Sprintf("for a fleet, a personal access token (read_api) avoids this: `nix-auth set-token %s --encrypt-to %s`", e.Host, path)}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	nixTok := p.NixToken(tok)
+	if err := nixconf.ValidateToken(nixTok); err != nil {
+		return nil, fmt.Errorf("the token %s issued: %w; nothing was stored for it", e.Host, err)
+	}
+	st, verr := p.Validate(ctx, nixTok)
+	if verr == nil && !st.Valid {
+		verr = fmt.Errorf("%s rejected the token it just issued: %s", e.Host, st.Problem)
+	}
+	if verr != nil {
+		// Keep what the old entry knew; the forge's answer says the rest.
+		ne := entryFor(f, kind, e.Host, nixTok, tok, nil)
+		ne.User, ne.Scopes = e.User, tok.Scopes
+		return &ne, &hintError{msg: fmt.Sprintf("refreshed %s, but could not validate the new token: %v", e.Host, verr),
+			hints: []string{"it was saved anyway, since the old refresh token is spent; check it with `nix-auth status --file " + path + "`"}}
+	}
+	ne := entryFor(f, kind, e.Host, nixTok, tok, st)
+	fmt.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, orUnknown(st.User), nixconf.MaskToken(nixTok), expiresText(ne.Expires))
+	return &ne, nil
+}
+
+func expiresText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return ", expires " + t.UTC().Format(time.RFC3339)
+}
+
+func entryHosts(file *crypt.File) []string {
+	var hs []string
+	for _, e := range file.Entries() {
+		hs = append(hs, e.Host)
+	}
+	return hs
+}
+
+func hintsOf(err error) []string {
+	var h hinter
+	if errors.As(err, &h) {
+		return h.Hints()
+	}
+	return nil
+}
