@@ -25,7 +25,7 @@ func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
 	// Nix itself takes its store's location from NIX_STORE_DIR; a nix.conf
 	// linked into that store is read-only (home-manager, NixOS).
 	return &nixconf.Store{Paths: paths, DryRun: dryRun, StoreDir: f.Getenv("NIX_STORE_DIR"),
-		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }}, nil
+		Warn: f.warn}, nil
 }
 
 // checkSavable finds out, before a token is read or a browser flow is
@@ -80,3 +80,6 @@ func resolveTarget(ctx context.Context, f *Factory, target, provider string) (pr
 }
 
 func baseName(p string) string { return filepath.Base(p) }
+
+// warn prints a warning line in the same style as errors.
+func (f *Factory) warn(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }

@@ -120,7 +120,12 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 		if err != nil {
 			return nil, err
 		}
-		return crypt.Create(path, recips)
+		file, err := crypt.Create(path, recips)
+		if err != nil {
+			return nil, err
+		}
+		file.Warn = f.warn
+		return file, nil
 	}
 	if len(o.recipients) > 0 {
 		return nil, usagef("--recipient only applies when creating %s; change who can decrypt it with `nix-auth rekey %s --recipient ...`", path, path)
@@ -137,7 +142,12 @@ func (f *Factory) openExisting(path string, identities []string) (*crypt.File, e
 	if err != nil {
 		return nil, err
 	}
-	return crypt.Load(path, ids.List, ids.Tried)
+	file, err := crypt.Load(path, ids.List, ids.Tried)
+	if err != nil {
+		return nil, err
+	}
+	file.Warn = f.warn
+	return file, nil
 }
 
 // saveEncrypted puts host's token into the store and writes it.

@@ -107,7 +107,7 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		StoreDir: f.Getenv("NIX_STORE_DIR"),
 		Check:    o.check, Now: f.Now(),
 		Log:  f.IO.Out,
-		Warn: func(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) },
+		Warn: f.warn,
 	}
 	if o.output == "" {
 		paths, err := nixconf.Locate(config, f.Getenv)

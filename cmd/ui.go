@@ -63,7 +63,7 @@ func (u *deviceUI) ReadSecret(prompt string) (string, error) {
 
 func (u *deviceUI) Warn(msg string) {
 	u.done()
-	fmt.Fprintf(u.f.IO.ErrOut, "nix-auth: warning: %s\n", msg)
+	u.f.warn(msg)
 }
 
 func (u *deviceUI) open(url string) {

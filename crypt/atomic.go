@@ -12,8 +12,11 @@ import (
 
 // lockPath takes the same exclusive lock as the Nix config editor (an
 // flock on path+".lock", removed on release so no stray file shows up in
-// the user's git repository).
-func lockPath(path string) (unlock func(), err error) { return nixconf.Lock(path, nil) }
+// the user's git repository); warn hears of a lock taken over from a
+// process that died holding it.
+func lockPath(path string, warn func(string)) (unlock func(), err error) {
+	return nixconf.Lock(path, warn)
+}
 
 // writeAtomic replaces path with data through nixconf's atomic writer
 // (temporary file in the same directory, final mode before any data,

@@ -175,6 +175,10 @@ type store interface {
 
 // File is a decrypted token store in memory. Changes are written by Save.
 type File struct {
+	// Warn, when set, is told when Save takes over the lock of a process
+	// that died while writing the file.
+	Warn func(msg string)
+
 	path   string
 	format Format
 	st     store
@@ -350,7 +354,7 @@ func Create(path string, recips []string) (*File, error) {
 // file since it was loaded, its version is decrypted again and this File's
 // changes are applied on top, so concurrent logins never lose a token.
 func (f *File) Save() error {
-	unlock, err := lockPath(f.path)
+	unlock, err := lockPath(f.path, f.Warn)
 	if err != nil {
 		return err
 	}

@@ -343,7 +343,7 @@ func TestStoreSymlinkWithoutInclude(t *testing.T) {
 	if _, err := s.Set("a.com", "1"); !errors.As(err, &ro) {
 		t.Errorf("Set = %v, want *ReadOnlyError", err)
 	}
-	if _, err := ensureInclude(s.Paths.NixConf, s.Paths.TokensFile, false, s.StoreDir); !errors.As(err, &ro) {
+	if _, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, false, s.StoreDir, nil); !errors.As(err, &ro) {
 		t.Errorf("EnsureInclude = %v, want *ReadOnlyError", err)
 	}
 	if !sameSnapshot(before, snapshot(t, dir)) {
@@ -482,7 +482,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if !sameSnapshot(before, snapshot(t, dir)) {
 		t.Error("dry run wrote something")
 	}
-	if added, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, true, ""); err != nil || !added {
+	if added, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, true, "", nil); err != nil || !added {
 		t.Errorf("EnsureInclude dry run = %v, %v", added, err)
 	}
 	if !sameSnapshot(before, snapshot(t, dir)) {
@@ -514,11 +514,11 @@ func TestEnsureInclude(t *testing.T) {
 	conf := filepath.Join(dir, "nix.conf")
 	other := filepath.Join(t.TempDir(), "run", "tokens.conf")
 
-	added, err := EnsureInclude(conf, other, false, "")
+	added, err := EnsureInclude(conf, other, false, "", nil)
 	if err != nil || !added {
 		t.Fatal(added, err)
 	}
-	added, err = EnsureInclude(conf, filepath.Join(dir, TokensFileName), false, "")
+	added, err = EnsureInclude(conf, filepath.Join(dir, TokensFileName), false, "", nil)
 	if err != nil || !added {
 		t.Fatal(added, err)
 	}
@@ -527,14 +527,14 @@ func TestEnsureInclude(t *testing.T) {
 		t.Errorf("nix.conf = %q, want %q", got, want)
 	}
 	for _, inc := range []string{other, filepath.Join(dir, TokensFileName)} {
-		if added, err := EnsureInclude(conf, inc, false, ""); err != nil || added {
+		if added, err := EnsureInclude(conf, inc, false, "", nil); err != nil || added {
 			t.Errorf("second EnsureInclude(%s) = %v, %v", inc, added, err)
 		}
 	}
 	if got := read(t, conf); got != want {
 		t.Errorf("nix.conf changed: %q", got)
 	}
-	if _, err := EnsureInclude(conf, "/tmp/with space/x.conf", false, ""); err == nil {
+	if _, err := EnsureInclude(conf, "/tmp/with space/x.conf", false, "", nil); err == nil {
 		t.Error("a path Nix cannot read was included")
 	}
 	assertNoStrays(t, dir, "nix.conf")

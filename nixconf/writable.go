@@ -147,13 +147,9 @@ func includeLine(nixConf, included string) (string, error) {
 // nothing, when nixConf is read-only or a symlink into the Nix store; the
 // error's hints say what to add to home-manager or NixOS instead. With
 // dryRun it only reports whether the line would be added. storeDir is the
-// Nix store (NIX_STORE_DIR); empty means DefaultStoreDir.
-func EnsureInclude(nixConf, included string, dryRun bool, storeDir string) (added bool, err error) {
-	return ensureInclude(nixConf, included, dryRun, storeDir)
-}
-
-func ensureInclude(nixConf, included string, dryRun bool, storeDir string) (bool, error) {
-	var err error
+// Nix store (NIX_STORE_DIR); empty means DefaultStoreDir. warn, when not
+// nil, hears of a lock taken over from a process that died holding it.
+func EnsureInclude(nixConf, included string, dryRun bool, storeDir string, warn func(string)) (added bool, err error) {
 	if nixConf, err = filepath.Abs(nixConf); err != nil {
 		return false, err
 	}
@@ -181,7 +177,7 @@ func ensureInclude(nixConf, included string, dryRun bool, storeDir string) (bool
 	if err := mkdirAll(filepath.Dir(nixConf)); err != nil {
 		return false, err
 	}
-	unlock, err := Lock(nixConf, nil)
+	unlock, err := Lock(nixConf, warn)
 	if err != nil {
 		return false, err
 	}

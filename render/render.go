@@ -208,7 +208,7 @@ func Render(o Options) (*Result, error) {
 	// nix.conf is checked before the output is written: one that cannot
 	// take the include (malformed, read-only) must leave nothing changed.
 	if o.NixConf != "" {
-		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true, o.StoreDir); err != nil {
+		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true, o.StoreDir, nil); err != nil {
 			return res, err
 		}
 	}
@@ -222,6 +222,13 @@ func Render(o Options) (*Result, error) {
 		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid, o.Warn); err != nil {
 			return nil, err
 		}
+	} else if _, err := os.Lstat(o.Output + ".lock"); err == nil {
+		// A render killed after its rename left its lock file: take it
+		// over (which reports it and removes it) rather than leave it
+		// beside the output. Without one, no lock file is made.
+		if unlock, err := nixconf.Lock(o.Output, o.Warn); err == nil {
+			unlock()
+		}
 	}
 	for _, e := range kept {
 		exp := "never"
@@ -234,7 +241,7 @@ func Render(o Options) (*Result, error) {
 		o.Warn(w)
 	}
 	if o.NixConf != "" {
-		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir); err != nil {
+		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir, o.Warn); err != nil {
 			return res, err
 		}
 	}

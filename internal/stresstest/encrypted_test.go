@@ -213,10 +213,12 @@ func sopsWriter() writer {
 		want[h] = fakeToken(h, "race")
 	}
 	return writer{
-		name:        "set-token-sops",
-		needs:       []string{"set-token --encrypt-to"},
-		prepare:     f.prepare,
-		crashTrials: 200,
+		name:            "set-token-sops",
+		needs:           []string{"set-token --encrypt-to"},
+		prepare:         f.prepare,
+		crashTrials:     200,
+		removesOldTemps: true,
+		reportsTakeover: true,
 		variants: []variant{{
 			name:  "add",
 			start: start(0o600),
@@ -263,10 +265,12 @@ func renderWriter() writer {
 	f := theFleet
 	want := seedHosts()
 	return writer{
-		name:        "render",
-		needs:       []string{"render"},
-		prepare:     f.prepare,
-		crashTrials: 200,
+		name:            "render",
+		needs:           []string{"render"},
+		prepare:         f.prepare,
+		crashTrials:     200,
+		removesOldTemps: true,
+		reportsTakeover: true,
 		variants: []variant{{
 			// The store gained a host since the last render.
 			name: "update",
@@ -289,9 +293,8 @@ func renderWriter() writer {
 			files: []string{nixConf, tokensFile},
 			modes: map[string]os.FileMode{nixConf: 0o644, tokensFile: 0o600},
 		}},
-		visible:         nixconfTokens,
-		nixReads:        true,
-		removesOldTemps: true,
+		visible:  nixconfTokens,
+		nixReads: true,
 		race: race{
 			// Every process renders the same store and adds the include
 			// to a nix.conf without it: exactly one include must result.

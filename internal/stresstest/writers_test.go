@@ -39,12 +39,11 @@ type writer struct {
 	// prepare, if set, builds what the variants and race start from, once.
 	prepare func() error
 	// removesOldTemps: the next write removes temporary files a killed
-	// writer left long ago (nixconf.WriteFile does; crypt does not yet).
+	// writer left long ago (every writer goes through nixconf.WriteFile).
 	removesOldTemps bool
 	// reportsTakeover: the next run says when it takes over a lock whose
-	// file names the killed process (nixconf.Store does; crypt's lock
-	// records no process, and render locks through nixconf.Lock, which has
-	// no way to say it).
+	// file names the killed process (every writer locks with nixconf.Lock
+	// and passes it a warning).
 	reportsTakeover bool
 }
 
