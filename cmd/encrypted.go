@@ -192,6 +192,21 @@ func entryFor(f *Factory, kind providers.Kind, host, nixTok string, tok *provide
 	return e
 }
 
+// oauthClientID is the OAuth application a device-flow login or refresh
+// used: the --client-id given, else the provider's default, which applies
+// only where a flow without one succeeds (github.com, gitlab.com).
+func oauthClientID(kind providers.Kind, flag string) string {
+	switch {
+	case flag != "":
+		return flag
+	case kind == providers.GitHub:
+		return providers.DefaultGitHubClientID
+	case kind == providers.GitLab:
+		return providers.DefaultGitLabClientID
+	}
+	return ""
+}
+
 func plural(n int) string {
 	if n == 1 {
 		return ""

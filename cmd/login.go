@@ -154,7 +154,11 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	}
 	if enc != nil {
 		printLoggedIn(f, host, nixTok, st)
-		if err := saveEncrypted(f, enc, entryFor(f, kind, host, nixTok, tok, st), o.dryRun); err != nil {
+		e := entryFor(f, kind, host, nixTok, tok, st)
+		if tok.Type == providers.OAuth {
+			e.ClientID = oauthClientID(kind, o.clientID)
+		}
+		if err := saveEncrypted(f, enc, e, o.dryRun); err != nil {
 			return err
 		}
 		if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {

@@ -53,7 +53,7 @@ failed; the others are saved.`),
 	}
 	fl := c.Flags()
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "the sops (.yaml/.json) or age (.age) store to refresh (required)")
-	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (required for self-managed GitLab; default on gitlab.com: glab's)")
+	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (default: the one recorded at login, else glab's on gitlab.com)")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "list what would be refreshed; contact no forge, write nothing")
 	o.keys.addIdentityFlag(fl)
 	return c
@@ -160,6 +160,11 @@ func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID s
 		// An entry written without validation records no provider.
 		kind, _, _, _ = providers.Resolve(e.Host, "")
 	}
+	if clientID == "" {
+		// The application recorded at login: self-managed GitLab has no
+		// default one.
+		clientID = e.ClientID
+	}
 	p, err := providers.New(kind, e.Host, providerOptions(f, clientID))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Host, err)
@@ -188,11 +193,12 @@ func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID s
 	if verr != nil {
 		// Keep what the old entry knew; the forge's answer says the rest.
 		ne := entryFor(f, kind, e.Host, nixTok, tok, nil)
-		ne.User, ne.Scopes = e.User, tok.Scopes
+		ne.User, ne.Scopes, ne.ClientID = e.User, tok.Scopes, oauthClientID(kind, clientID)
 		return &ne, &hintError{msg: fmt.Sprintf("refreshed %s, but could not validate the new token: %v", e.Host, verr),
 			hints: []string{"it was saved anyway, since the old refresh token is spent; check it with `nix-auth status --file " + path + "`"}}
 	}
 	ne := entryFor(f, kind, e.Host, nixTok, tok, st)
+	ne.ClientID = oauthClientID(kind, clientID)
 	fmt.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, orUnknown(st.User), nixconf.MaskToken(nixTok), expiresText(ne.Expires))
 	return &ne, nil
 }

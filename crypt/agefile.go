@@ -5,7 +5,7 @@ package crypt
 // `nix.extraOptions = "!include ${config.age.secrets.<name>.path}"`:
 //
 //	# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata.
-//	# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z
+//	# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z client_id=178c6fc778ccc68e1d6a
 //	# nix-auth-recipients: age1... ssh-ed25519%20AAAA...
 //	access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
 //
@@ -223,6 +223,8 @@ func parseAgeMeta(s string) Entry {
 			e.Expires, _ = time.Parse(time.RFC3339, v)
 		case "refresh_token":
 			e.RefreshToken = v
+		case "client_id":
+			e.ClientID = v
 		}
 	}
 	return e
@@ -263,6 +265,7 @@ func (s *ageStore) plaintext() []byte {
 			field("expires", e.Expires.UTC().Format(time.RFC3339))
 		}
 		field("refresh_token", e.RefreshToken)
+		field("client_id", e.ClientID)
 		b.WriteString("\n")
 	}
 	b.WriteString(ageRecipsPrefix)

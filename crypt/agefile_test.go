@@ -67,7 +67,7 @@ func TestAgeCLIReadsOurs(t *testing.T) {
 		}
 		for _, w := range []string{
 			"# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z\n",
-			"# nix-auth: host=gitlab.com provider=gitlab user=tanuki scopes=read_api created=2026-11-24T21:00:00Z expires=2026-11-24T23:00:00Z refresh_token=glrt-TESTREFRESH0003\n",
+			"# nix-auth: host=gitlab.com provider=gitlab user=tanuki scopes=read_api created=2026-11-24T21:00:00Z expires=2026-11-24T23:00:00Z refresh_token=glrt-TESTREFRESH0003 client_id=3f1e0123456789abcdef\n",
 			"# nix-auth-recipients: " + id.Recipient().String() + " " + id2.Recipient().String() + "\n",
 		} {
 			if !strings.Contains(out, w) {

@@ -18,6 +18,7 @@ package crypt
 //	        created: "2026-11-24T21:00:00Z"     # RFC 3339
 //	        expires: "2026-12-24T21:00:00Z"     # omitted when it never expires
 //	        refresh_token: ENC[AES256_GCM,...]  # GitLab OAuth only
+//	        client_id: 178c6fc778ccc68e1d6a     # OAuth logins: the application that issued it
 //	sops:
 //	    age:
 //	        - recipient: age1...
@@ -66,7 +67,7 @@ const (
 )
 
 // sopsFields are a host's keys in the order they are written.
-var sopsFields = []string{"token", "provider", "user", "scopes", "created", "expires", "refresh_token"}
+var sopsFields = []string{"token", "provider", "user", "scopes", "created", "expires", "refresh_token", "client_id"}
 
 type sopsStore struct {
 	path string
@@ -396,6 +397,8 @@ func setField(e *Entry, name string, v any) error {
 		e.Created, err = timeValue(v)
 	case "expires":
 		e.Expires, err = timeValue(v)
+	case "client_id":
+		e.ClientID, err = scalarString(v)
 	}
 	return err
 }
@@ -492,6 +495,7 @@ func fieldValues(e Entry) map[string]any {
 		m["expires"] = e.Expires.UTC().Format(time.RFC3339)
 	}
 	str("refresh_token", e.RefreshToken)
+	str("client_id", e.ClientID)
 	return m
 }
 

@@ -217,6 +217,7 @@ func TestSopsSchema(t *testing.T) {
 		"hosts:\n    github.com:\n        token: ENC[AES256_GCM,",
 		"\n        provider: github\n        user: octocat\n        scopes:\n            - repo\n            - read:org\n        created: \"2026-11-24T21:00:00Z\"\n    gitlab.com:\n",
 		"\n        expires: \"2026-11-24T23:00:00Z\"\n        refresh_token: ENC[AES256_GCM,",
+		"\n        client_id: 3f1e0123456789abcdef\n",
 		"\nsops:\n    age:\n        - enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n",
 		"          recipient: " + id.Recipient().String() + "\n",
 		"\n    encrypted_regex: ^(token|refresh_token)$\n    lastmodified: \"",

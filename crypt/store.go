@@ -27,6 +27,10 @@ type Entry struct {
 	// RefreshToken is kept for GitLab OAuth tokens, which expire after two
 	// hours, so that an explicit command can refresh them later.
 	RefreshToken string
+	// ClientID is the OAuth application an OAuth token was issued to. A
+	// refresh must name the same one, and self-managed GitLab has no
+	// default; an application ID is public, so it is not encrypted.
+	ClientID string
 }
 
 // Format is the kind of encrypted store a file holds.
@@ -464,7 +468,7 @@ func checkEntry(e Entry) error {
 	if strings.ContainsFunc(e.RefreshToken, badRune) {
 		return fmt.Errorf("the refresh token for %s contains whitespace or a control character", e.Host)
 	}
-	for _, s := range append([]string{e.Provider, e.User}, e.Scopes...) {
+	for _, s := range append([]string{e.Provider, e.User, e.ClientID}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
 			return fmt.Errorf("metadata for %s contains a control character", e.Host)
 		}

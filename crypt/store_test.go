@@ -82,7 +82,8 @@ func stEntries() []Entry {
 		{Host: "github.com", Token: "ghp_TESTTOKEN0000000000000000000000000001", Provider: "github", User: "octocat",
 			Scopes: []string{"repo", "read:org"}, Created: stT0},
 		{Host: "gitlab.com", Token: "OAuth2:glo-TESTTOKEN0002", Provider: "gitlab", User: "tanuki",
-			Scopes: []string{"read_api"}, Created: stT0, Expires: stT0.Add(2 * time.Hour), RefreshToken: "glrt-TESTREFRESH0003"},
+			Scopes: []string{"read_api"}, Created: stT0, Expires: stT0.Add(2 * time.Hour), RefreshToken: "glrt-TESTREFRESH0003",
+			ClientID: "3f1e0123456789abcdef"},
 	}
 }
 
@@ -133,7 +134,7 @@ func stSameEntries(t testing.TB, got, want []Entry) {
 		}
 		g.Token, w.Token, g.RefreshToken, w.RefreshToken = "", "", "", ""
 		if g.Host != w.Host || g.Provider != w.Provider || g.User != w.User || !slices.Equal(g.Scopes, w.Scopes) ||
-			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) {
+			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) || g.ClientID != w.ClientID {
 			t.Errorf("entry %d = %+v, want %+v", i, g, w)
 		}
 	}
@@ -192,6 +193,12 @@ func TestRoundTrip(t *testing.T) {
 			// Replace one, remove one, add one.
 			es := stEntries()
 			es[1].Token, es[1].User, es[1].Scopes = "ghp_TESTTOKEN0000000000000000000000000009", "hubot", nil
+			// A client ID that YAML would read as a number, and one that
+			// the .age comment must escape, come back as they were.
+			es[1].ClientID, es[2].ClientID = "0012345", "app id%20=x"
+			if err := f.Put(es[2]); err != nil {
+				t.Fatal(err)
+			}
 			if err := f.Put(es[1]); err != nil {
 				t.Fatal(err)
 			}
