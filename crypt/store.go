@@ -72,6 +72,7 @@ type FileError struct {
 	hints  []string
 }
 
+// Error names the file first, as every nix-auth error does.
 func (e *FileError) Error() string { return e.Path + ": " + e.Detail }
 
 // Unwrap lets errors.Is match Kind.
@@ -100,6 +101,7 @@ type DecryptError struct {
 	Tried []string
 }
 
+// Error names the file and what was tried, never a key.
 func (e *DecryptError) Error() string {
 	if len(e.Tried) == 0 {
 		return e.Path + ": no identity to decrypt it with"

@@ -107,6 +107,7 @@ type Error struct {
 	hints []string
 }
 
+// Error is the message, which names the file it is about.
 func (e *Error) Error() string { return e.msg }
 
 // Hints says what the user can do.
