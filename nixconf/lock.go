@@ -67,6 +67,19 @@ func lock(path string, warn func(string)) (func(), error) {
 	}
 }
 
+// ReclaimLock takes over and removes the lock file of path if one is
+// there, telling warn when a process died holding it. A writer that finds
+// nothing to write calls it, so that the lock file of a run killed after
+// its rename does not linger; without a lock file it creates none.
+func ReclaimLock(path string, warn func(string)) {
+	if _, err := os.Lstat(path + ".lock"); err != nil {
+		return
+	}
+	if unlock, err := lock(path, warn); err == nil {
+		unlock()
+	}
+}
+
 // stillAt reports whether the open lock file is still the one at path.
 func stillAt(f *os.File, path string) bool {
 	a, err := f.Stat()

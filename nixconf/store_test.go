@@ -635,6 +635,28 @@ func TestStaleLockIsRecovered(t *testing.T) {
 	assertNoStrays(t, filepath.Dir(s.Paths.NixConf), "nix.conf", TokensFileName)
 }
 
+// TestReclaimLock: a writer with nothing to write still clears a dead
+// process's lock file, and says so; without one it makes none.
+func TestReclaimLock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	var msgs []string
+	warn := func(m string) { msgs = append(msgs, m) }
+	ReclaimLock(p, warn)
+	if _, err := os.Lstat(p + ".lock"); !os.IsNotExist(err) || len(msgs) != 0 {
+		t.Fatalf("without a lock file: %v, warnings %q", err, msgs)
+	}
+	if err := os.WriteFile(p+".lock", []byte("999999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ReclaimLock(p, warn)
+	if _, err := os.Lstat(p + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("the stale lock file is still there: %v", err)
+	}
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "process 999999") {
+		t.Errorf("warnings = %q", msgs)
+	}
+}
+
 func TestLockExcludes(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
 	unlock, err := Lock(p, nil)

@@ -161,8 +161,14 @@ func EnsureInclude(nixConf, included string, dryRun bool, storeDir string, warn 
 		return false, err
 	}
 	has, err := hasInclude(nixConf, included)
-	if err != nil || has {
+	if err != nil {
 		return false, err
+	}
+	if has {
+		if !dryRun {
+			ReclaimLock(nixConf, warn)
+		}
+		return false, nil
 	}
 	readOnly, err := inspect(nixConf, storeDir)
 	if err != nil {

@@ -223,13 +223,9 @@ func Render(o Options) (*Result, error) {
 		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid, o.Warn); err != nil {
 			return nil, err
 		}
-	} else if _, err := os.Lstat(o.Output + ".lock"); err == nil {
-		// A render killed after its rename left its lock file: take it
-		// over (which reports it and removes it) rather than leave it
-		// beside the output. Without one, no lock file is made.
-		if unlock, err := nixconf.Lock(o.Output, o.Warn); err == nil {
-			unlock()
-		}
+	} else {
+		// A render killed after its rename may have left its lock file.
+		nixconf.ReclaimLock(o.Output, o.Warn)
 	}
 	for _, e := range kept {
 		exp := "never"
