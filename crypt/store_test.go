@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -459,7 +460,7 @@ func TestBadFiles(t *testing.T) {
 			}
 			// Neither Load nor LoadMeta writes anything.
 			LoadMeta(path)
-			if after := stDirState(t, dir); !mapsEqual(before, after) {
+			if after := stDirState(t, dir); !maps.Equal(before, after) {
 				t.Errorf("the directory changed")
 			}
 		})
@@ -476,18 +477,6 @@ func containsAny(s, alts string) bool {
 		}
 	}
 	return false
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestWrongKeyListsRecipients(t *testing.T) {

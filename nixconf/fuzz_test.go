@@ -2,6 +2,7 @@ package nixconf
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -36,7 +37,7 @@ func FuzzParse(f *testing.F) {
 		}
 		want := fileTokens(data)
 		want[host] = token
-		if got := fileTokens(set); !mapsEqual(got, want) {
+		if got := fileTokens(set); !maps.Equal(got, want) {
 			t.Fatalf("after set: %v, want %v", maskMap(got), maskMap(want))
 		}
 		keepsOtherLines(t, data, stmts, set)
@@ -46,7 +47,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 		delete(before, host)
-		if got := fileTokens(removed); !mapsEqual(got, before) {
+		if got := fileTokens(removed); !maps.Equal(got, before) {
 			t.Fatalf("after remove: %v, want %v", maskMap(got), maskMap(before))
 		}
 		keepsOtherLines(t, data, stmts, removed)
@@ -126,7 +127,7 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("setToken: %v", err)
 		}
 		want := map[string]string{"a.example": "1", host: token}
-		if got := fileTokens(edited); !mapsEqual(got, want) {
+		if got := fileTokens(edited); !maps.Equal(got, want) {
 			t.Fatalf("after setToken Nix sees %v", maskMap(got))
 		}
 	})

@@ -2,6 +2,7 @@ package nixconf
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,7 @@ func TestParserAgreesWithNix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("nix: %v", err)
 			}
-			if !mapsEqual(got, tc.want) {
+			if !maps.Equal(got, tc.want) {
 				t.Errorf("nix sees %v, we expect %v", got, tc.want)
 			}
 		})
@@ -122,14 +123,14 @@ func TestRealNixSeesTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nix: %v", err)
 	}
-	if !mapsEqual(got, tokens) {
+	if !maps.Equal(got, tokens) {
 		t.Fatalf("nix sees %v, want %v", maskMap(got), maskMap(tokens))
 	}
 	if _, err := s.Remove("old.example"); err != nil {
 		t.Fatal(err)
 	}
 	delete(tokens, "old.example")
-	if got, err = nixAccessTokens(t, nix, home); err != nil || !mapsEqual(got, tokens) {
+	if got, err = nixAccessTokens(t, nix, home); err != nil || !maps.Equal(got, tokens) {
 		t.Fatalf("after Remove nix sees %v (err %v), want %v", maskMap(got), err, maskMap(tokens))
 	}
 }
@@ -160,14 +161,14 @@ func TestRealNixIgnoresUnreadableInclude(t *testing.T) {
 		t.Fatalf("nix: %v", err)
 	}
 	want := map[string]string{"a.com": "1"}
-	if !mapsEqual(got, want) {
+	if !maps.Equal(got, want) {
 		t.Fatalf("nix sees %v, want %v", got, want)
 	}
 	cfg, err := Load(filepath.Join(home, "nix", "nix.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ours := tokensOf(cfg); !mapsEqual(ours, want) || len(cfg.Skipped) != 2 {
+	if ours := tokensOf(cfg); !maps.Equal(ours, want) || len(cfg.Skipped) != 2 {
 		t.Fatalf("Load sees %v, skipped %v", ours, cfg.Skipped)
 	}
 }

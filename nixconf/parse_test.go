@@ -2,6 +2,7 @@ package nixconf
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,23 +129,11 @@ func TestRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tokensOf(cfg); !mapsEqual(got, tc.want) {
+			if got := tokensOf(cfg); !maps.Equal(got, tc.want) {
 				t.Errorf("tokens = %v, want %v", got, tc.want)
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestIncludeCycle(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,18 +109,6 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-func sameSnapshot(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSetFresh(t *testing.T) {
 	s := newStore(t, nil)
 	ch, err := s.Set("github.com", "ghp_abcdefghijklmnop1234")
@@ -155,7 +144,7 @@ func TestSetFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"github.com": "ghp_new", "gitlab.com": "PAT:glpat-xyz"}
-	if got := tokenMap(entries); !mapsEqual(got, want) {
+	if got := tokenMap(entries); !maps.Equal(got, want) {
 		t.Errorf("tokens = %v", got)
 	}
 	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"access-tokens = github.com=ghp_new gitlab.com=PAT:glpat-xyz\n" {
@@ -245,7 +234,7 @@ func TestMigration(t *testing.T) {
 		t.Errorf("second backup %q", ch.Backup)
 	}
 	entries, _ := s.Tokens()
-	if got := tokenMap(entries); !mapsEqual(got, map[string]string{"github.com": "ghp_OLD1", "a.com": "1", "b.com": "2", "c.com": "3"}) {
+	if got := tokenMap(entries); !maps.Equal(got, map[string]string{"github.com": "ghp_OLD1", "a.com": "1", "b.com": "2", "c.com": "3"}) {
 		t.Errorf("tokens after = %v", got)
 	}
 }
@@ -280,7 +269,7 @@ func TestIncludingWouldBringBackUnusedTokens(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "holds tokens that Nix does not use now (for old.com)") {
 		t.Fatalf("Set = %v", err)
 	}
-	if !sameSnapshot(before, snapshot(t, filepath.Dir(s.Paths.NixConf))) {
+	if !maps.Equal(before, snapshot(t, filepath.Dir(s.Paths.NixConf))) {
 		t.Error("something was written")
 	}
 }
@@ -346,7 +335,7 @@ func TestStoreSymlinkWithoutInclude(t *testing.T) {
 	if _, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, false, s.StoreDir, nil); !errors.As(err, &ro) {
 		t.Errorf("EnsureInclude = %v, want *ReadOnlyError", err)
 	}
-	if !sameSnapshot(before, snapshot(t, dir)) {
+	if !maps.Equal(before, snapshot(t, dir)) {
 		t.Error("something was written")
 	}
 }
@@ -368,7 +357,7 @@ func TestStoreSymlinkWithInclude(t *testing.T) {
 		t.Error("nix.conf is no longer the store symlink")
 	}
 	entries, err := s.Tokens()
-	if err != nil || !mapsEqual(tokenMap(entries), map[string]string{"a.com": "1"}) {
+	if err != nil || !maps.Equal(tokenMap(entries), map[string]string{"a.com": "1"}) {
 		t.Errorf("tokens = %v, %v", entries, err)
 	}
 	assertNoStrays(t, filepath.Dir(s.Paths.NixConf), "nix.conf", TokensFileName)
@@ -385,7 +374,7 @@ func TestStoreSymlinkWithTokensInside(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nix.conf:2") {
 		t.Fatalf("Set = %v, want an error naming nix.conf:2", err)
 	}
-	if !sameSnapshot(before, snapshot(t, dir)) {
+	if !maps.Equal(before, snapshot(t, dir)) {
 		t.Error("something was written")
 	}
 }
@@ -457,7 +446,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if strings.Contains(err.Error(), "evil") {
 				t.Error("the error quotes the token")
 			}
-			if !sameSnapshot(before, snapshot(t, dir)) {
+			if !maps.Equal(before, snapshot(t, dir)) {
 				t.Errorf("files changed:\n%v\n%v", before, snapshot(t, dir))
 			}
 		})
@@ -479,13 +468,13 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if _, err := s.Remove("a.com"); err != nil {
 		t.Fatal(err)
 	}
-	if !sameSnapshot(before, snapshot(t, dir)) {
+	if !maps.Equal(before, snapshot(t, dir)) {
 		t.Error("dry run wrote something")
 	}
 	if added, err := EnsureInclude(s.Paths.NixConf, s.Paths.TokensFile, true, "", nil); err != nil || !added {
 		t.Errorf("EnsureInclude dry run = %v, %v", added, err)
 	}
-	if !sameSnapshot(before, snapshot(t, dir)) {
+	if !maps.Equal(before, snapshot(t, dir)) {
 		t.Error("dry run wrote something")
 	}
 }
@@ -504,7 +493,7 @@ func TestSetSameTokenRewritesNothing(t *testing.T) {
 	if err != nil || !ch.Replaced {
 		t.Fatal(ch, err)
 	}
-	if !sameSnapshot(before, snapshot(t, dir)) {
+	if !maps.Equal(before, snapshot(t, dir)) {
 		t.Error("an unchanged token was rewritten")
 	}
 }
@@ -762,7 +751,7 @@ func TestReadOnlyNixConf(t *testing.T) {
 	if _, err := s.Set("a.com", "1"); !errors.As(err, &ro) || !strings.Contains(err.Error(), "not writable") {
 		t.Fatalf("Set = %v, want *ReadOnlyError", err)
 	}
-	if !sameSnapshot(before, snapshot(t, filepath.Dir(s.Paths.NixConf))) {
+	if !maps.Equal(before, snapshot(t, filepath.Dir(s.Paths.NixConf))) {
 		t.Error("something was written")
 	}
 }
