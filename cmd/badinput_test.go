@@ -268,13 +268,30 @@ const (
 // start stderr with an error line naming the file at fault, give a hint
 // that says what to do, leave every file as it was, and print no secret.
 func TestBadInput(t *testing.T) {
-	for _, c := range badCases() {
+	cases := badCases()
+	for _, more := range moreBadCases {
+		cases = append(cases, more()...)
+	}
+	names := map[string]bool{}
+	for _, c := range cases {
+		if names[c.name] {
+			t.Fatalf("two bad-input cases are named %q", c.name)
+		}
+		names[c.name] = true
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			runBadCase(t, c)
 		})
 	}
 }
+
+// moreBadCases are the rows of the matrix kept in other files, one file per
+// area (badinput_*_test.go, each adding itself in init), so that each area's
+// cases sit beside each other and changes to different areas do not touch
+// one long list.
+var moreBadCases []func() []badCase
 
 func runBadCase(t *testing.T, c badCase) {
 	e := &badEnv{t: t, dir: t.TempDir(), fake: forgetest.New(t), stdin: []byte(c.stdin)}
