@@ -45,7 +45,7 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 			return b, err
 		}
 	}
-	return crypt.LoadIdentities(f.Getenv, extra, ask)
+	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn)
 }
 
 // storeRecipients says who a store at path is declared to be encrypted to:
