@@ -24,7 +24,7 @@ type keyOptions struct {
 
 func (o *keyOptions) addRecipientFlag(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&o.recipients, "recipient", nil,
-		"who can decrypt a new store: age1..., \"ssh-ed25519 ...\", or a file of them (ssh-keyscan output works); default: .sops.yaml or secrets.nix")
+		"who can decrypt a new store, or what an .age store is written to: age1..., \"ssh-ed25519 ...\", or a file of them (ssh-keyscan output works); default: .sops.yaml or secrets.nix")
 }
 
 func (o *keyOptions) addIdentityFlag(fl *pflag.FlagSet) {
@@ -45,15 +45,15 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 			return b, err
 		}
 	}
-	return crypt.LoadIdentities(f.Getenv, extra, ask)
+	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn)
 }
 
-// storeRecipients says who a store at path is encrypted to: the flags when
-// given, else the .sops.yaml creation rule (sops files) or the agenix
-// secrets.nix entry (.age files). sops files get the converted age1 keys,
-// which sops-nix decrypts with; .age files keep ssh keys as ssh
-// recipients, which agenix decrypts with.
-func (f *Factory) storeRecipients(path string, flags []string) ([]string, error) {
+// storeRecipients says who a store at path is declared to be encrypted to:
+// the flags when given, else the .sops.yaml creation rule (sops files) or
+// the agenix secrets.nix entry (.age files); never the file itself. crypt
+// encrypts sops files to the converted age1 keys, which sops-nix decrypts
+// with, and .age files to ssh keys as they are, which agenix decrypts with.
+func (f *Factory) storeRecipients(path string, flags []string) ([]crypt.Recipient, error) {
 	format, err := crypt.FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -68,23 +68,12 @@ func (f *Factory) storeRecipients(path string, flags []string) ([]string, error)
 			return nil, noRecipients(path, ".sops.yaml creation rule")
 		}
 	default:
-		recips, _, err = crypt.AgenixRecipients(path)
+		recips, _, err = crypt.AgenixRecipients(path, f.Getenv)
 		if errors.Is(err, crypt.ErrNoSecretsNix) {
 			return nil, noRecipients(path, "secrets.nix entry")
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(recips))
-	for _, r := range recips {
-		if format == crypt.FormatAge && r.SSH != "" {
-			out = append(out, r.SSH)
-		} else {
-			out = append(out, r.Age)
-		}
-	}
-	return out, nil
+	return recips, err
 }
 
 // formatOf is crypt.FormatOf for a store named on the command line: a name
@@ -98,12 +87,24 @@ func formatOf(path string) (crypt.Format, error) {
 	return format, nil
 }
 
+// noRecipients says that nothing declares who may decrypt path. For an
+// existing .age file that stops every write: its own recipients are not
+// known (see crypt.File.Declare).
 func noRecipients(path, where string) error {
+	if _, err := os.Lstat(path); err != nil {
+		return &hintError{
+			msg: fmt.Sprintf("%s does not exist and no %s or --recipient says who may decrypt it", path, where),
+			hints: []string{
+				"pass --recipient age1... or --recipient \"$(ssh-keyscan -t ed25519 HOST)\" (repeatable), or a file of keys",
+				"or add a creation rule to .sops.yaml (sops) / an entry to secrets.nix (agenix)",
+			},
+		}
+	}
 	return &hintError{
-		msg: fmt.Sprintf("%s does not exist and no %s or --recipient says who may decrypt it", path, where),
+		msg: fmt.Sprintf("%s: no %s or --recipient says who may decrypt it, and an age file does not say who it is encrypted to; nothing was written", path, where),
 		hints: []string{
-			"pass --recipient age1... or --recipient \"$(ssh-keyscan -t ed25519 HOST)\" (repeatable), or a file of keys",
-			"or add a creation rule to .sops.yaml (sops) / an entry to secrets.nix (agenix)",
+			fmt.Sprintf("declare them once in agenix's secrets.nix: %q.publicKeys = [ \"ssh-ed25519 AAAA...\" \"age1...\" ];", filepath.Base(path)),
+			fmt.Sprintf("or give them to each write: --recipient age1... / --recipient \"ssh-ed25519 ...\" / --recipient keys.txt; `nix-auth rekey %s --recipient ...` re-encrypts without changing a token", path),
 		},
 	}
 }
@@ -127,18 +128,24 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 		file.Warn = f.warn
 		return file, nil
 	}
-	if len(o.recipients) > 0 {
-		return nil, usagef("--recipient only applies when creating %s; change who can decrypt it with `nix-auth rekey %s --recipient ...`", path, path)
-	}
-	return f.openExisting(path, o.identities)
+	return f.openExisting(path, o)
 }
 
-// openExisting loads a store that must already exist.
-func (f *Factory) openExisting(path string, identities []string) (*crypt.File, error) {
-	if _, err := formatOf(path); err != nil {
+// openExisting loads a store that must already exist, for a write, and
+// declares its recipients (crypt.File.Declare has the rule): an .age store
+// is written to --recipient or its secrets.nix entry and is refused
+// without either; a sops store keeps its own recipients, and only rekey
+// changes them, so --recipient is a wrong call there, and .sops.yaml, when
+// it has a rule for the file, is only compared.
+func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) {
+	format, err := formatOf(path)
+	if err != nil {
 		return nil, err
 	}
-	ids, err := f.identities(identities)
+	if format == crypt.FormatSOPS && len(o.recipients) > 0 {
+		return nil, usagef("--recipient only applies when creating %s; change who can decrypt it with `nix-auth rekey %s --recipient ...`", path, path)
+	}
+	ids, err := f.identities(o.identities)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +154,18 @@ func (f *Factory) openExisting(path string, identities []string) (*crypt.File, e
 		return nil, err
 	}
 	file.Warn = f.warn
+	recips, err := f.storeRecipients(path, o.recipients)
+	switch {
+	case err == nil:
+		err = file.Declare(recips)
+	case format == crypt.FormatSOPS:
+		// The file's own recipients apply; a config that cannot say
+		// otherwise changes nothing.
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	return file, nil
 }
 

@@ -76,6 +76,7 @@ you revoke it there.`),
 	}
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
 	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops or age store instead of the Nix config")
+	o.keys.addRecipientFlag(c.Flags())
 	o.keys.addIdentityFlag(c.Flags())
 	return c
 }
@@ -86,7 +87,7 @@ func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 	if err != nil {
 		return &usageError{err}
 	}
-	file, err := f.openExisting(o.encryptTo, o.keys.identities)
+	file, err := f.openExisting(o.encryptTo, &o.keys)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ failed; the others are saved.`),
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "the sops (.yaml/.json) or age (.age) store to refresh (required)")
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (default: the one recorded at login, else glab's on gitlab.com)")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "list what would be refreshed; contact no forge, write nothing")
+	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	return c
 }
@@ -69,7 +70,7 @@ func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptio
 			},
 		}}
 	}
-	file, err := f.openExisting(o.encryptTo, o.keys.identities)
+	file, err := f.openExisting(o.encryptTo, &o.keys)
 	if err != nil {
 		return err
 	}

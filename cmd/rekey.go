@@ -26,12 +26,15 @@ func newRekeyCmd(f *Factory) *cobra.Command {
 		Long: strings.TrimSpace(`
 Re-encrypt token stores to the recipients that .sops.yaml (sops files),
 secrets.nix (agenix .age files) or --recipient name now: after adding a host
-to the fleet, or removing one.
+to the fleet, or removing one. Recipients are never taken from the file.
 
 For a sops file only the data key is wrapped again (values and MAC stay, as
-with "sops updatekeys"); an .age file is encrypted anew. The recipient change
-is shown first; --dry-run stops there. A file that none of your identities
-could decrypt afterwards is refused unless --force.
+with "sops updatekeys"); an .age file is encrypted anew, as "agenix -r" does,
+unless its header shows it is encrypted to exactly the declared ssh keys.
+The change is shown first, each key with where it is declared (+ added,
+- removed, ? an X25519 key an age header cannot confirm); --dry-run stops
+there. A file that none of your identities could decrypt afterwards is
+refused unless --force.
 
 With no FILE, every store below the current directory that a .sops.yaml rule
 or secrets.nix entry names and that holds nix-auth tokens is rekeyed. One
@@ -99,14 +102,20 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 	}
 	out := f.IO.Out
 	fmt.Fprintf(out, "%s:\n", path)
-	if res.OldUnknown {
-		fmt.Fprintln(out, "  (its old recipients are not recorded: all are listed as added)")
-	}
 	for _, r := range res.Added {
-		fmt.Fprintf(out, "  + %s\n", r)
+		fmt.Fprintf(out, "  + %s  from %s\n", r.Key(res.Format), r.Source)
+	}
+	for _, r := range res.Unverified {
+		fmt.Fprintf(out, "  ? %s  from %s\n", r.Key(res.Format), r.Source)
 	}
 	for _, r := range res.Removed {
-		fmt.Fprintf(out, "  - %s\n", r)
+		fmt.Fprintf(out, "  - %s  was in %s\n", r.Key(res.Format), r.Source)
+	}
+	for _, s := range res.Undeclared {
+		fmt.Fprintf(out, "  - %s\n", s)
+	}
+	if len(res.Unverified) > 0 {
+		fmt.Fprintln(out, "  (?: an age header does not say which X25519 or post-quantum key a stanza is for, so the file is encrypted anew)")
 	}
 	switch {
 	case !res.Changed:

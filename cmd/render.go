@@ -124,7 +124,7 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 			return err
 		}
 		// Never a passphrase prompt: activation has no one to answer it.
-		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil)
+		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn)
 		if err != nil {
 			return err
 		}

@@ -31,13 +31,17 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"golang.org/x/crypto/ssh"
 )
 
+// The plaintext's own lines. Every "# nix-auth" comment is nix-auth's and
+// rewritten on each save; that includes the "# nix-auth-recipients:" list
+// older versions cached there, which is ignored and dropped (see
+// File.Declare for why).
 const (
-	ageMetaPrefix   = "# nix-auth:"
-	ageRecipsPrefix = "# nix-auth-recipients:"
-	ageOwnPrefix    = "# nix-auth"
-	ageHeadLine     = "# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata."
+	ageMetaPrefix = "# nix-auth:"
+	ageOwnPrefix  = "# nix-auth"
+	ageHeadLine   = "# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata."
 )
 
 type ageStore struct {
@@ -45,11 +49,15 @@ type ageStore struct {
 	es   []Entry
 	// other are plaintext lines that are not nix-auth's: kept as they are.
 	other []string
-	// recips is nil when unknown (a file nix-auth did not write).
-	recips []string
+	// recips are the declared recipients of the next write; nil until
+	// declared, and then marshal refuses.
+	recips []Recipient
+	// header is the loaded file's recipient stanzas, to check a
+	// declaration against.
+	header ageHeader
 }
 
-func newAgeStore(recips []string) (*ageStore, error) {
+func newAgeStore(recips []Recipient) (*ageStore, error) {
 	return &ageStore{recips: recips}, nil
 }
 
@@ -62,20 +70,141 @@ func ageReader(data []byte) io.Reader {
 	return bytes.NewReader(data)
 }
 
-// ageStanzas lists the recipient stanza types of the header.
-func ageStanzas(data []byte) ([]string, error) {
+// ageStanza is a recipient stanza of an age header: its type and, for an
+// ssh stanza, the key tag agessh puts first in its arguments.
+type ageStanza struct {
+	typ, tag string
+}
+
+// ageHeader is an age file's recipient stanzas, in header order.
+type ageHeader []ageStanza
+
+// ageStanzas reads the recipient stanzas of the header. age's parser
+// checks the header's syntax: types and arguments are printable ASCII.
+func ageStanzas(data []byte) (ageHeader, error) {
 	hdr, err := age.ExtractHeader(ageReader(data))
 	if err != nil {
 		return nil, err
 	}
-	var types []string
+	var h ageHeader
 	for _, line := range strings.Split(string(hdr), "\n") {
 		if rest, ok := strings.CutPrefix(line, "-> "); ok {
-			typ, _, _ := strings.Cut(rest, " ")
-			types = append(types, typ)
+			args := strings.Fields(rest)
+			if len(args) == 0 {
+				continue
+			}
+			st := ageStanza{typ: args[0]}
+			if (st.typ == "ssh-ed25519" || st.typ == "ssh-rsa") && len(args) > 1 {
+				st.tag = args[1]
+			}
+			h = append(h, st)
 		}
 	}
-	return types, nil
+	return h, nil
+}
+
+// types lists the stanza types, for messages.
+func (h ageHeader) types() []string {
+	t := make([]string, len(h))
+	for i, st := range h {
+		t[i] = safeLabel(st.typ)
+	}
+	return t
+}
+
+// headerDiff is what an age header says about a list of recipients.
+type headerDiff struct {
+	// missing are declared ssh keys no stanza is tagged for: the file is
+	// not encrypted to them.
+	missing []Recipient
+	// unverified are declared X25519 and post-quantum keys: their stanzas
+	// do not say whose they are, so the header can neither confirm nor
+	// deny them.
+	unverified []Recipient
+	// undeclared describes stanzas no declared key accounts for.
+	undeclared []string
+	// short describes declared keys beyond the header's stanzas of their
+	// type, when there are more than the header has.
+	short []string
+}
+
+// compare matches declared recipients with the header: ssh stanzas by
+// their key tag (the first four bytes of the SHA-256 of the key), X25519
+// and hybrid stanzas by count only.
+func (h ageHeader) compare(recips []Recipient) headerDiff {
+	var d headerDiff
+	tags := map[string]int{}
+	counts := map[string]int{}
+	var order []string
+	for _, st := range h {
+		if st.tag != "" {
+			tags[st.typ+" "+st.tag]++
+		} else {
+			if counts[st.typ] == 0 {
+				order = append(order, st.typ)
+			}
+			counts[st.typ]++
+		}
+	}
+	declared := map[string]int{}
+	for _, r := range recips {
+		if r.SSH != "" {
+			pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r.SSH))
+			if err == nil {
+				if k := pk.Type() + " " + sshTag(pk); tags[k] > 0 {
+					tags[k]--
+					continue
+				}
+			}
+			d.missing = append(d.missing, r)
+			continue
+		}
+		typ := "X25519"
+		if strings.HasPrefix(r.Age, "age1pq1") {
+			typ = "mlkem768x25519"
+		}
+		declared[typ]++
+		d.unverified = append(d.unverified, r)
+	}
+	for _, st := range h {
+		k := st.typ + " " + st.tag
+		if st.tag != "" && tags[k] > 0 {
+			tags[k]--
+			d.undeclared = append(d.undeclared, fmt.Sprintf("an %s stanza for a key not declared (key tag %s)", safeLabel(st.typ), safeLabel(st.tag)))
+		}
+	}
+	for _, typ := range []string{"X25519", "mlkem768x25519"} {
+		if !slices.Contains(order, typ) {
+			order = append(order, typ)
+		}
+	}
+	for _, typ := range order {
+		switch n, m := counts[typ], declared[typ]; {
+		case n > m:
+			d.undeclared = append(d.undeclared, fmt.Sprintf("%s more than declared", stanzaCount(n-m, typ)))
+		case m > n:
+			d.short = append(d.short, fmt.Sprintf("%s fewer than declared keys of that kind", stanzaCount(m-n, typ)))
+		}
+	}
+	return d
+}
+
+func stanzaCount(n int, typ string) string {
+	if n == 1 {
+		return "1 " + safeLabel(typ) + " stanza"
+	}
+	return fmt.Sprintf("%d %s stanzas", n, safeLabel(typ))
+}
+
+// mismatch says, for a warning, how the header differs from the
+// declaration; nil when it agrees as far as it can tell.
+func (d headerDiff) mismatch() []string {
+	var out []string
+	for _, r := range d.missing {
+		out = append(out, "not yet encrypted to "+r.SSH+" ("+r.Source+")")
+	}
+	out = append(out, d.undeclared...)
+	return append(out, d.short...)
 }
 
 func ageErr(path string, data []byte, err error) error {
@@ -95,18 +224,18 @@ func ageErr(path string, data []byte, err error) error {
 }
 
 func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*ageStore, error) {
-	stanzas, err := ageStanzas(data)
+	header, err := ageStanzas(data)
 	if err != nil {
 		return nil, ageErr(path, data, err)
 	}
 	if len(ids) == 0 {
-		return nil, &DecryptError{Path: path, Stanzas: stanzas, Tried: tried}
+		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
 	}
 	r, err := age.Decrypt(ageReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
 	switch {
 	case errors.As(err, &nomatch):
-		return nil, &DecryptError{Path: path, Stanzas: stanzas, Tried: tried}
+		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
 	case err != nil:
 		return nil, ageErr(path, data, err)
 	}
@@ -114,14 +243,8 @@ func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*a
 	if err != nil {
 		return nil, ageErr(path, data, err)
 	}
-	s := &ageStore{path: path}
+	s := &ageStore{path: path, header: header}
 	s.parse(plain)
-	// Trust the recorded recipients only if they still match the header:
-	// a file re-encrypted with the age CLI would otherwise be rewritten to
-	// stale recipients.
-	if len(s.recips) != len(stanzas) {
-		s.recips = nil
-	}
 	return s, nil
 }
 
@@ -142,15 +265,6 @@ func (s *ageStore) parse(plain []byte) {
 			e := parseAgeMeta(strings.TrimPrefix(trimmed, ageMetaPrefix))
 			if e.Host != "" {
 				meta[e.Host] = e
-			}
-			continue
-		case strings.HasPrefix(trimmed, ageRecipsPrefix):
-			s.recips = nil
-			for _, r := range strings.Fields(strings.TrimPrefix(trimmed, ageRecipsPrefix)) {
-				// ssh recipients have a space, escaped as in the metadata.
-				if u, err := url.PathUnescape(r); err == nil {
-					s.recips = append(s.recips, u)
-				}
 			}
 			continue
 		case strings.HasPrefix(trimmed, ageOwnPrefix):
@@ -268,11 +382,6 @@ func (s *ageStore) plaintext() []byte {
 		field("client_id", e.ClientID)
 		b.WriteString("\n")
 	}
-	b.WriteString(ageRecipsPrefix)
-	for _, r := range s.recips {
-		b.WriteString(" " + strings.ReplaceAll(r, " ", "%20"))
-	}
-	b.WriteString("\n")
 	for _, l := range s.other {
 		b.WriteString(l + "\n")
 	}
@@ -290,14 +399,14 @@ func (s *ageStore) plaintext() []byte {
 
 func (s *ageStore) marshal() ([]byte, error) {
 	if len(s.recips) == 0 {
-		return nil, fileErr(s.path, ErrRecipient, "its recipients are unknown: it was not written by nix-auth, and age files do not name their X25519 recipients",
-			"name the recipients in secrets.nix or with --recipient, and run `nix-auth rekey "+s.path+"`")
+		return nil, fileErr(s.path, ErrRecipient, "nobody declared who may decrypt it: an age file does not say who it is encrypted to, so each write needs its recipients",
+			"declare them in agenix's secrets.nix, or give them to this write")
 	}
 	rs := make([]age.Recipient, len(s.recips))
 	for i, r := range s.recips {
 		var err error
-		if rs[i], err = parseRecipient(FormatAge, r); err != nil {
-			return nil, fileErr(s.path, ErrRecipient, err.Error())
+		if rs[i], err = r.encrypter(FormatAge); err != nil {
+			return nil, fileErr(s.path, ErrRecipient, r.Source+": "+err.Error())
 		}
 	}
 	var out bytes.Buffer
@@ -320,9 +429,9 @@ func (s *ageStore) marshal() ([]byte, error) {
 
 func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
 
-func (s *ageStore) recipients() []string { return s.recips }
+func (s *ageStore) recipients() []Recipient { return s.recips }
 
-func (s *ageStore) setRecipients(r []string) error {
+func (s *ageStore) setRecipients(r []Recipient) error {
 	s.recips = slices.Clone(r)
 	return nil
 }
@@ -349,9 +458,9 @@ func (s *ageStore) remove(host string) bool {
 }
 
 func ageMeta(path string, data []byte) (*Meta, error) {
-	stanzas, err := ageStanzas(data)
+	header, err := ageStanzas(data)
 	if err != nil {
 		return nil, ageErr(path, data, err)
 	}
-	return &Meta{Path: path, Format: FormatAge, Hidden: true, Stanzas: stanzas}, nil
+	return &Meta{Path: path, Format: FormatAge, Hidden: true, Stanzas: header.types()}, nil
 }

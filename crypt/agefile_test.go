@@ -68,11 +68,15 @@ func TestAgeCLIReadsOurs(t *testing.T) {
 		for _, w := range []string{
 			"# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z\n",
 			"# nix-auth: host=gitlab.com provider=gitlab user=tanuki scopes=read_api created=2026-11-24T21:00:00Z expires=2026-11-24T23:00:00Z refresh_token=glrt-TESTREFRESH0003 client_id=3f1e0123456789abcdef\n",
-			"# nix-auth-recipients: " + id.Recipient().String() + " " + id2.Recipient().String() + "\n",
 		} {
 			if !strings.Contains(out, w) {
 				t.Errorf("decrypted file lacks %q", w)
 			}
+		}
+		// The recipients are not cached in the plaintext any more: nobody
+		// authenticates it, and a cached list goes stale.
+		if strings.Contains(out, id.Recipient().String()) {
+			t.Error("the plaintext names a recipient")
 		}
 	}
 }
@@ -130,7 +134,7 @@ func TestAgeReadsCLIFiles(t *testing.T) {
 			if after, _ := os.ReadFile(p); !bytes.Equal(after, data) {
 				t.Error("the failed Save changed the file")
 			}
-			if err := f.SetRecipients([]string{c.id.Recipient().String()}); err != nil {
+			if err := f.SetRecipients(stRecips(c.id)); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.Save(); err != nil {
@@ -138,7 +142,7 @@ func TestAgeReadsCLIFiles(t *testing.T) {
 			}
 			g := stLoad(t, p, c.id)
 			stSameEntries(t, g.Entries(), append(slices.Clone(want), Entry{Host: "codeberg.org", Token: "FIXTURETOKEN0006", User: "ferris"}))
-			if got := g.Recipients(); !slices.Equal(got, []string{c.id.Recipient().String()}) {
+			if got := g.Recipients(); got != nil {
 				t.Errorf("recipients after Save = %v", got)
 			}
 		})
@@ -163,7 +167,7 @@ connect-timeout = 5
 		{Host: "gitlab.com", Token: "PAT:TESTTOKEN2"},
 		{Host: "example.org/group", Token: "TEST=TOKEN=3"},
 	})
-	f.SetRecipients([]string{id.Recipient().String()})
+	f.SetRecipients(stRecips(id))
 	if err := f.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,26 +194,59 @@ func TestAgeMetadataEscaping(t *testing.T) {
 	if !strings.Contains(plain, "user=Zoë%20100%25%20real scopes=read:repository,write%20issue") {
 		t.Errorf("escaped metadata:\n%s", plain)
 	}
-	if strings.Count(plain, "\n") != 4 {
+	if strings.Count(plain, "\n") != 3 {
 		t.Errorf("plaintext has %d lines:\n%s", strings.Count(plain, "\n"), plain)
 	}
 }
 
-// TestAgeStaleRecipients: when someone re-encrypts our file with the age
-// CLI to other recipients, the recorded list no longer matches the
-// header, and it is not trusted.
+// TestAgeStaleRecipients (issue 9): someone re-encrypts our file with the
+// age CLI, removing id2 and adding id3, and the plaintext still carries the
+// recipient list an older nix-auth cached there, with as many entries as
+// the header has stanzas. A write never uses that list: without a
+// declaration Save refuses and writes nothing; with one, the file is
+// encrypted to exactly the declared keys, so the removed id2 cannot read
+// the new token and id3 can.
 func TestAgeStaleRecipients(t *testing.T) {
-	id, id2 := stKey(t), stKey(t)
+	id1, id2, id3 := stKey(t), stKey(t), stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.age")
-	stCreate(t, p, stEntries(), id)
-	plain := stRun(t, dir, nil, nil, "age", "-d", "-i", stKeyFile(t, dir, id), "t.age")
-	re := stRun(t, dir, nil, plain, "age", "-e", "-a", "-r", id.Recipient().String(), "-r", id2.Recipient().String())
-	os.WriteFile(p, re, 0o600)
-	f := stLoad(t, p, id2)
-	stSameEntries(t, f.Entries(), stEntries())
+	stale := "# nix-auth-recipients: " + id1.Recipient().String() + " " + id2.Recipient().String() + "\n" +
+		"access-tokens = github.com=TESTTOKEN1\n"
+	data := stAgeEncrypt(t, stale, id1, id3)
+	os.WriteFile(p, data, 0o600)
+
+	f := stLoad(t, p, id1)
 	if f.Recipients() != nil {
-		t.Errorf("stale recorded recipients trusted: %v", f.Recipients())
+		t.Fatalf("recipients taken from the plaintext: %v", f.Recipients())
+	}
+	f.Put(Entry{Host: "codeberg.org", Token: "TESTTOKEN2"})
+	if err := f.Save(); !errors.Is(err, ErrRecipient) {
+		t.Fatalf("Save without a declaration = %v, want ErrRecipient", err)
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(after, data) {
+		t.Fatal("the refused Save changed the file")
+	}
+
+	var warned []string
+	f.Warn = func(m string) { warned = append(warned, m) }
+	if err := f.Declare(stRecips(id1, id3)); err != nil {
+		t.Fatal(err)
+	}
+	if len(warned) != 0 {
+		t.Errorf("warnings for a header that matches in count: %q", warned)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, []age.Identity{id2}, nil); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("the removed recipient opens the new file: %v", err)
+	}
+	g := stLoad(t, p, id3)
+	if e, ok := g.Entry("codeberg.org"); !ok || e.Token != "TESTTOKEN2" {
+		t.Error("the added recipient cannot read the new token")
+	}
+	if strings.Contains(string(g.st.(*ageStore).plaintext()), "nix-auth-recipients") {
+		t.Error("the stale comment survived the write")
 	}
 }
 
@@ -219,7 +256,7 @@ func TestAgeEmptyStoreHasNoSetting(t *testing.T) {
 	id := stKey(t)
 	p := filepath.Join(t.TempDir(), "t.age")
 	stCreate(t, p, stEntries()[:1], id)
-	f := stLoad(t, p, id)
+	f := stOpen(t, p, id)
 	if err := f.Remove("codeberg.org"); err != nil {
 		t.Fatal(err)
 	}

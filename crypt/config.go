@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	sopsage "github.com/getsops/sops/v3/age"
@@ -122,7 +123,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s names no keys", confPath, rel),
 			hints: []string{"add age: keys to the rule"}}
 	}
-	rule.Recipients, err = recipientList(ageKeys, fmt.Sprintf("%s (rule for %s)", confPath, rel))
+	rule.Recipients, err = recipientList(ageKeys, confPath, "rule for "+rel)
 	if err != nil {
 		return nil, err
 	}
@@ -134,19 +135,20 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 }
 
 // Agenix finds and evaluates agenix's secrets.nix. Its zero value runs
-// nix-instantiate from PATH and reads RULES from the process environment.
+// nix-instantiate from PATH with no RULES.
 type Agenix struct {
 	// NixInstantiate is the nix-instantiate binary; "" means
 	// "nix-instantiate" looked up in PATH.
 	NixInstantiate string
-	// Getenv reads RULES; nil means os.Getenv.
+	// Getenv reads RULES, from the caller's environment; nil reads
+	// nothing (no RULES).
 	Getenv func(string) string
 }
 
 // AgenixRecipients returns the publicKeys that agenix's secrets.nix lists for
-// file, and the secrets.nix path, with Agenix's defaults.
-func AgenixRecipients(file string) (recips []Recipient, secretsNix string, err error) {
-	return Agenix{}.Recipients(file)
+// file, and the secrets.nix path, reading RULES through getenv.
+func AgenixRecipients(file string, getenv func(string) string) (recips []Recipient, secretsNix string, err error) {
+	return Agenix{Getenv: getenv}.Recipients(file)
 }
 
 // Recipients returns the publicKeys that secrets.nix lists for file, and the
@@ -163,7 +165,7 @@ func AgenixRecipients(file string) (recips []Recipient, secretsNix string, err e
 func (a Agenix) Recipients(file string) (recips []Recipient, secretsNix string, err error) {
 	getenv := a.Getenv
 	if getenv == nil {
-		getenv = os.Getenv
+		getenv = func(string) string { return "" }
 	}
 	absFile, err := filepath.Abs(file)
 	if err != nil {
@@ -259,7 +261,7 @@ in
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys is empty", secretsNix, res.Name),
 			hints: []string{"list the age1... or ssh-ed25519 keys that may decrypt " + res.Name}}
 	}
-	recips, err = recipientList(keys, fmt.Sprintf("%s (%q)", secretsNix, res.Name))
+	recips, err = recipientList(keys, secretsNix, strconv.Quote(res.Name))
 	return recips, secretsNix, err
 }
 

@@ -5,7 +5,8 @@
 // written with the sops library the way the sops CLI writes them, and age
 // files (.age), as agenix uses them. Recipients come from .sops.yaml creation
 // rules (found as sops finds them), from agenix's secrets.nix (evaluated with
-// nix-instantiate, as agenix does) or from --recipient flags; identities are
+// nix-instantiate, as agenix does) or from --recipient flags, never from an
+// .age file itself (File.Declare has the rule); identities are
 // looked up in sops's order and under sops's names. ssh-ed25519 host keys are
 // turned into age keys with the same conversion as ssh-to-age, byte for byte,
 // because sops-nix decrypts with the converted key at activation. Rekeying

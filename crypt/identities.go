@@ -78,11 +78,18 @@ type Identities struct {
 // protected default key is skipped. Finding no identity is not an error:
 // List is empty and Tried says where nix-auth looked.
 //
+// A key file that other users can read or change (any group or other
+// permission bit, ssh's rule) is used, as sops uses it, but warn is told,
+// once per file, as ssh says "UNPROTECTED PRIVATE KEY FILE": refusing it
+// would break render at activation on a host whose key is 0644, and ssh's
+// reason to refuse (a key others may have copied) is one to fix, not to
+// stop decrypting for. warn may be nil.
+//
 // Unlike sops, a variable set to the empty string counts as unset (getenv
 // cannot tell them apart), and SOPS_AGE_KEY_CMD runs without
 // SOPS_AGE_RECIPIENT, which sops sets per recipient while decrypting.
-func LoadIdentities(getenv func(string) string, extra []string, passphrase func(path string) ([]byte, error)) (*Identities, error) {
-	l := &idLoader{ids: &Identities{}, passphrase: passphrase}
+func LoadIdentities(getenv func(string) string, extra []string, passphrase func(path string) ([]byte, error), warn func(msg string)) (*Identities, error) {
+	l := &idLoader{ids: &Identities{}, passphrase: passphrase, warn: warn, warned: map[string]bool{}}
 
 	if v := getenv(envAgeKey); v != "" {
 		if err := l.ageKeys(envAgeKey, envAgeKey, []byte(v), true); err != nil {
@@ -148,6 +155,40 @@ func LoadIdentities(getenv func(string) string, extra []string, passphrase func(
 type idLoader struct {
 	ids        *Identities
 	passphrase func(string) ([]byte, error)
+	warn       func(string)
+	warned     map[string]bool
+}
+
+// readKeyFile reads a private key file and warns when its mode lets other
+// users at it. The mode is the opened file's, a symlink's target's.
+func (l *idLoader) readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		l.checkMode(path, fi.Mode())
+	}
+	return io.ReadAll(f)
+}
+
+// checkMode is ssh's StrictModes check for a private key, as a warning.
+func (l *idLoader) checkMode(path string, mode fs.FileMode) {
+	if runtime.GOOS == "windows" || mode.Perm()&0o077 == 0 || l.warn == nil || l.warned[path] {
+		return
+	}
+	l.warned[path] = true
+	l.warn(fmt.Sprintf("UNPROTECTED PRIVATE KEY FILE: %s has mode %04o, so other users can read or change it, and with it decrypt every store encrypted to it; fix it with: chmod 600 %s",
+		safeLabel(path), mode.Perm(), shellQuote(safeLabel(path))))
+}
+
+// shellQuote quotes a path for a command the user may paste.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+@%=:,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (l *idLoader) note(format string, args ...any) {
@@ -229,7 +270,7 @@ func runKeyCommand(env, command string) ([]byte, error) {
 // ageKeyFile reads an age identity file. A missing file is an error only
 // when it was named explicitly.
 func (l *idLoader) ageKeyFile(desc, path string, explicit bool) error {
-	data, err := os.ReadFile(path)
+	data, err := l.readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		l.note("%s (not found)", desc)
 		return nil
@@ -244,7 +285,7 @@ func (l *idLoader) ageKeyFile(desc, path string, explicit bool) error {
 // identityFile reads an --identity path: an OpenSSH private key or an age
 // identity file (plain or passphrase-encrypted).
 func (l *idLoader) identityFile(desc, path string) error {
-	data, err := os.ReadFile(path)
+	data, err := l.readKeyFile(path)
 	if err != nil {
 		return &keyError{msg: fmt.Sprintf("%s: cannot read the identity", desc), err: err,
 			hints: []string{"give an age identity file (AGE-SECRET-KEY-1...) or an OpenSSH private key such as /etc/ssh/ssh_host_ed25519_key"}}
@@ -336,7 +377,7 @@ func parseAgeIdentity(s string) (age.Identity, error) {
 // sshKeyFile loads an OpenSSH private key file; a missing default is noted
 // and skipped.
 func (l *idLoader) sshKeyFile(desc, path string, explicit bool) error {
-	data, err := os.ReadFile(path)
+	data, err := l.readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		l.note("%s (not found)", desc)
 		return nil

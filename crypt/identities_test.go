@@ -86,7 +86,7 @@ func TestLoadIdentitiesOrder(t *testing.T) {
 		"SOPS_AGE_KEY_CMD":              "cat '" + cmdFile + "'",
 		"SOPS_AGE_SSH_PRIVATE_KEY_FILE": sshFile,
 	}
-	ids, err := LoadIdentities(envOf(env), []string{hostKey, extraFile}, nil)
+	ids, err := LoadIdentities(envOf(env), []string{hostKey, extraFile}, nil, nil)
 	if err != nil {
 		t.Fatalf("%v (hints %q)", err, hintsOf(err))
 	}
@@ -187,7 +187,7 @@ func TestLoadIdentitiesDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
-			ids, err := LoadIdentities(envOf(tc.setup(home)), nil, nil)
+			ids, err := LoadIdentities(envOf(tc.setup(home)), nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +235,7 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			_, err := LoadIdentities(envOf(env), tc.extra, nil)
+			_, err := LoadIdentities(envOf(env), tc.extra, nil, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -257,7 +257,7 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 func TestLoadIdentitiesSSHKeyCommand(t *testing.T) {
 	home := t.TempDir()
 	env := map[string]string{"HOME": home, "SOPS_AGE_SSH_PRIVATE_KEY_CMD": "cat " + filepath.Join(keysDir, "host2")}
-	ids, err := LoadIdentities(envOf(env), nil, nil)
+	ids, err := LoadIdentities(envOf(env), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLoadIdentitiesSSHKeyCommand(t *testing.T) {
 		t.Error(err)
 	}
 	env["SOPS_AGE_SSH_PRIVATE_KEY_CMD"] = "cat " + filepath.Join(keysDir, "pass1")
-	_, err = LoadIdentities(envOf(env), nil, func(string) ([]byte, error) { return []byte("hunter2"), nil })
+	_, err = LoadIdentities(envOf(env), nil, func(string) ([]byte, error) { return []byte("hunter2"), nil }, nil)
 	if !errors.Is(err, ErrPassphrase) {
 		t.Errorf("protected key from a command: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestLoadIdentitiesPassphrase(t *testing.T) {
 	otherFile := writeFile(t, filepath.Join(home, "other.txt"), []byte(other.String()+"\n"))
 
 	t.Run("no terminal", func(t *testing.T) {
-		_, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath}, nil)
+		_, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath}, nil, nil)
 		if !errors.Is(err, ErrPassphrase) {
 			t.Fatalf("err = %v, want ErrPassphrase", err)
 		}
@@ -310,7 +310,7 @@ func TestLoadIdentitiesPassphrase(t *testing.T) {
 				}
 				return []byte(tc.pass), tc.askErr
 			}
-			ids, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath, otherFile}, ask)
+			ids, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath, otherFile}, ask, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,12 +365,12 @@ func TestLoadIdentitiesEncryptedIdentityFile(t *testing.T) {
 	}
 	path := writeFile(t, filepath.Join(home, "keys.age"), buf.Bytes())
 
-	if _, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil, nil); !errors.Is(err, ErrPassphrase) {
+	if _, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil, nil, nil); !errors.Is(err, ErrPassphrase) {
 		t.Errorf("no terminal: %v", err)
 	}
 	for _, pass := range []string{"correct horse", "wrong"} {
 		ids, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil,
-			func(string) ([]byte, error) { return []byte(pass), nil })
+			func(string) ([]byte, error) { return []byte(pass), nil }, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,5 +381,49 @@ func TestLoadIdentitiesEncryptedIdentityFile(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrPassphrase) {
 			t.Errorf("wrong passphrase: %v, want ErrPassphrase", err)
 		}
+	}
+}
+
+// TestIdentityModeWarning: key files others can read are used, with one
+// ssh-style warning each naming the file, its mode and the fix.
+func TestIdentityModeWarning(t *testing.T) {
+	home := t.TempDir()
+	id := stKey(t)
+	keys := filepath.Join(home, ".config", "sops", "age", "keys.txt")
+	os.MkdirAll(filepath.Dir(keys), 0o700)
+	os.WriteFile(keys, []byte(id.String()+"\n"), 0o644)
+	os.Chmod(keys, 0o644)
+	ssh := filepath.Join(home, "host key")
+	os.WriteFile(ssh, readKey(t, "host1"), 0o640)
+	os.Chmod(ssh, 0o640)
+	private := filepath.Join(home, "private.txt")
+	os.WriteFile(private, []byte(stKey(t).String()+"\n"), 0o600)
+
+	var warned []string
+	warn := func(m string) { warned = append(warned, m) }
+	env := envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": keys})
+	ids, err := LoadIdentities(env, []string{ssh, private}, nil, warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids.List) != 5 {
+		t.Errorf("%d identities, want all 5 used", len(ids.List))
+	}
+	if len(warned) != 2 {
+		t.Fatalf("warnings = %q, want one for keys.txt (read twice) and one for the ssh key", warned)
+	}
+	for i, want := range []string{
+		"UNPROTECTED PRIVATE KEY FILE: " + keys + " has mode 0644, so other users can read or change it",
+		"UNPROTECTED PRIVATE KEY FILE: " + ssh + " has mode 0640",
+	} {
+		if !strings.HasPrefix(warned[i], want) {
+			t.Errorf("warning %d = %q, want %q", i, warned[i], want)
+		}
+	}
+	if !strings.HasSuffix(warned[0], "chmod 600 "+keys) || !strings.HasSuffix(warned[1], "chmod 600 '"+ssh+"'") {
+		t.Errorf("fixes: %q", warned)
+	}
+	if _, err := LoadIdentities(env, nil, nil, nil); err != nil {
+		t.Errorf("nil warn: %v", err)
 	}
 }

@@ -3,16 +3,26 @@ package crypt
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"unicode"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"golang.org/x/crypto/ssh"
 )
 
-// Recipient is one key a store is encrypted to.
+// Recipient is one key a store is encrypted to, and where it was declared.
+// Every Recipient nix-auth encrypts to went through one parser
+// (parseRecipientLine): ParseRecipients, ResolveRecipientFlags and the
+// .sops.yaml and secrets.nix readers make them, and Create, SetRecipients,
+// Declare and Rekey parse a caller's again, so a literal such as
+// Recipient{Age: "age1..."} is checked the same way.
 type Recipient struct {
 	// Age is the canonical age recipient, "age1..." (or a post-quantum
 	// "age1pq1..."). For an ssh-ed25519 key it is the ssh-to-age conversion,
@@ -22,9 +32,19 @@ type Recipient struct {
 	// given as an ssh key, so an .age file can be encrypted the way agenix
 	// does it; see AgenixRecipient.
 	SSH string
-	// Source says where the recipient came from, for diffs and messages,
-	// e.g. "hosts.txt:3 (web1)" or ".sops.yaml creation rule 1".
+	// Source says where the recipient was declared, for diffs and messages:
+	// "keys/hosts.txt:3 (web1)", ".sops.yaml:7 (&web1)", "--recipient". It is
+	// safe to print: labels taken from files are sanitised.
 	Source string
+}
+
+// Key is the recipient as a store of format f encrypts to it: the ssh key
+// itself in an .age file (see AgenixRecipient), the age1 key in a sops file.
+func (r Recipient) Key(f Format) string {
+	if f == FormatAge && r.SSH != "" {
+		return r.SSH
+	}
+	return r.Age
 }
 
 // AgeRecipient returns r as sops and sops-nix use it: the X25519 (or hybrid)
@@ -42,6 +62,13 @@ func (r Recipient) AgeRecipient() (age.Recipient, error) {
 func (r Recipient) AgenixRecipient() (age.Recipient, error) {
 	if r.SSH != "" {
 		return agessh.ParseRecipient(r.SSH)
+	}
+	return r.AgeRecipient()
+}
+
+func (r Recipient) encrypter(f Format) (age.Recipient, error) {
+	if f == FormatAge {
+		return r.AgenixRecipient()
 	}
 	return r.AgeRecipient()
 }
@@ -88,7 +115,8 @@ func isSSHKeyType(f string) bool {
 // error naming source and line, except that in ssh-keyscan output a host's
 // other key types are ignored when the same host also has an ed25519 key
 // (plain `ssh-keyscan HOST` prints all of them). Duplicates are dropped;
-// the first occurrence is kept.
+// the first occurrence is kept. Each recipient's Source is "source:line",
+// with the host or key comment after it.
 func ParseRecipients(data []byte, source string) ([]Recipient, error) {
 	var out []Recipient
 	// Hosts in ssh-keyscan output whose only keys, so far, are unusable.
@@ -127,24 +155,34 @@ func ParseRecipients(data []byte, source string) ([]Recipient, error) {
 		}
 		r := refusedHosts[host]
 		return nil, &keyError{
-			msg:   fmt.Sprintf("%s: %s key of %s refused: only ssh-ed25519 keys can become age recipients, and %s has none in %s", r.where, r.typ, host, host, source),
+			msg:   fmt.Sprintf("%s: %s key of %s refused: only ssh-ed25519 keys can become age recipients, and %s has none in %s", r.where, r.typ, safeLabel(host), safeLabel(host), source),
 			hints: ed25519Hints,
 		}
 	}
 	return dedupeRecipients(out), nil
 }
 
-// parseRecipientLine parses one non-comment line; where ("file:line") starts
-// its errors. A non-ed25519 key after a host name (ssh-keyscan output) is not
-// an error here: it is returned as refusedType for the caller to judge.
+// parseRecipientLine is nix-auth's one recipient parser, as age's
+// cmd/age/parse.go is age's: every key, from a flag, a file, .sops.yaml or
+// secrets.nix, goes through it. It parses one non-comment line; where
+// ("file:line") starts its errors and the recipient's Source. A non-ed25519
+// key after a host name (ssh-keyscan output) is not an error here: it is
+// returned as refusedType for the caller to judge. Errors never quote the
+// line: a file given by mistake could hold a secret.
 func parseRecipientLine(line, where string) (r Recipient, host, refusedType string, err error) {
 	fields := strings.Fields(line)
-	if strings.HasPrefix(fields[0], "@") {
-		// @cert-authority and @revoked keys are not host keys.
-		return r, "", "", &keyError{msg: where + ": known_hosts marker lines (" + fields[0] + ") cannot be recipients",
-			hints: []string{"give the host's own key, as `ssh-keyscan -t ed25519 HOST` prints it"}}
+	if len(fields) == 0 {
+		return r, "", "", &keyError{msg: where + ": empty recipient"}
 	}
-	if strings.HasPrefix(fields[0], "age1") {
+	switch {
+	case strings.HasPrefix(fields[0], "@"):
+		// @cert-authority and @revoked keys are not host keys.
+		return r, "", "", &keyError{msg: where + ": known_hosts marker lines (" + safeLabel(fields[0]) + ") cannot be recipients",
+			hints: []string{"give the host's own key, as `ssh-keyscan -t ed25519 HOST` prints it"}}
+	case strings.HasPrefix(fields[0], "AGE-"):
+		return r, "", "", &keyError{msg: where + ": this is an identity (a secret key), not a recipient",
+			hints: []string{"give the public key, as `age-keygen -y KEYFILE` prints it, and keep the secret key out of the repository"}}
+	case strings.HasPrefix(fields[0], "age1"):
 		if len(fields) != 1 {
 			return r, "", "", &keyError{msg: where + ": unexpected text after the age recipient",
 				hints: []string{"put one recipient per line; comments go on their own line, starting with #"}}
@@ -190,27 +228,53 @@ func parseRecipientLine(line, where string) (r Recipient, host, refusedType stri
 		return r, "", "", &keyError{msg: where + ": cannot convert the ssh-ed25519 key", err: err}
 	}
 	src := where
-	if label != "" {
+	if label = safeLabel(label); label != "" {
 		src += " (" + label + ")"
 	}
 	return Recipient{Age: ageKey, SSH: key, Source: src}, host, "", nil
 }
 
-// recipientList parses recipients given one per list element, as .sops.yaml
-// and secrets.nix hold them; source names the list in messages.
-func recipientList(keys []string, source string) ([]Recipient, error) {
+// parseRecipient parses one key, as .sops.yaml, secrets.nix and --recipient
+// give them: a host's other key types are refused here, since there is no
+// ed25519 key beside them to use instead.
+func parseRecipient(key, where string) (Recipient, error) {
+	r, _, refusedType, err := parseRecipientLine(key, where)
+	if err == nil && refusedType != "" {
+		err = &keyError{msg: fmt.Sprintf("%s: %s key refused: only ssh-ed25519 keys can become age recipients", where, refusedType),
+			hints: ed25519Hints}
+	}
+	return r, err
+}
+
+// recipientList parses the keys a configuration file declares, one per list
+// element, as .sops.yaml and secrets.nix hold them. name says which part of
+// file they come from ("rule for tokens.yaml", "\"tokens.age\""). Each
+// Source is the line of file that spells the key out, "file:line", with
+// the YAML anchor or Nix binding it is defined under ("(&web1)", "(web1)")
+// or its ssh comment; a key that file does not spell out (it came from an
+// imported file) gets "file: name".
+func recipientList(keys []string, file, name string) ([]Recipient, error) {
+	display := displayPath(file)
+	text, _ := readBounded(file, maxRecipientsFile)
 	var out []Recipient
 	for i, k := range keys {
 		k = strings.TrimSpace(k)
-		where := fmt.Sprintf("%s: key %d", source, i+1)
+		where := fmt.Sprintf("%s: %s key %d", display, name, i+1)
 		if k == "" {
 			return nil, &keyError{msg: where + ": empty key"}
 		}
-		r, _, refusedType, err := parseRecipientLine(k, where)
-		if err == nil && refusedType != "" {
-			err = &keyError{msg: fmt.Sprintf("%s: %s key refused: only ssh-ed25519 keys can become age recipients", where, refusedType),
-				hints: ed25519Hints}
+		if at := declarationLine(text, k); at.line > 0 {
+			where = fmt.Sprintf("%s:%d", display, at.line)
+			if f := strings.Fields(k); at.name != "" && len(f) > 2 && isSSHKeyType(f[0]) {
+				// The name replaces the ssh comment parseRecipientLine
+				// would show: a declared name says more.
+				k = f[0] + " " + f[1]
+			}
+			if at.name != "" {
+				where += " (" + at.name + ")"
+			}
 		}
+		r, err := parseRecipient(k, where)
 		if err != nil {
 			return nil, err
 		}
@@ -219,9 +283,93 @@ func recipientList(keys []string, source string) ([]Recipient, error) {
 	return dedupeRecipients(out), nil
 }
 
+// declaration is where a configuration file spells a key out.
+type declaration struct {
+	line int
+	name string
+}
+
+// declarationLine finds the first line of text, outside a '#' comment, that
+// holds key's distinctive part (the age1 string, or an ssh key's base64),
+// and the name it is bound to there: a YAML anchor (&web1, as .sops.yaml
+// files name their keys) or a Nix binding (web1 = "...";).
+func declarationLine(text []byte, key string) declaration {
+	f := strings.Fields(key)
+	needle, keyType := "", ""
+	switch {
+	case len(f) == 1:
+		needle = f[0]
+	case len(f) >= 2:
+		needle, keyType = f[1], f[0]
+	}
+	if len(needle) < 16 || len(text) == 0 {
+		return declaration{}
+	}
+	for i, line := range strings.Split(string(text), "\n") {
+		at := strings.Index(line, needle)
+		if at < 0 || strings.Contains(line[:at], "#") {
+			continue
+		}
+		prefix := line[:at]
+		if keyType != "" {
+			prefix = strings.TrimSuffix(strings.TrimRight(prefix, " \t"), keyType)
+		}
+		d := declaration{line: i + 1}
+		if m := yamlAnchor.FindStringSubmatch(prefix); m != nil {
+			d.name = "&" + m[1]
+		} else if m := nixBinding.FindStringSubmatch(prefix); m != nil {
+			d.name = m[1]
+		}
+		return d
+	}
+	return declaration{}
+}
+
+var (
+	yamlAnchor = regexp.MustCompile(`&([A-Za-z0-9_.-]{1,64})\s*$`)
+	nixBinding = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_'-]{0,63})\s*=\s*"?\s*$`)
+)
+
+// displayPath shows a path relative to the current directory when it is
+// below it, as the user would type it.
+func displayPath(p string) string {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if rel, err := filepath.Rel(cwd, abs); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return abs
+}
+
+// maxRecipientsFile bounds a recipients file, as age bounds its own.
+const maxRecipientsFile = 16 << 20
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d MiB: not a list of keys", limit>>20)
+	}
+	return data, nil
+}
+
 // ResolveRecipientFlags resolves --recipient flags. Each is an "age1..." key,
-// an "ssh-ed25519 AAAA..." key, or the path of a file of them in any form
-// ParseRecipients reads. Duplicates across flags are dropped.
+// an "ssh-ed25519 AAAA..." key, ssh-keyscan output, or the path of a file of
+// them in any form ParseRecipients reads. Duplicates across flags are
+// dropped.
 func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
 	var out []Recipient
 	for _, f := range flags {
@@ -232,18 +380,22 @@ func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
 		case f == "":
 			return nil, &keyError{msg: "empty --recipient",
 				hints: []string{"give an age1... key, an ssh-ed25519 key, or a file of them"}}
+		case looksLikeKey(f) && !strings.Contains(f, "\n"):
+			var r Recipient
+			r, err = parseRecipient(f, "--recipient")
+			rs = []Recipient{r}
 		case looksLikeKey(f):
 			rs, err = ParseRecipients([]byte(f), "--recipient")
 		default:
-			data, rerr := os.ReadFile(f)
+			data, rerr := readBounded(f, maxRecipientsFile)
 			if errors.Is(rerr, fs.ErrNotExist) {
-				return nil, &keyError{msg: fmt.Sprintf("--recipient %s: not an age1 key, an ssh-ed25519 key, or an existing file", f),
+				return nil, &keyError{msg: fmt.Sprintf("--recipient %s: not an age1 key, an ssh-ed25519 key, or an existing file", safeLabel(f)),
 					hints: []string{"give an age1... key, `ssh-ed25519 AAAA...` (quoted), or the path of a file of them, one per line (ssh-keyscan output works)"}}
 			}
 			if rerr != nil {
-				return nil, &keyError{msg: "cannot read recipients file", err: rerr}
+				return nil, &keyError{msg: safeLabel(f) + ": cannot read the recipients file", err: rerr}
 			}
-			rs, err = ParseRecipients(data, f)
+			rs, err = ParseRecipients(data, displayPath(f))
 			if err == nil && len(rs) == 0 {
 				return nil, &keyError{msg: fmt.Sprintf("%s: no recipients in the file", f),
 					hints: []string{"put one age1... or ssh-ed25519 key per line"}}
@@ -257,11 +409,11 @@ func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
 	return dedupeRecipients(out), nil
 }
 
-// looksLikeKey tells a --recipient key from a file path: "ssh-ed25519
-// AAAA..." has a key type and key data, and an age1 key is taken as a path
-// only when such a file exists.
+// looksLikeKey tells a --recipient key from a file path: an ssh key, alone
+// or after a host name as ssh-keyscan prints it, has a key type word, and
+// an age1 key is taken as a path only when such a file exists.
 func looksLikeKey(f string) bool {
-	if fields := strings.Fields(f); len(fields) >= 2 && isSSHKeyType(fields[0]) {
+	if slices.ContainsFunc(strings.Fields(f), isSSHKeyType) && strings.ContainsAny(f, " \t\n") {
 		return true
 	}
 	if strings.HasPrefix(f, "age1") {
@@ -287,4 +439,66 @@ func dedupeRecipients(rs []Recipient) []Recipient {
 		out = append(out, r)
 	}
 	return out
+}
+
+// checkRecipients parses every recipient a caller gives again with the one
+// parser, so that only keys it accepts are ever encrypted to, keeps each
+// Source, and drops duplicates. It refuses an empty list: nobody could
+// decrypt the file.
+func checkRecipients(path string, recips []Recipient) ([]Recipient, error) {
+	var out []Recipient
+	for i, r := range recips {
+		where := r.Source
+		if where == "" {
+			where = fmt.Sprintf("recipient %d", i+1)
+		}
+		key := r.SSH
+		if key == "" {
+			key = r.Age
+		}
+		p, err := parseRecipient(key, where)
+		if err == nil && r.SSH != "" && r.Age != "" && r.Age != p.Age {
+			err = &keyError{msg: where + ": the age key is not the ssh key's conversion"}
+		}
+		if err != nil {
+			return nil, fileErr(path, ErrRecipient, "cannot encrypt to "+err.Error(), hintsOf(err)...)
+		}
+		p.Source = r.Source
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, fileErr(path, ErrRecipient, "no recipients given: nobody could decrypt the file",
+			"declare them in .sops.yaml (sops) or secrets.nix (agenix), or give them to the command")
+	}
+	return dedupeRecipients(out), nil
+}
+
+// hintsOf returns the hints an error carries, if any.
+func hintsOf(err error) []string {
+	var h interface{ Hints() []string }
+	if errors.As(err, &h) {
+		return h.Hints()
+	}
+	return nil
+}
+
+// safeLabel makes text from a file or the environment safe to print in one
+// line: control and other non-printing characters (a terminal escape, a line
+// break) become '?', and it is cut at 80 characters.
+func safeLabel(s string) string {
+	const max = 80
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("...")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }

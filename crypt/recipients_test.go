@@ -154,8 +154,14 @@ func TestResolveRecipientFlags(t *testing.T) {
 	if strings.Join(ages(rs), ",") != strings.Join(want, ",") {
 		t.Fatalf("recipients = %q, want %q", ages(rs), want)
 	}
-	if rs[1].Source != "--recipient:1 (host2)" || !strings.HasPrefix(rs[2].Source, file+":2") {
+	if rs[1].Source != "--recipient (host2)" || !strings.HasPrefix(rs[2].Source, file+":2") {
 		t.Errorf("sources = %q, %q", rs[1].Source, rs[2].Source)
+	}
+
+	// `--recipient "$(ssh-keyscan -t ed25519 web4)"`: a host, then its key.
+	rs, err = ResolveRecipientFlags([]string{"web4 " + sshKeyOnly(vectorPub(t, "host3")) + "\n"})
+	if err != nil || len(rs) != 1 || rs[0].Age != vectorRecipient(t, "host3") || rs[0].Source != "--recipient (web4)" {
+		t.Errorf("ssh-keyscan output: %+v, %v", rs, err)
 	}
 
 	for _, tc := range []struct {

@@ -19,25 +19,37 @@ type RekeyOptions struct {
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
 type RekeyResult struct {
-	Path string
-	// Added and Removed are age recipients.
-	Added, Removed []string
-	// OldUnknown is true for an .age file nix-auth did not write: its old
-	// recipients are unknown, so all of them count as added.
-	OldUnknown bool
+	Path   string
+	Format Format
+	// Added are declared recipients the file is not encrypted to (with
+	// the Source that declares them). Removed are a sops file's recipients
+	// that are no longer declared (their Source is the file).
+	Added, Removed []Recipient
+	// Unverified are declared recipients of an .age file that its header
+	// can neither confirm nor deny: X25519 and post-quantum stanzas do not
+	// say whose they are. The file may already be encrypted to them.
+	Unverified []Recipient
+	// Undeclared describes an .age file's stanzas that no declared
+	// recipient accounts for, e.g. "an ssh-ed25519 stanza for a key not
+	// declared (key tag 1x2y3z)": the keys that lose access.
+	Undeclared []string
 	// Changed is true when the file is (or would be) rewritten.
 	Changed bool
 }
 
-// Rekey re-encrypts a store to recips. For a sops file only the data key
-// is wrapped again (values, MAC and lastmodified stay, as with `sops
-// updatekeys`); for an .age file the content is encrypted anew. The file
-// is decrypted first, so a damaged or tampered file is never rewritten.
+// Rekey re-encrypts a store to recips, the recipients its configuration
+// (.sops.yaml, secrets.nix) or the command line declares: never to a list
+// read from the file. For a sops file only the data key is wrapped again
+// (values, MAC and lastmodified stay, as with `sops updatekeys`), and only
+// when the declared keys differ from the file's. An .age file is encrypted
+// anew, as `agenix -r` does, unless its header proves it is encrypted to
+// exactly the declared keys, which it can only for ssh keys. The file is
+// decrypted first, so a damaged or tampered file is never rewritten.
 //
 // A sops rekey keeps the data key: a removed recipient who kept a copy of
 // the old file can still read values written later. Rotate the tokens
 // after removing someone who should lose access.
-func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*RekeyResult, error) {
+func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) (*RekeyResult, error) {
 	f, err := Load(path, ids, o.Tried)
 	if err != nil {
 		return nil, err
@@ -46,22 +58,24 @@ func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*R
 	if err != nil {
 		return nil, err
 	}
-	if len(recips) == 0 {
-		return nil, fileErr(path, ErrRecipient, "no recipients given: nobody could decrypt the file",
-			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1...")
-	}
-	res := &RekeyResult{Path: path}
-	old := f.Recipients()
-	if old == nil {
-		res.OldUnknown, res.Added, res.Changed = true, recips, true
+	res := &RekeyResult{Path: path, Format: f.format}
+	if a, ok := f.st.(*ageStore); ok {
+		d := a.header.compare(recips)
+		res.Added, res.Unverified = d.missing, d.unverified
+		res.Undeclared = d.undeclared
+		res.Changed = len(d.missing)+len(d.unverified)+len(d.undeclared)+len(d.short) > 0
 	} else {
+		old := f.Recipients()
+		same := func(a Recipient) func(Recipient) bool {
+			return func(b Recipient) bool { return a.Age == b.Age }
+		}
 		for _, r := range recips {
-			if !slices.Contains(old, r) {
+			if !slices.ContainsFunc(old, same(r)) {
 				res.Added = append(res.Added, r)
 			}
 		}
 		for _, r := range old {
-			if !slices.Contains(recips, r) {
+			if !slices.ContainsFunc(recips, same(r)) {
 				res.Removed = append(res.Removed, r)
 			}
 		}
@@ -89,9 +103,14 @@ func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*R
 // canDecryptAfter tells whether one of ids can decrypt f as it would be
 // written. An X25519 identity is matched by its recipient; any other
 // (an ssh key, a plugin) by decrypting the result in memory.
-func canDecryptAfter(f *File, recips []string, ids []age.Identity) bool {
+func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 	for _, id := range ids {
-		if x, ok := id.(*age.X25519Identity); ok && slices.Contains(recips, x.Recipient().String()) {
+		x, ok := id.(*age.X25519Identity)
+		if !ok {
+			continue
+		}
+		mine := x.Recipient().String()
+		if slices.ContainsFunc(recips, func(r Recipient) bool { return r.Key(f.format) == mine }) {
 			return true
 		}
 	}

@@ -15,13 +15,16 @@ import (
 	"github.com/getsops/sops/v3/pgp"
 )
 
-func stRecips(ids ...*age.X25519Identity) []string {
-	var r []string
+func stRecips(ids ...*age.X25519Identity) []Recipient {
+	var r []Recipient
 	for _, id := range ids {
-		r = append(r, id.Recipient().String())
+		r = append(r, Recipient{Age: id.Recipient().String(), Source: "test"})
 	}
 	return r
 }
+
+// stAges are the age1 keys of ids.
+func stAges(ids ...*age.X25519Identity) []string { return ages(stRecips(ids...)) }
 
 // TestRekeySops: only the data key is wrapped again; values, MAC and
 // lastmodified stay; the new recipient decrypts with our code and with
@@ -37,7 +40,7 @@ func TestRekeySops(t *testing.T) {
 	ids := []age.Identity{id1}
 
 	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true})
-	if err != nil || !res.Changed || !slices.Equal(res.Added, stRecips(id2)) || len(res.Removed) != 0 {
+	if err != nil || !res.Changed || !slices.Equal(ages(res.Added), stAges(id2)) || len(res.Removed) != 0 {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
 	if after, _ := os.ReadFile(p); !bytes.Equal(after, before) {
@@ -70,7 +73,7 @@ func TestRekeySops(t *testing.T) {
 	}
 
 	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{})
-	if !errors.Is(err, ErrLockout) || !slices.Equal(res.Removed, stRecips(id1, id2)) {
+	if !errors.Is(err, ErrLockout) || !slices.Equal(ages(res.Removed), stAges(id1, id2)) {
 		t.Errorf("lockout: %+v, %v", res, err)
 	}
 	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
@@ -110,16 +113,19 @@ func TestRekeyChecksOtherIdentitiesByDecrypting(t *testing.T) {
 	}
 }
 
-// TestRekeyAge: the content is encrypted anew to the new recipients,
-// which the real age CLI can use; a foreign file's old recipients are
-// unknown.
+// TestRekeyAge: the content is encrypted anew to the declared recipients,
+// which the real age CLI can use. X25519 stanzas name no key, so a rekey
+// with X25519 recipients always rewrites (as agenix -r does) and lists them
+// as unverified; ssh stanzas are matched by their key tag, so a file
+// already encrypted to exactly the declared ssh keys is left alone, and
+// the diff names the ssh keys added and the stanzas dropped.
 func TestRekeyAge(t *testing.T) {
 	id1, id2 := stKey(t), stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.age")
 	stCreate(t, p, stEntries(), id1)
 	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{})
-	if err != nil || !slices.Equal(res.Added, stRecips(id2)) || res.OldUnknown {
+	if err != nil || len(res.Added) != 0 || !slices.Equal(ages(res.Unverified), stAges(id2, id1)) || len(res.Undeclared) != 0 || !res.Changed {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
 	out := stRun(t, dir, nil, nil, "age", "-d", "-i", stKeyFile(t, dir, id2), "t.age")
@@ -129,14 +135,31 @@ func TestRekeyAge(t *testing.T) {
 	if m, _ := LoadMeta(p); len(m.Stanzas) != 2 {
 		t.Errorf("stanzas after rekey: %v", m.Stanzas)
 	}
-
-	os.WriteFile(p, stAgeEncrypt(t, "access-tokens = github.com=TESTTOKEN1\n", id1), 0o600)
+	// Back to id1 alone: one X25519 stanza too many is reported.
 	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{})
-	if err != nil || !res.OldUnknown || !res.Changed {
-		t.Fatalf("foreign file: %+v, %v", res, err)
+	if err != nil || !res.Changed || !slices.Equal(res.Undeclared, []string{"1 X25519 stanza more than declared"}) {
+		t.Fatalf("Rekey to fewer = %+v, %v", res, err)
 	}
-	if got := stLoad(t, p, id1).Recipients(); !slices.Equal(got, stRecips(id1)) {
-		t.Errorf("recipients recorded after rekey: %v", got)
+
+	// ssh recipients, as agenix fleets have them.
+	h1, h2, h3 := stSSH(t, "host1"), stSSH(t, "host2"), stSSH(t, "host3")
+	id := stSSHIdentity(t, "host1")
+	res, err = Rekey(p, []age.Identity{id1}, []Recipient{h1, h2}, RekeyOptions{Force: true})
+	if err != nil || len(res.Added) != 2 || !res.Changed {
+		t.Fatalf("Rekey to ssh keys = %+v, %v", res, err)
+	}
+	before, _ := os.ReadFile(p)
+	res, err = Rekey(p, []age.Identity{id}, []Recipient{h2, h1}, RekeyOptions{})
+	if err != nil || res.Changed || len(res.Added)+len(res.Unverified)+len(res.Undeclared) != 0 {
+		t.Fatalf("Rekey to the same ssh keys = %+v, %v", res, err)
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
+		t.Error("a rekey to the same ssh keys rewrote the file")
+	}
+	res, err = Rekey(p, []age.Identity{id}, []Recipient{h1, h3}, RekeyOptions{DryRun: true})
+	if err != nil || !res.Changed || len(res.Added) != 1 || res.Added[0].SSH != h3.SSH || res.Added[0].Source != h3.Source ||
+		len(res.Undeclared) != 1 || !strings.Contains(res.Undeclared[0], "ssh-ed25519 stanza for a key not declared (key tag ") {
+		t.Fatalf("Rekey host2 -> host3 = %+v, %v", res, err)
 	}
 }
 
@@ -159,7 +182,7 @@ func TestRekeyKeepsOtherKeyTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := LoadMeta(p)
-	if !slices.Equal(m.OtherKeys, []string{"pgp " + fake.Fingerprint}) || !slices.Equal(m.Recipients, stRecips(id1, id2)) {
+	if !slices.Equal(m.OtherKeys, []string{"pgp " + fake.Fingerprint}) || !slices.Equal(m.Recipients, stAges(id1, id2)) {
 		t.Errorf("keys after rekey: %v %v", m.Recipients, m.OtherKeys)
 	}
 }
@@ -226,7 +249,7 @@ func BenchmarkRekey(b *testing.B) {
 			p := filepath.Join(dir, "t.yaml")
 			stCreate(b, p, stManyHosts(20), keys[:n]...)
 			cfgs := [2][]byte{}
-			for i, set := range [][]string{setB, setA} {
+			for i, set := range [][]string{ages(setB), ages(setA)} {
 				cfgs[i] = fmt.Appendf(nil, "creation_rules:\n    - age: %s\n", strings.Join(set, ","))
 			}
 			env := []string{"SOPS_AGE_KEY=" + keys[0].String()}

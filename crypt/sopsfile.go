@@ -217,7 +217,7 @@ func unwrapArmored(enc string, ids []age.Identity) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-func newSopsStore(path string, recips []string) (*sopsStore, error) {
+func newSopsStore(path string, recips []Recipient) (*sopsStore, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
@@ -242,12 +242,12 @@ func (s *sopsStore) entries() []Entry {
 	return es
 }
 
-func (s *sopsStore) recipients() []string {
-	var r []string
+func (s *sopsStore) recipients() []Recipient {
+	var r []Recipient
 	for _, g := range s.meta.KeyGroups {
 		for _, k := range g {
 			if ak, ok := k.(*sopsage.MasterKey); ok {
-				r = append(r, ak.Recipient)
+				r = append(r, Recipient{Age: ak.Recipient, Source: s.path})
 			}
 		}
 	}
@@ -258,7 +258,11 @@ func (s *sopsStore) recipients() []string {
 // recipients that stay are kept as they are (the data key did not change,
 // so their wrapping is still valid, and the diff stays small); keys of
 // other types (pgp, kms, ...) are kept too.
-func (s *sopsStore) setRecipients(recips []string) error {
+func (s *sopsStore) setRecipients(rs []Recipient) error {
+	recips := make([]string, len(rs))
+	for i, r := range rs {
+		recips[i] = r.Key(FormatSOPS)
+	}
 	if len(s.meta.KeyGroups) != 1 {
 		return fileErr(s.path, ErrRecipient, fmt.Sprintf("has %d key groups (Shamir secret sharing): nix-auth changes the recipients of single-group files only", len(s.meta.KeyGroups)),
 			"change its recipients with `sops updatekeys "+s.path+"` and a .sops.yaml creation rule")

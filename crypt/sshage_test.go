@@ -212,11 +212,3 @@ func TestConvertedAndAgesshInterop(t *testing.T) {
 		t.Error("converted identity opened an ssh-ed25519 stanza")
 	}
 }
-
-func hintsOf(err error) []string {
-	var h interface{ Hints() []string }
-	if errors.As(err, &h) {
-		return h.Hints()
-	}
-	return nil
-}

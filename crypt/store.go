@@ -12,7 +12,6 @@ import (
 	"unicode"
 
 	"filippo.io/age"
-	"filippo.io/age/agessh"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -174,8 +173,10 @@ type store interface {
 	entries() []Entry
 	put(e Entry) error
 	remove(host string) bool
-	recipients() []string
-	setRecipients(r []string) error
+	// recipients are those the next write encrypts to: a sops file's own,
+	// an .age file's declared ones (nil until declared).
+	recipients() []Recipient
+	setRecipients(r []Recipient) error
 	marshal() ([]byte, error)
 }
 
@@ -224,10 +225,11 @@ func (f *File) Entry(host string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Recipients returns the age recipients the file is (or will be) encrypted
-// to. For an .age file not written by nix-auth they are unknown (nil):
-// age headers do not name X25519 recipients.
-func (f *File) Recipients() []string { return slices.Clone(f.st.recipients()) }
+// Recipients returns the recipients the next Save encrypts to. For a sops
+// file they are those in its metadata (their Source is the file) until
+// SetRecipients changes them. For an .age file they are nil until Declare
+// or SetRecipients: an age header does not say who it is encrypted to.
+func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients()) }
 
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
@@ -254,23 +256,106 @@ func (f *File) Remove(host string) error {
 	return nil
 }
 
-// SetRecipients sets the age recipients the next Save encrypts to. A sops
-// file keeps its data key, values and MAC: only the data key is wrapped
-// again, as `sops updatekeys` does. An .age file is encrypted anew.
-func (f *File) SetRecipients(recips []string) error {
+// SetRecipients sets the recipients the next Save encrypts to, as a rekey
+// does. A sops file keeps its data key, values and MAC: only the data key
+// is wrapped again, as `sops updatekeys` does. An .age file is encrypted
+// anew.
+func (f *File) SetRecipients(recips []Recipient) error {
 	recips, err := checkRecipients(f.path, recips)
 	if err != nil {
 		return err
-	}
-	if len(recips) == 0 {
-		return fileErr(f.path, ErrRecipient, "no recipients given: nobody could decrypt the file",
-			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1...")
 	}
 	if err := f.st.setRecipients(recips); err != nil {
 		return err
 	}
 	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
 	return nil
+}
+
+// Declare gives the recipients that the file's configuration (secrets.nix,
+// .sops.yaml) or the command line declares for it, before a write that is
+// not a rekey. This is the rule for whom a write encrypts to
+// (SECURITY-relevant):
+//
+//   - An .age file is encrypted to exactly the declared recipients, and
+//     Save refuses to write one that has none. Nothing in an age file says
+//     who it is encrypted to: its X25519 stanzas name no key, and its
+//     plaintext, where nix-auth used to cache the list, is authenticated by
+//     nobody (anyone can encrypt any plaintext to public keys), so a cached
+//     list goes stale when someone re-encrypts with `age` or `agenix -r`.
+//   - A sops file keeps the recipients in its metadata, as `sops set` does;
+//     only Rekey (SetRecipients) changes them.
+//
+// Where the file can be checked against the declaration it is, and a
+// mismatch is reported through Warn: an .age header's ssh-ed25519 stanzas
+// carry a tag of their key and its X25519 stanzas can be counted; a sops
+// file lists its age keys.
+func (f *File) Declare(recips []Recipient) error {
+	recips, err := checkRecipients(f.path, recips)
+	if err != nil {
+		return err
+	}
+	var mismatch []string
+	if f.format == FormatAge {
+		if a, ok := f.st.(*ageStore); ok {
+			mismatch = a.header.compare(recips).mismatch()
+		}
+		if err := f.st.setRecipients(recips); err != nil {
+			return err
+		}
+		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+	} else {
+		mismatch = sopsMismatch(f.st.recipients(), recips)
+	}
+	if len(mismatch) > 0 && f.Warn != nil {
+		verb := "this write encrypts to the declared recipients only"
+		if f.format == FormatSOPS {
+			verb = "it keeps its own recipients, as `sops set` does, until `nix-auth rekey " + f.path + "`"
+		}
+		f.Warn(fmt.Sprintf("%s: the file's recipients differ from those declared (%s): %s; %s",
+			f.path, recipientSources(recips), strings.Join(mismatch, "; "), verb))
+	}
+	return nil
+}
+
+// sopsMismatch lists the differences between a sops file's age keys and
+// the declared ones.
+func sopsMismatch(have, declared []Recipient) []string {
+	var out []string
+	for _, r := range declared {
+		if !slices.ContainsFunc(have, func(h Recipient) bool { return h.Age == r.Age }) {
+			out = append(out, "not yet encrypted to "+r.Age+" ("+r.Source+")")
+		}
+	}
+	for _, h := range have {
+		if !slices.ContainsFunc(declared, func(r Recipient) bool { return h.Age == r.Age }) {
+			out = append(out, "encrypted to "+h.Age+", which is not declared")
+		}
+	}
+	return out
+}
+
+// recipientSources names where a list of recipients was declared: "--recipient",
+// "secrets.nix:3 (web1), secrets.nix:4 (web2)" shortened to the files.
+func recipientSources(rs []Recipient) string {
+	var files []string
+	for _, r := range rs {
+		src := r.Source
+		if i := strings.IndexAny(src, ": "); i > 0 {
+			src = src[:i]
+		}
+		if src != "" && !slices.Contains(files, src) {
+			files = append(files, src)
+		}
+	}
+	return joinOr(files, "declared")
+}
+
+func joinOr(items []string, none string) string {
+	if len(items) == 0 {
+		return none
+	}
+	return strings.Join(items, ", ")
 }
 
 func hostList(es []Entry) []string {
@@ -326,7 +411,7 @@ func decode(path string, format Format, data []byte, ids []age.Identity, tried [
 // Create starts a new store at path, encrypted to recips. Nothing is
 // written until Save; Save refuses to replace a file that appeared
 // meanwhile.
-func Create(path string, recips []string) (*File, error) {
+func Create(path string, recips []Recipient) (*File, error) {
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -337,10 +422,6 @@ func Create(path string, recips []string) (*File, error) {
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
 		return nil, err
-	}
-	if len(recips) == 0 {
-		return nil, fileErr(path, ErrRecipient, "no recipients to encrypt a new file to",
-			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1... / --recipient \"ssh-ed25519 ...\"")
 	}
 	var st store
 	if format == FormatAge {
@@ -402,6 +483,10 @@ func (f *File) Save() error {
 	}
 	if err := writeAtomic(f.path, out); err != nil {
 		return err
+	}
+	if a, ok := f.st.(*ageStore); ok {
+		// What the file is encrypted to now, for a later Declare.
+		a.header, _ = ageStanzas(out)
 	}
 	f.loaded = out
 	f.ops = nil
@@ -479,49 +564,3 @@ func checkEntry(e Entry) error {
 }
 
 func badRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
-// checkRecipients parses every recipient, canonicalises it and drops
-// duplicates. sops files take age1 recipients only: ssh keys are converted
-// first (SSHToAgeRecipient) because sops-nix decrypts only with converted
-// keys. .age files also take ssh-ed25519 keys as ssh recipients, because
-// agenix decrypts with the host's ssh key as it is.
-func checkRecipients(path string, recips []string) ([]string, error) {
-	format, err := FormatOf(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range recips {
-		r = canonicalRecipient(r)
-		if _, err := parseRecipient(format, r); err != nil {
-			hint := "recipients are age1... keys; an ssh-ed25519 host key is converted when given with --recipient \"ssh-ed25519 ...\""
-			return nil, fileErr(path, ErrRecipient, err.Error(), hint)
-		}
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// canonicalRecipient trims a recipient and drops an ssh key's comment, so
-// the same key is one recipient whatever its comment.
-func canonicalRecipient(r string) string {
-	r = strings.TrimSpace(r)
-	if f := strings.Fields(r); len(f) >= 2 && strings.HasPrefix(f[0], "ssh-") {
-		return f[0] + " " + f[1]
-	}
-	return r
-}
-
-func parseRecipient(format Format, s string) (age.Recipient, error) {
-	switch {
-	case strings.HasPrefix(s, "age1pq1"):
-		return age.ParseHybridRecipient(s)
-	case strings.HasPrefix(s, "age1") && strings.Count(s, "1") == 1:
-		return age.ParseX25519Recipient(s)
-	case format == FormatAge && strings.HasPrefix(s, "ssh-ed25519 "):
-		return agessh.ParseRecipient(s)
-	}
-	return nil, fmt.Errorf("recipient %q is not an age1 X25519 or post-quantum key (plugin recipients are not supported; ssh keys go into sops files converted to age1)", s)
-}

@@ -91,11 +91,7 @@ func stEntries() []Entry {
 // stCreate writes a store with entries, encrypted to the recipients of ids.
 func stCreate(t testing.TB, path string, es []Entry, ids ...*age.X25519Identity) {
 	t.Helper()
-	var recips []string
-	for _, id := range ids {
-		recips = append(recips, id.Recipient().String())
-	}
-	f, err := Create(path, recips)
+	f, err := Create(path, stRecips(ids...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +103,17 @@ func stCreate(t testing.TB, path string, es []Entry, ids ...*age.X25519Identity)
 	if err := f.Save(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stOpen loads a store for a write, declaring the recipients of ids, as
+// the commands do from secrets.nix, .sops.yaml or --recipient.
+func stOpen(t testing.TB, path string, ids ...*age.X25519Identity) *File {
+	t.Helper()
+	f := stLoad(t, path, ids...)
+	if err := f.Declare(stRecips(ids...)); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func stLoad(t testing.TB, path string, ids ...*age.X25519Identity) *File {
@@ -186,9 +193,9 @@ func TestRoundTrip(t *testing.T) {
 			dir := t.TempDir()
 			p := filepath.Join(dir, name)
 			stCreate(t, p, stEntries(), id)
-			f := stLoad(t, p, id)
+			f := stOpen(t, p, id)
 			stSameEntries(t, f.Entries(), stEntries())
-			if got := f.Recipients(); !slices.Equal(got, []string{id.Recipient().String()}) {
+			if got := ages(f.Recipients()); !slices.Equal(got, stAges(id)) {
 				t.Errorf("Recipients() = %v", got)
 			}
 			// Replace one, remove one, add one.
@@ -253,7 +260,7 @@ func TestSaveKeepsMode(t *testing.T) {
 		if err := os.Chmod(p, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		f := stLoad(t, p, id)
+		f := stOpen(t, p, id)
 		if err := f.Put(stEntries()[2]); err != nil {
 			t.Fatal(err)
 		}
@@ -323,20 +330,20 @@ func TestCreateRefuses(t *testing.T) {
 	if _, err := Create(p, nil); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create without recipients = %v", err)
 	}
-	if _, err := Create(p, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, []Recipient{{SSH: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create with an ssh recipient = %v", err)
 	}
-	if _, err := Create(filepath.Join(dir, "t.txt"), []string{id.Recipient().String()}); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := Create(filepath.Join(dir, "t.txt"), stRecips(id)); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Create t.txt = %v", err)
 	}
 	stCreate(t, p, stEntries()[:1], id)
-	if _, err := Create(p, []string{id.Recipient().String()}); !errors.Is(err, ErrExists) {
+	if _, err := Create(p, stRecips(id)); !errors.Is(err, ErrExists) {
 		t.Errorf("Create over an existing file = %v", err)
 	}
 	// Two creators: the second Save must not replace the first's file.
 	q := filepath.Join(dir, "u.age")
-	a, _ := Create(q, []string{id.Recipient().String()})
-	b, _ := Create(q, []string{id.Recipient().String()})
+	a, _ := Create(q, stRecips(id))
+	b, _ := Create(q, stRecips(id))
 	a.Put(stEntries()[0])
 	b.Put(stEntries()[1])
 	if err := a.Save(); err != nil {
@@ -551,7 +558,7 @@ func TestConcurrentSaves(t *testing.T) {
 		const n = 12
 		var files []*File
 		for i := 0; i < n; i++ {
-			f := stLoad(t, p, id)
+			f := stOpen(t, p, id)
 			if err := f.Put(Entry{Host: fmt.Sprintf("h%02d.example", i), Token: fmt.Sprintf("TESTTOKEN%02d", i)}); err != nil {
 				t.Fatal(err)
 			}

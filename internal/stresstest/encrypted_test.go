@@ -61,7 +61,7 @@ func (f *fleet) build() error {
 		return err
 	}
 	p := filepath.Join(f.dir, "tokens.yaml")
-	file, err := crypt.Create(p, []string{f.id.Recipient().String()})
+	file, err := crypt.Create(p, []crypt.Recipient{{Age: f.id.Recipient().String()}})
 	if err != nil {
 		return err
 	}
