@@ -18,7 +18,7 @@ func configFlag(c *cobra.Command) string {
 }
 
 func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
-	paths, err := nixconf.Locate(config, f.Getenv)
+	paths, err := nixconf.Locate(config, f.lookupEnv)
 	if err != nil {
 		return nil, err
 	}

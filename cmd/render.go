@@ -110,7 +110,7 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		Warn: f.warn,
 	}
 	if o.output == "" {
-		paths, err := nixconf.Locate(config, f.Getenv)
+		paths, err := nixconf.Locate(config, f.lookupEnv)
 		if err != nil {
 			return err
 		}
