@@ -29,17 +29,10 @@ func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
 }
 
 // checkSavable finds out, before a token is read or a browser flow is
-// started, whether it could be saved: nix.conf editable (or already
-// including the tokens file), and a config Nix accepts. CheckWritable
-// parses nix.conf only when it is read-only, so the parse is done here
-// too; otherwise a broken nix.conf would surface after the user approved
-// a login.
-func checkSavable(store *nixconf.Store) error {
-	if err := store.CheckWritable(); err != nil {
-		return err
-	}
-	_, err := store.Tokens()
-	return err
+// started, whether a token for host could be saved and would reach Nix:
+// the same edit and check that Set makes, with a stand-in token.
+func checkSavable(store *nixconf.Store, host string) error {
+	return store.CheckSet(host)
 }
 
 // badToken adds what to do to nixconf's verdict on a token that cannot be

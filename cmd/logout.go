@@ -71,6 +71,7 @@ you revoke it there.`),
 					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)
 			}
 			fmt.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
+			printNixNotes(f, change, false)
 			return nil
 		},
 	}
@@ -108,9 +109,16 @@ func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 // pickHost asks which host to log out from, on a terminal only: a script
 // that forgot the argument must fail, not block on a prompt.
 func pickHost(f *Factory, store *nixconf.Store) (string, error) {
-	entries, err := store.Tokens()
+	all, err := store.Tokens()
 	if err != nil {
 		return "", err
+	}
+	// Only the user's own tokens: the system's are not theirs to remove.
+	var entries []nixconf.Entry
+	for _, e := range all {
+		if e.Layer == nixconf.LayerUser {
+			entries = append(entries, e)
+		}
 	}
 	if len(entries) == 0 {
 		return "", fmt.Errorf("no tokens in %s; nothing to log out from", store.Paths.NixConf)

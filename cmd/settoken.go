@@ -81,7 +81,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		if store, err = openStore(f, config, o.dryRun); err != nil {
 			return err
 		}
-		if err := checkSavable(store); err != nil {
+		if err := checkSavable(store, host); err != nil {
 			return err
 		}
 	}
