@@ -325,6 +325,7 @@ func runBadCase(t *testing.T, c badCase) {
 		IO:         &IOStreams{In: bytes.NewReader(e.stdin), Out: &out, ErrOut: &errOut},
 		HTTPClient: func() *http.Client { return client },
 		Getenv:     func(k string) string { return e.env[k] },
+		LookupEnv:  func(k string) (string, bool) { v, ok := e.env[k]; return v, ok },
 		Now:        time.Now,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -50,6 +50,9 @@ you revoke it there.`),
 				if err != nil {
 					return &usageError{err}
 				}
+				if err := nixconf.ValidateHost(h); err != nil {
+					return &usageError{err}
+				}
 				host = h
 			} else if host, err = pickHost(f, store); err != nil {
 				return err
@@ -85,6 +88,9 @@ you revoke it there.`),
 func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 	_, host, _, err := providers.Resolve(target, "")
 	if err != nil {
+		return &usageError{err}
+	}
+	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}
 	}
 	file, err := f.openExisting(o.encryptTo, o.keys.identities)

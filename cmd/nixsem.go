@@ -32,10 +32,11 @@ func clean(s string) string {
 }
 
 // printNixNotes says what a write means for the tokens Nix uses: the
-// system's tokens it kept, hosts where the system's token wins, and after
-// a removal, a token for the host that Nix still has.
+// system's tokens it kept (when this write made the tokens file add to
+// them), hosts where the system's token wins, and after a removal, a token
+// for the host that Nix still has.
 func printNixNotes(f *Factory, ch *nixconf.Change, dryRun bool) {
-	if len(ch.Kept) > 0 && !dryRun {
+	if len(ch.Kept) > 0 && ch.Adds && !dryRun {
 		var hosts, files []string
 		for _, e := range ch.Kept {
 			hosts = append(hosts, clean(e.Host))
@@ -43,7 +44,7 @@ func printNixNotes(f *Factory, ch *nixconf.Change, dryRun bool) {
 				files = append(files, clean(e.File))
 			}
 		}
-		fmt.Fprintf(f.IO.Out, "Kept the tokens of the config read before yours for %s (from %s): %s adds to them (extra-access-tokens) instead of replacing them.\n",
+		fmt.Fprintf(f.IO.Out, "Kept the system's tokens for %s (from %s): %s adds to them (extra-access-tokens) instead of replacing them.\n",
 			strings.Join(hosts, ", "), strings.Join(files, ", "), baseName(ch.TokensFile))
 	}
 	for _, e := range ch.Shadowed {

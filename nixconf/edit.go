@@ -143,6 +143,25 @@ func addOnly(data []byte, path string) ([]byte, error) {
 	return applyEdits(data, edits), nil
 }
 
+// addsAlready reports whether a file has token lines, all of them
+// extra-access-tokens.
+func addsAlready(data []byte, path string) bool {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, st := range stmts {
+		if st.isTokens() {
+			if st.name == settingTokens {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
 // wholeLine deletes a statement's line with its newline.
 func wholeLine(data []byte, st stmt) textEdit {
 	end := st.end

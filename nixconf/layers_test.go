@@ -123,7 +123,7 @@ func TestSetKeepsSystemTokens(t *testing.T) {
 	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"extra-access-tokens = me.com=M\n" {
 		t.Errorf("tokens file = %q", got)
 	}
-	if hosts := entryHosts(ch.Kept); !slices.Equal(hosts, []string{"sys.com", "both.com"}) || len(ch.Shadowed) != 0 {
+	if hosts := entryHosts(ch.Kept); !slices.Equal(hosts, []string{"sys.com", "both.com"}) || len(ch.Shadowed) != 0 || !ch.Adds {
 		t.Errorf("change = %+v", ch)
 	}
 	// A host both name: saved, and the system's is the one Nix uses.
@@ -131,7 +131,7 @@ func TestSetKeepsSystemTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hosts := entryHosts(ch.Shadowed); !slices.Equal(hosts, []string{"both.com"}) || ch.Shadowed[0].Token != "SYS" {
+	if hosts := entryHosts(ch.Shadowed); !slices.Equal(hosts, []string{"both.com"}) || ch.Shadowed[0].Token != "SYS" || ch.Adds {
 		t.Errorf("change = %+v", ch)
 	}
 	entries, _ := s.Tokens()
@@ -179,7 +179,7 @@ func TestSetConvertsReplacingLines(t *testing.T) {
 	if got := read(t, s.Paths.TokensFile); got != want {
 		t.Errorf("tokens file = %q, want %q", got, want)
 	}
-	if !slices.Equal(entryHosts(ch.Kept), []string{"sys.com"}) {
+	if !slices.Equal(entryHosts(ch.Kept), []string{"sys.com"}) || !ch.Adds {
 		t.Errorf("change = %+v", ch)
 	}
 }

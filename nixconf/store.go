@@ -34,6 +34,10 @@ type Change struct {
 	// NixConf (the system's): TokensFile adds to them with
 	// extra-access-tokens instead of replacing them.
 	Kept []Entry
+	// Adds is true when this edit made TokensFile add to the tokens set
+	// before it: it had no token line, or one that replaced them
+	// (access-tokens, in it or in a nix.conf line moved into it).
+	Adds bool
 	// Shadowed lists the entries Nix uses, from a file read before
 	// NixConf, for hosts that TokensFile names too: with
 	// extra-access-tokens the first entry for a host wins.
@@ -275,6 +279,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if err != nil {
 		return nil, err
 	}
+	p.change.Adds = p.migrate || !addsAlready(tokOld, tokFile)
 	if tokNew, err = addOnly(tokNew, tokFile); err != nil {
 		return nil, err
 	}
