@@ -28,13 +28,6 @@ func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
 		Warn: f.warn}, nil
 }
 
-// checkSavable finds out, before a token is read or a browser flow is
-// started, whether a token for host could be saved and would reach Nix:
-// the same edit and check that Set makes, with a stand-in token.
-func checkSavable(store *nixconf.Store, host string) error {
-	return store.CheckSet(host)
-}
-
 // badToken adds what to do to nixconf's verdict on a token that cannot be
 // written (the verdict says what is wrong, never the token).
 func badToken(err error) error {

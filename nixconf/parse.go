@@ -191,7 +191,8 @@ func (s *stmt) classify(data []byte, path string) error {
 // Config is a user config as Nix reads it: the top file and every file it
 // includes, in the order Nix applies them.
 type Config struct {
-	// Files lists every file read, in the order Nix reads them.
+	// Files lists every file read, in the order Nix reads them
+	// (EnvSource for NIX_CONFIG).
 	Files []string
 	// Skipped lists included files that Nix ignores: missing with
 	// "!include", or unreadable (Nix skips those even with "include").
