@@ -12,8 +12,8 @@ import (
 )
 
 // Writer is who made a tokens file, as its first line says. nix-auth has
-// two writers, each with a file of its own: login (with set-token, logout
-// and refresh) edits access-tokens.conf in place, and render replaces its
+// two writers, each with a file of its own: login (with set-token and
+// logout) edits access-tokens.conf in place, and render replaces its
 // output whole. Neither writes over a file the other made: render would
 // wipe the tokens login saved, and login's edits would vanish at the next
 // render.
