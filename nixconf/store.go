@@ -133,6 +133,17 @@ func (s *Store) CheckSet(host string) error {
 	if err != nil {
 		return err
 	}
+	// Under the writers' locks, so that a concurrent write is seen whole
+	// (a tokens file written, the include not yet added). Without the
+	// directory there is nothing to lock, and it is not created: a check
+	// leaves no trace.
+	if _, err := os.Stat(filepath.Dir(s.Paths.TokensFile)); err == nil && !s.DryRun {
+		unlock, err := s.lockBoth(readOnly == "")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	tok := preflightToken
 	_, err = s.plan(host, &tok, readOnly == "")
 	return err
@@ -173,19 +184,11 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		if err := mkdirAll(filepath.Dir(s.Paths.TokensFile)); err != nil {
 			return nil, fmt.Errorf("cannot create %s: %w", filepath.Dir(s.Paths.TokensFile), err)
 		}
-		// Always tokens file first, then nix.conf: one order, no deadlock.
-		unlockTokens, err := lock(s.Paths.TokensFile, s.Warn)
+		unlock, err := s.lockBoth(readOnly == "")
 		if err != nil {
 			return nil, err
 		}
-		defer unlockTokens()
-		if readOnly == "" {
-			unlockConf, err := lock(s.Paths.NixConf, s.Warn)
-			if err != nil {
-				return nil, err
-			}
-			defer unlockConf()
-		}
+		defer unlock()
 	}
 	p, err := s.plan(host, token, readOnly == "")
 	if err != nil {
@@ -198,6 +201,24 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		return nil, err
 	}
 	return &p.change, nil
+}
+
+// lockBoth takes the locks of a read-modify-write: the tokens file's, then
+// nix.conf's when it is written (always this order: no deadlock).
+func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
+	unlockTokens, err := lock(s.Paths.TokensFile, s.Warn)
+	if err != nil {
+		return nil, err
+	}
+	if !nixWritable {
+		return unlockTokens, nil
+	}
+	unlockConf, err := lock(s.Paths.NixConf, s.Warn)
+	if err != nil {
+		unlockTokens()
+		return nil, err
+	}
+	return func() { unlockConf(); unlockTokens() }, nil
 }
 
 // plan is an edit of both files, computed and checked before any write.
