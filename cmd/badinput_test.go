@@ -32,7 +32,8 @@ type badCase struct {
 	name string
 	args []string
 	// env is added to the base environment (HOME and XDG_CONFIG_HOME in
-	// $D/home, NIX_STORE_DIR=$D/store).
+	// $D/home, NIX_STORE_DIR=$D/store, NIX_CONF_DIR=$D/etc/nix,
+	// XDG_CONFIG_DIRS=$D/etc/xdg).
 	env map[string]string
 	// setup writes the fixtures below $D, scripts the fake forge and sets
 	// stdin; it runs before the snapshot.
@@ -299,6 +300,8 @@ func runBadCase(t *testing.T, c badCase) {
 		"HOME":            e.path("home"),
 		"XDG_CONFIG_HOME": e.path("home/.config"),
 		"NIX_STORE_DIR":   e.path("store"),
+		"NIX_CONF_DIR":    e.path("etc/nix"),
+		"XDG_CONFIG_DIRS": e.path("etc/xdg"),
 	}
 	for k, v := range c.env {
 		e.env[k] = strings.ReplaceAll(v, "$D", e.dir)
@@ -322,6 +325,7 @@ func runBadCase(t *testing.T, c badCase) {
 		IO:         &IOStreams{In: bytes.NewReader(e.stdin), Out: &out, ErrOut: &errOut},
 		HTTPClient: func() *http.Client { return client },
 		Getenv:     func(k string) string { return e.env[k] },
+		LookupEnv:  func(k string) (string, bool) { v, ok := e.env[k]; return v, ok },
 		Now:        time.Now,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

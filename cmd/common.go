@@ -18,7 +18,7 @@ func configFlag(c *cobra.Command) string {
 }
 
 func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
-	paths, err := nixconf.Locate(config, f.Getenv)
+	paths, err := nixconf.Locate(config, f.lookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -26,20 +26,6 @@ func openStore(f *Factory, config string, dryRun bool) (*nixconf.Store, error) {
 	// linked into that store is read-only (home-manager, NixOS).
 	return &nixconf.Store{Paths: paths, DryRun: dryRun, StoreDir: f.Getenv("NIX_STORE_DIR"),
 		Warn: f.warn}, nil
-}
-
-// checkSavable finds out, before a token is read or a browser flow is
-// started, whether it could be saved: nix.conf editable (or already
-// including the tokens file), and a config Nix accepts. CheckWritable
-// parses nix.conf only when it is read-only, so the parse is done here
-// too; otherwise a broken nix.conf would surface after the user approved
-// a login.
-func checkSavable(store *nixconf.Store) error {
-	if err := store.CheckWritable(); err != nil {
-		return err
-	}
-	_, err := store.Tokens()
-	return err
 }
 
 // badToken adds what to do to nixconf's verdict on a token that cannot be

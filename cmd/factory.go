@@ -42,6 +42,9 @@ type Factory struct {
 	HTTPClient func() *http.Client
 	// Getenv reads the environment (NIX_USER_CONF_FILES, SOPS_AGE_KEY...).
 	Getenv func(string) string
+	// LookupEnv reads it telling an empty variable from an unset one, as
+	// Nix does; nil means Getenv, an empty value counting as unset.
+	LookupEnv func(string) (string, bool)
 	// Now is the clock used for expiry decisions.
 	Now func() time.Time
 	// OpenBrowser opens a URL in the user's browser; nil when there is none.
@@ -71,12 +74,22 @@ func newSystemFactory() *Factory {
 		IO:         ios,
 		HTTPClient: func() *http.Client { return client },
 		Getenv:     os.Getenv,
+		LookupEnv:  os.LookupEnv,
 		Now:        time.Now,
 	}
 	if hasDesktop(os.Getenv) {
 		f.OpenBrowser = openBrowser
 	}
 	return f
+}
+
+// lookupEnv is LookupEnv, or Getenv when a test wired only that.
+func (f *Factory) lookupEnv(key string) (string, bool) {
+	if f.LookupEnv != nil {
+		return f.LookupEnv(key)
+	}
+	v := f.Getenv(key)
+	return v, v != ""
 }
 
 // hasDesktop reports whether a browser can be shown: on Linux only when a

@@ -93,7 +93,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		if store, err = openStore(f, config, o.dryRun); err != nil {
 			return err
 		}
-		if err := checkSavable(store); err != nil {
+		// Everything Set checks, before a token exists: a forge never
+		// issues one that could not be saved or would not reach Nix.
+		if err := store.CheckSet(host); err != nil {
 			return err
 		}
 		current = currentToken(store, host)
@@ -224,6 +226,7 @@ func printChange(f *Factory, ch *nixconf.Change, host, nixTok string, dryRun boo
 			fmt.Fprintf(out, " and add \"!include %s\" to %s", baseName(ch.TokensFile), ch.NixConf)
 		}
 		fmt.Fprintln(out, "; nothing was written.")
+		printNixNotes(f, ch, true)
 		return
 	}
 	verb := "Saved"
@@ -238,6 +241,7 @@ func printChange(f *Factory, ch *nixconf.Change, host, nixTok string, dryRun boo
 		fmt.Fprintf(out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
 			strings.Join(ch.Migrated, ", "), ch.NixConf, ch.TokensFile, ch.Backup)
 	}
+	printNixNotes(f, ch, false)
 }
 
 func orUnknown(s string) string {

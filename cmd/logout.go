@@ -50,6 +50,9 @@ you revoke it there.`),
 				if err != nil {
 					return &usageError{err}
 				}
+				if err := nixconf.ValidateHost(h); err != nil {
+					return &usageError{err}
+				}
 				host = h
 			} else if host, err = pickHost(f, store); err != nil {
 				return err
@@ -71,6 +74,7 @@ you revoke it there.`),
 					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)
 			}
 			fmt.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
+			printNixNotes(f, change, false)
 			return nil
 		},
 	}
@@ -85,6 +89,9 @@ you revoke it there.`),
 func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 	_, host, _, err := providers.Resolve(target, "")
 	if err != nil {
+		return &usageError{err}
+	}
+	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}
 	}
 	file, err := f.openExisting(o.encryptTo, &o.keys)
@@ -109,9 +116,16 @@ func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 // pickHost asks which host to log out from, on a terminal only: a script
 // that forgot the argument must fail, not block on a prompt.
 func pickHost(f *Factory, store *nixconf.Store) (string, error) {
-	entries, err := store.Tokens()
+	all, err := store.Tokens()
 	if err != nil {
 		return "", err
+	}
+	// Only the user's own tokens: the system's are not theirs to remove.
+	var entries []nixconf.Entry
+	for _, e := range all {
+		if e.Layer == nixconf.LayerUser {
+			entries = append(entries, e)
+		}
 	}
 	if len(entries) == 0 {
 		return "", fmt.Errorf("no tokens in %s; nothing to log out from", store.Paths.NixConf)

@@ -40,17 +40,16 @@ when the file already has the same content, mode and owner, so units that
 watch it are not restarted. Expired tokens are left out with a warning.
 
 The output is replaced as a whole, atomically, with --mode (default 0600)
-and --owner/--group. The default output is the access-tokens.conf beside
-your nix.conf, and then --nix-conf defaults to that nix.conf, which gets the
+and --owner/--group, and only if render wrote it (its first line says so):
+never access-tokens.conf, which login and set-token edit, nor a file made by
+hand. The default output is access-tokens.rendered.conf beside your
+nix.conf, and then --nix-conf defaults to that nix.conf, which gets the
 "!include" line.
 
---setting defaults by where the output is. Below $HOME it is your own file,
-read after the system's nix.conf: access-tokens, because with
-extra-access-tokens a system-wide token for the same host would win over
-yours (the first value per host wins). Anywhere else (e.g. /run/nix-auth/,
-included from /etc/nix/nix.conf) it is a system file: extra-access-tokens,
-so that it adds to the tokens the NixOS configuration sets instead of wiping
-them.
+--setting defaults to extra-access-tokens: it adds to the tokens set before
+the file is read (the NixOS configuration's, login's access-tokens.conf) where
+access-tokens would replace them. For a host two files name, the one Nix
+reads first wins.
 
 Nix silently ignores an included file it cannot read: a warning says when
 --mode/--owner keep the users who run nix from reading it.
@@ -76,11 +75,11 @@ missing or stale, 2 wrong usage.`),
 	fl.StringVar(&o.plain, "plain", "", "read a file sops-nix or agenix already decrypted instead of STORE")
 	fl.StringArrayVar(&o.identities, "identity", nil,
 		"age identity file or ssh ed25519 private key to decrypt STORE with, besides the sops defaults (SOPS_AGE_KEY_FILE...)")
-	fl.StringVar(&o.output, "output", "", "the access-tokens file to write (default: access-tokens.conf beside your nix.conf)")
+	fl.StringVar(&o.output, "output", "", "the file to write (default: "+nixconf.RenderFileName+" beside your nix.conf)")
 	fl.StringVar(&o.mode, "mode", "0600", "mode of the output (octal)")
 	fl.StringVar(&o.owner, "owner", "", "owner of the output, name or uid (default: yours)")
 	fl.StringVar(&o.group, "group", "", "group of the output, name or gid (default: the owner's)")
-	fl.StringVar(&o.setting, "setting", "", "access-tokens or extra-access-tokens (default: by where the output is; see above)")
+	fl.StringVar(&o.setting, "setting", "", "access-tokens or extra-access-tokens (default: extra-access-tokens; see above)")
 	fl.StringVar(&o.nixConf, "nix-conf", "", "nix.conf that gets \"!include OUTPUT\" (default: your nix.conf when --output is not given)")
 	fl.BoolVar(&o.check, "check", false, "write nothing; exit 1 when the output is missing or stale")
 	return c
@@ -109,15 +108,20 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		Log:  f.IO.Out,
 		Warn: f.warn,
 	}
+	paths, err := nixconf.Locate(config, f.lookupEnv)
 	if o.output == "" {
-		paths, err := nixconf.Locate(config, f.Getenv)
 		if err != nil {
 			return err
 		}
-		ro.Output = paths.TokensFile
+		ro.Output = paths.RenderFile
 		if !nixConfSet {
 			ro.NixConf = paths.NixConf
 		}
+	}
+	// The hint names render's own file when the output is beside it: a
+	// user's render pointed at login's access-tokens.conf.
+	if err == nil && sameDir(ro.Output, paths.RenderFile) {
+		ro.Own = paths.RenderFile
 	}
 	if store != "" {
 		if _, err := formatOf(store); err != nil {

@@ -46,9 +46,12 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "script"),
 		Setup: func(e *testscript.Env) error {
-			// Keep every script away from the machine's own Nix config.
+			// Keep every script away from the machine's own Nix config:
+			// a script puts a system config in $WORK/etc/nix/nix.conf.
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".config"))
+			e.Setenv("NIX_CONF_DIR", filepath.Join(e.WorkDir, "etc", "nix"))
+			e.Setenv("XDG_CONFIG_DIRS", filepath.Join(e.WorkDir, "etc", "xdg"))
 			return setupForge(e)
 		},
 		Cmds:      scriptCmds,

@@ -238,23 +238,27 @@ func scriptCondition(cond string) (bool, error) {
 }
 
 // nixTokens asks Debian's nix 2.8 which access-tokens it sees for the
-// script's user config, isolated from the machine's own config. In CI a
-// missing nix fails the script: the proof that Nix reads our files must
-// not be skipped silently.
+// script's config: its system config ($NIX_CONF_DIR, which the setup puts
+// in $WORK), user config and NIX_CONFIG, isolated from the machine's own.
+// In CI a missing nix fails the script: the proof that Nix reads our
+// files must not be skipped silently.
 func nixTokens(ts *testscript.TestScript) string {
 	nix, err := exec.LookPath("nix")
 	if err != nil {
 		ts.Fatalf("nix is not installed (guard the script with [nix])")
 	}
-	empty := ts.MkAbs(".nix-empty-conf-dir")
-	ts.Check(os.MkdirAll(empty, 0o755))
 	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + ts.Getenv("HOME"),
 		"XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME"),
-		"XDG_CONFIG_DIRS=/nonexistent",
-		"NIX_CONF_DIR=" + empty,
+		"XDG_CONFIG_DIRS=" + ts.Getenv("XDG_CONFIG_DIRS"),
+		"NIX_CONF_DIR=" + ts.Getenv("NIX_CONF_DIR"),
+	}
+	for _, v := range []string{"NIX_CONFIG", "NIX_USER_CONF_FILES"} {
+		if val := ts.Getenv(v); val != "" {
+			cmd.Env = append(cmd.Env, v+"="+val)
+		}
 	}
 	out, err := cmd.Output()
 	if err != nil {

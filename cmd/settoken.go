@@ -81,7 +81,9 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		if store, err = openStore(f, config, o.dryRun); err != nil {
 			return err
 		}
-		if err := checkSavable(store); err != nil {
+		// Everything Set checks, before a token exists: a forge never
+		// issues one that could not be saved or would not reach Nix.
+		if err := store.CheckSet(host); err != nil {
 			return err
 		}
 	}

@@ -39,6 +39,10 @@ type statusHost struct {
 	RateLimitRemaining *int       `json:"rate_limit_remaining"`
 	State              string     `json:"state"`
 	Problem            string     `json:"problem,omitempty"`
+	// Source is FILE:LINE (NIX_CONFIG:LINE) of the token Nix uses;
+	// Overrides the places whose token for the host Nix does not use.
+	Source    string   `json:"source,omitempty"`
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // statusReport is the --json document.
@@ -96,15 +100,17 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
-	entries, err := store.Tokens()
+	cfg, err := store.Config()
 	if err != nil {
 		return err
 	}
-	entries, err = selectHosts(entries, hosts, store.Paths.NixConf)
+	entries, err := selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf)
 	if err != nil {
 		return err
 	}
 	rows := checkAll(ctx, f, entries, o.warnExpiring)
+	addSources(rows, entries, cfg.Unused())
+	warnUnused(f, store.Paths, cfg.Unused())
 	if o.json {
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
 	}
@@ -113,6 +119,7 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		fmt.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
+		printSources(f, entries)
 	}
 	return statusExit(rows)
 }

@@ -19,7 +19,6 @@ package crypt
 // armored; lines other than access-tokens are kept.
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -32,6 +31,8 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nix-auth/nix-auth/nixconf"
 )
 
 // The plaintext's own lines. Every "# nix-auth" comment is nix-auth's and
@@ -244,21 +245,39 @@ func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*a
 		return nil, ageErr(path, data, err)
 	}
 	s := &ageStore{path: path, header: header}
-	s.parse(plain)
+	if err := s.parse(path, plain); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// parse reads the fragment as Nix does: `access-tokens` assigns (the first
-// value for a host wins), `extra-access-tokens` adds hosts not yet set,
-// '#' starts a comment.
-func (s *ageStore) parse(plain []byte) {
+// parse reads the fragment with nixconf's parser, the one Nix's rules
+// live in: `access-tokens` assigns (the first value for a host wins),
+// `extra-access-tokens` adds hosts not yet set, '#' starts a comment. A
+// plaintext Nix would refuse is an error: agenix deploys it as it is, and
+// Nix refuses the whole file it is included from.
+func (s *ageStore) parse(path string, plain []byte) error {
+	tokens, tokenLines, err := nixconf.ParseTokens(plain, path)
+	if err != nil {
+		detail := "its plaintext is not a config Nix accepts"
+		var pe *nixconf.ParseError
+		if errors.As(err, &pe) {
+			detail = fmt.Sprintf("line %d of its plaintext: %s; Nix refuses the whole file where agenix includes it", pe.Line, pe.Msg)
+		}
+		return fileErr(path, ErrCorrupt, detail,
+			"fix it with `agenix -e "+path+"` (write `access-tokens = host=token`, with spaces around the first '='), or write it again with `nix-auth set-token HOST --encrypt-to "+path+"`")
+	}
+	isToken := map[int]bool{}
+	for _, n := range tokenLines {
+		isToken[n] = true
+	}
 	meta := map[string]Entry{}
-	var order []string
-	tokens := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(plain))
-	sc.Buffer(nil, len(plain)+1)
-	for sc.Scan() {
-		line := sc.Text()
+	// Lines as Nix numbers them: ended by '\n'.
+	for i, line := range strings.Split(string(plain), "\n") {
+		if isToken[i+1] {
+			continue
+		}
+		line = strings.TrimSuffix(line, "\r")
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(trimmed, ageMetaPrefix):
@@ -266,52 +285,32 @@ func (s *ageStore) parse(plain []byte) {
 			if e.Host != "" {
 				meta[e.Host] = e
 			}
-			continue
 		case strings.HasPrefix(trimmed, ageOwnPrefix):
-			continue
-		}
-		setting, _, _ := strings.Cut(line, "#")
-		name, value, ok := strings.Cut(setting, "=")
-		name = strings.TrimSpace(name)
-		if !ok || (name != "access-tokens" && name != "extra-access-tokens") {
+		default:
 			s.other = append(s.other, line)
-			continue
-		}
-		if name == "access-tokens" {
-			order, tokens = nil, map[string]string{}
-		}
-		for _, pair := range strings.FieldsFunc(value, nixSpace) {
-			host, tok, ok := strings.Cut(pair, "=")
-			if !ok || host == "" {
-				continue
-			}
-			if _, dup := tokens[host]; !dup {
-				tokens[host] = tok
-				order = append(order, host)
-			}
 		}
 	}
 	for len(s.other) > 0 && strings.TrimSpace(s.other[len(s.other)-1]) == "" {
 		s.other = s.other[:len(s.other)-1]
 	}
-	for _, h := range order {
-		e := meta[h]
-		e.Host, e.Token = h, tokens[h]
+	for _, t := range tokens {
+		e := meta[t.Host]
+		e.Host, e.Token = t.Host, t.Token
 		s.es = append(s.es, e)
 	}
+	return nil
 }
-
-// nixSpace is what Nix splits a setting's value on: ASCII white space
-// only, so a non-ASCII space stays inside a host and is refused there.
-func nixSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 // ParseFragment reads an .age store's plaintext, as agenix deploys it: the
 // entries, with their metadata from the "# nix-auth:" comments, and the
-// lines that are neither nix-auth's comments nor token settings.
-func ParseFragment(plain []byte) (entries []Entry, other []string) {
+// lines that are neither nix-auth's comments nor token settings. path
+// names the file in errors. A plaintext Nix would refuse is an error.
+func ParseFragment(path string, plain []byte) (entries []Entry, other []string, err error) {
 	s := &ageStore{}
-	s.parse(plain)
-	return s.entries(), s.other
+	if err := s.parse(path, plain); err != nil {
+		return nil, nil, err
+	}
+	return s.entries(), s.other, nil
 }
 
 func parseAgeMeta(s string) Entry {

@@ -388,9 +388,9 @@ func setField(e *Entry, name string, v any) error {
 	var err error
 	switch name {
 	case "token":
-		e.Token, err = secretString(v)
+		e.Token, err = TokenValue(v)
 	case "refresh_token":
-		e.RefreshToken, err = secretString(v)
+		e.RefreshToken, err = TokenValue(v)
 	case "provider":
 		e.Provider, err = scalarString(v)
 	case "user":
@@ -405,16 +405,6 @@ func setField(e *Entry, name string, v any) error {
 		e.ClientID, err = scalarString(v)
 	}
 	return err
-}
-
-// secretString takes a token only as a string: YAML reads an unquoted
-// 0123... as a number, whose leading zeros are gone, and a token rebuilt
-// from it would be wrong without a word.
-func secretString(v any) (string, error) {
-	if s, ok := v.(string); ok || v == nil {
-		return s, nil
-	}
-	return "", errors.New("is not a string: quote it (YAML reads unquoted digits as a number)")
 }
 
 func scalarString(v any) (string, error) {

@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"filippo.io/age"
+
+	"github.com/nix-auth/nix-auth/nixconf"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -536,24 +538,20 @@ func LoadMeta(path string) (m *Meta, err error) {
 }
 
 // checkEntry refuses what would break or inject into the rendered
-// `access-tokens = host=token ...` line: Nix splits it on whitespace and
-// '=', and cuts it at '#'.
+// `access-tokens = host=token ...` line, with nixconf's validator: the
+// one render applies, so a store never holds an entry render refuses.
 func checkEntry(e Entry) error {
-	if e.Host == "" {
-		return errors.New("empty host")
+	if err := nixconf.ValidateHost(e.Host); err != nil {
+		return err
 	}
-	if strings.ContainsAny(e.Host, "=#") || strings.ContainsFunc(e.Host, badRune) {
-		return fmt.Errorf("host %q contains whitespace, '=', '#' or a control character", e.Host)
+	// ValidateToken's errors never quote the token.
+	if err := nixconf.ValidateToken(e.Token); err != nil {
+		return fmt.Errorf("the token for %s: %w", e.Host, err)
 	}
-	if e.Token == "" {
-		return fmt.Errorf("empty token for %s", e.Host)
-	}
-	// The token itself is never quoted in messages.
-	if strings.Contains(e.Token, "#") || strings.ContainsFunc(e.Token, badRune) {
-		return fmt.Errorf("the token for %s contains whitespace, '#' or a control character", e.Host)
-	}
-	if strings.ContainsFunc(e.RefreshToken, badRune) {
-		return fmt.Errorf("the refresh token for %s contains whitespace or a control character", e.Host)
+	if e.RefreshToken != "" {
+		if err := nixconf.ValidateToken(e.RefreshToken); err != nil {
+			return fmt.Errorf("the refresh token for %s: %w", e.Host, err)
+		}
 	}
 	for _, s := range append([]string{e.Provider, e.User, e.ClientID}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
@@ -563,4 +561,14 @@ func checkEntry(e Entry) error {
 	return nil
 }
 
-func badRune(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+// TokenValue is the one rule for a token (or refresh token) read from a
+// YAML or JSON tree, the sops store's or what sops-nix deploys: it must be
+// a string (or absent). YAML reads an unquoted 0123... as a number, whose
+// leading zeros are gone, and a token rebuilt from it would be wrong
+// without a word.
+func TokenValue(v any) (string, error) {
+	if s, ok := v.(string); ok || v == nil {
+		return s, nil
+	}
+	return "", errors.New("is not a string: quote it (YAML reads unquoted digits as a number)")
+}

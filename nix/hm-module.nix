@@ -1,6 +1,7 @@
 # home-manager module: the per-user variant. Renders the user's token store
-# into ~/.config/nix/access-tokens.conf on every activation and includes it
-# from the nix.conf that home-manager writes.
+# into ~/.config/nix/access-tokens.rendered.conf on every activation and
+# includes it from the nix.conf that home-manager writes. (Not
+# access-tokens.conf: that is login's file, which render never overwrites.)
 { self }:
 {
   config,
@@ -88,8 +89,8 @@ in
 
     output = mkOption {
       type = types.str;
-      default = "${config.xdg.configHome}/nix/access-tokens.conf";
-      defaultText = lib.literalExpression ''"''${config.xdg.configHome}/nix/access-tokens.conf"'';
+      default = "${config.xdg.configHome}/nix/access-tokens.rendered.conf";
+      defaultText = lib.literalExpression ''"''${config.xdg.configHome}/nix/access-tokens.rendered.conf"'';
       description = "The access-tokens file, mode 0600, included from the user's nix.conf.";
     };
 

@@ -4,7 +4,11 @@
 //
 // Tokens live in access-tokens.conf beside nix.conf, which pulls it in with
 // "!include access-tokens.conf"; nix.conf keeps the user's own settings and
-// formatting. Every write is atomic (a temporary file in the same
+// formatting. The file sets extra-access-tokens: Nix reads the system's
+// nix.conf and the XDG_CONFIG_DIRS files first and NIX_CONFIG last, and an
+// access-tokens line there would replace the system's tokens. Every check
+// reads all of those layers, as Nix does. render's output is a file of its
+// own (RenderFileName); each file's first line names its writer (WriterOf). Every write is atomic (a temporary file in the same
 // directory, fsync, rename, fsync of the directory), gets its final mode
 // whatever the umask, and happens under an exclusive lock on a lock file
 // beside the config, so concurrent runs never lose each other's tokens.

@@ -56,10 +56,22 @@ func occurrences(data []byte, stmts []stmt, host string) (occ []pair, winner int
 // "a=1 b=2 c=3" loses " b=2" and keeps its spacing elsewhere.
 func removeItem(p pair) textEdit { return textEdit{p.prevEnd, p.tok.end, ""} }
 
+// names reports whether the access-tokens settings of one file have an
+// item for host, used by Nix or not.
+func names(data []byte, path, host string) bool {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return false
+	}
+	occ, _, _ := occurrences(data, stmts, host)
+	return len(occ) > 0
+}
+
 // setToken makes the file give host the token. The item Nix uses is
 // replaced in place; other items for host are removed, since Nix ignores
 // them and they may hold an old token; a new host goes at the end of the
-// last access-tokens line, or on a new line when there is none.
+// last access-tokens line, or on a new extra-access-tokens line when there
+// is none.
 func setToken(data []byte, path, host, token string) ([]byte, error) {
 	stmts, err := parseFile(data, path)
 	if err != nil {
@@ -77,7 +89,7 @@ func setToken(data []byte, path, host, token string) ([]byte, error) {
 	}
 	if winner < 0 {
 		if last == nil {
-			return appendLine(applyEdits(data, edits), settingTokens+" = "+item), nil
+			return appendLine(applyEdits(data, edits), settingExtraTokens+" = "+item), nil
 		}
 		end := last.toks[len(last.toks)-1].end
 		edits = append(edits, textEdit{end, end, " " + item})
@@ -100,19 +112,73 @@ func removeToken(data []byte, path, host string) (out []byte, found bool, err er
 	return applyEdits(data, edits), winner >= 0, nil
 }
 
+// addOnly makes the tokens file add to the tokens set before it instead of
+// replacing them: an "access-tokens" line there would drop every token of
+// the system's config (NixOS's nix.settings, a fleet's render) for this
+// user. The last access-tokens line becomes extra-access-tokens, and the
+// token lines before it, which it replaced, go: the file gives Nix the
+// same tokens of its own as before.
+func addOnly(data []byte, path string) ([]byte, error) {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return nil, err
+	}
+	last := -1
+	for i, st := range stmts {
+		if st.isTokens() && st.name == settingTokens {
+			last = i
+		}
+	}
+	if last < 0 {
+		return data, nil
+	}
+	var edits []textEdit
+	for _, st := range stmts[:last] {
+		if st.isTokens() {
+			edits = append(edits, wholeLine(data, st))
+		}
+	}
+	name := stmts[last].toks[0]
+	edits = append(edits, textEdit{name.start, name.end, settingExtraTokens})
+	return applyEdits(data, edits), nil
+}
+
+// addsAlready reports whether a file has token lines, all of them
+// extra-access-tokens.
+func addsAlready(data []byte, path string) bool {
+	stmts, err := parseFile(data, path)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, st := range stmts {
+		if st.isTokens() {
+			if st.name == settingTokens {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+// wholeLine deletes a statement's line with its newline.
+func wholeLine(data []byte, st stmt) textEdit {
+	end := st.end
+	if end < len(data) {
+		end++ // the '\n'
+	}
+	return textEdit{st.start, end, ""}
+}
+
 // removeTokenLines deletes whole access-tokens and extra-access-tokens
 // lines, with their newline.
 func removeTokenLines(data []byte, stmts []stmt) []byte {
 	var edits []textEdit
 	for _, st := range stmts {
-		if !st.isTokens() {
-			continue
+		if st.isTokens() {
+			edits = append(edits, wholeLine(data, st))
 		}
-		end := st.end
-		if end < len(data) {
-			end++ // the '\n'
-		}
-		edits = append(edits, textEdit{st.start, end, ""})
 	}
 	return applyEdits(data, edits)
 }

@@ -3,44 +3,104 @@ package nixconf
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// TokensFileName is the file beside nix.conf that holds the tokens.
+// TokensFileName is the file beside nix.conf that holds the tokens that
+// login, set-token and logout manage.
 const TokensFileName = "access-tokens.conf"
 
-// Paths are the files nix-auth edits.
+// RenderFileName is the file beside nix.conf that `nix-auth render` writes
+// by default. It is not TokensFileName: render replaces its output whole,
+// and would wipe the tokens login saved there.
+const RenderFileName = "access-tokens.rendered.conf"
+
+// EnvSource names NIX_CONFIG where an Entry or a ParseError names a file:
+// Nix applies that variable after every file, as a config of its own.
+const EnvSource = "NIX_CONFIG"
+
+// Paths are the files nix-auth edits, and what else Nix reads around them.
 type Paths struct {
 	// NixConf is the user's nix.conf, the file that includes TokensFile.
 	NixConf string
 	// TokensFile is access-tokens.conf beside NixConf.
 	TokensFile string
+	// RenderFile is render's default output, beside NixConf.
+	RenderFile string
+	// System is the system's nix.conf, which Nix reads first; empty: none.
+	System string
+	// Before lists the other user config files (XDG_CONFIG_DIRS, further
+	// entries of NIX_USER_CONF_FILES) in the order Nix reads them, after
+	// System and before NixConf.
+	Before []string
+	// NixConfig is the NIX_CONFIG variable, which Nix applies after every
+	// file; empty when unset.
+	NixConfig string
 }
+
+// Env looks up an environment variable as os.LookupEnv does. An empty
+// variable and an unset one differ for Nix: NIX_USER_CONF_FILES="" names no
+// user config at all.
+type Env func(key string) (value string, ok bool)
 
 // Locate finds the user's nix.conf as Nix does: config (the --config flag)
 // if set, else the first entry of NIX_USER_CONF_FILES (the file Nix reads
 // last, so its settings win), else $XDG_CONFIG_HOME/nix/nix.conf, else
-// $HOME/.config/nix/nix.conf. Empty variables count as unset. Relative
-// paths are taken from the working directory, as Nix takes them.
-func Locate(config string, getenv func(string) string) (Paths, error) {
-	conf := config
-	if conf == "" {
-		for _, f := range strings.Split(getenv("NIX_USER_CONF_FILES"), ":") {
-			if f != "" {
-				conf = f
-				break
+// $HOME/.config/nix/nix.conf. It also names what Nix reads besides: the
+// system's nix.conf ($NIX_CONF_DIR/nix.conf, else /etc/nix/nix.conf), the
+// other user files, and NIX_CONFIG. Relative paths are taken from the
+// working directory, as Nix takes them.
+func Locate(config string, env Env) (Paths, error) {
+	var p Paths
+	if dir, _ := env("NIX_CONF_DIR"); dir != "" {
+		p.System = filepath.Join(dir, "nix.conf")
+	} else {
+		p.System = "/etc/nix/nix.conf"
+	}
+	p.NixConfig, _ = env("NIX_CONFIG")
+
+	// Nix's user files, the one it reads last first.
+	var files []string
+	if list, ok := env("NIX_USER_CONF_FILES"); ok {
+		files = splitList(list)
+		if len(files) == 0 && config == "" {
+			return Paths{}, &hintError{
+				msg:   "NIX_USER_CONF_FILES is set but names no file, so Nix reads no user config: tokens saved for it would never reach Nix; nothing was written",
+				hints: []string{"unset NIX_USER_CONF_FILES, or set it to the file Nix should read, e.g. NIX_USER_CONF_FILES=$HOME/.config/nix/nix.conf"},
 			}
 		}
+	} else {
+		// Nix takes XDG_CONFIG_HOME as it is, even empty.
+		home, ok := env("XDG_CONFIG_HOME")
+		if !ok {
+			h, _ := env("HOME")
+			if h == "" && config == "" {
+				return Paths{}, &hintError{
+					msg:   "cannot find nix.conf: HOME, XDG_CONFIG_HOME and NIX_USER_CONF_FILES are all unset",
+					hints: []string{"name the file with --config PATH"},
+				}
+			}
+			home = h + "/.config"
+		}
+		dirs := []string{"/etc/xdg"}
+		if list, ok := env("XDG_CONFIG_DIRS"); ok {
+			dirs = splitList(list)
+		}
+		for _, d := range append([]string{home}, dirs...) {
+			files = append(files, d+"/nix/nix.conf")
+		}
 	}
+	conf := config
 	if conf == "" {
-		if x := getenv("XDG_CONFIG_HOME"); x != "" {
-			conf = filepath.Join(x, "nix", "nix.conf")
-		} else if h := getenv("HOME"); h != "" {
-			conf = filepath.Join(h, ".config", "nix", "nix.conf")
-		} else {
-			return Paths{}, &hintError{
-				msg:   "cannot find nix.conf: HOME, XDG_CONFIG_HOME and NIX_USER_CONF_FILES are all unset",
-				hints: []string{"name the file with --config PATH"},
+		conf = files[0]
+	}
+	if len(files) > 0 {
+		rest := slices.Clone(files[1:])
+		slices.Reverse(rest)
+		for _, f := range rest {
+			if abs, err := filepath.Abs(f); err == nil {
+				p.Before = append(p.Before, abs)
 			}
 		}
 	}
@@ -48,7 +108,25 @@ func Locate(config string, getenv func(string) string) (Paths, error) {
 	if err != nil {
 		return Paths{}, errors.New("cannot make " + conf + " absolute: " + err.Error())
 	}
-	return Paths{NixConf: abs, TokensFile: filepath.Join(filepath.Dir(abs), TokensFileName)}, nil
+	p.NixConf = abs
+	p.TokensFile = filepath.Join(filepath.Dir(abs), TokensFileName)
+	p.RenderFile = filepath.Join(filepath.Dir(abs), RenderFileName)
+	return p, nil
+}
+
+// splitList splits a ':' list as Nix's tokenizeString does: empty entries
+// are dropped.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ':' })
+}
+
+// earlier lists the files Nix reads before NixConf, in its order.
+func (p Paths) earlier() []string {
+	var out []string
+	if p.System != "" {
+		out = append(out, p.System)
+	}
+	return append(out, p.Before...)
 }
 
 // hintError is an error with advice, printed by the CLI as hint lines.

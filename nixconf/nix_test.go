@@ -172,3 +172,146 @@ func TestRealNixIgnoresUnreadableInclude(t *testing.T) {
 		t.Fatalf("Load sees %v, skipped %v", ours, cfg.Skipped)
 	}
 }
+
+// nixLayered runs the real nix with the system config, user config and
+// NIX_CONFIG of s (as layeredNix makes it) and returns its access-tokens.
+func nixLayered(t *testing.T, nix string, s *Store) map[string]string {
+	t.Helper()
+	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"NIX_CONF_DIR=" + filepath.Dir(s.Paths.System),
+		"XDG_CONFIG_DIRS=" + filepath.Dir(filepath.Dir(s.Paths.Before[0])),
+		"XDG_CONFIG_HOME=" + filepath.Dir(filepath.Dir(s.Paths.NixConf)),
+		"HOME=/nonexistent",
+	}
+	if s.Paths.NixConfig != "" {
+		cmd.Env = append(cmd.Env, "NIX_CONFIG="+s.Paths.NixConfig)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nix: %v: %s", err, stderr.String())
+	}
+	var cfg struct {
+		AccessTokens struct {
+			Value map[string]string `json:"value"`
+		} `json:"access-tokens"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.AccessTokens.Value
+}
+
+// layeredNix lays out a system config dir, an XDG_CONFIG_DIRS dir and a
+// user config dir as Nix finds them, and a Store over them made by Locate.
+func layeredNix(t *testing.T, system, xdg, user map[string]string, nixConfig string) *Store {
+	t.Helper()
+	root := t.TempDir()
+	writeTree(t, filepath.Join(root, "etc"), system)
+	writeTree(t, filepath.Join(root, "xdg", "nix"), xdg)
+	writeTree(t, filepath.Join(root, "home", "nix"), user)
+	env := map[string]string{
+		"NIX_CONF_DIR": filepath.Join(root, "etc"), "XDG_CONFIG_DIRS": filepath.Join(root, "xdg"),
+		"XDG_CONFIG_HOME": filepath.Join(root, "home"), "HOME": "/nonexistent",
+	}
+	if nixConfig != "" {
+		env["NIX_CONFIG"] = nixConfig
+	}
+	paths, err := Locate("", mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Store{Paths: paths}
+}
+
+// TestRealNixLayers: what nix-auth believes Nix uses, and what it writes,
+// is what the real Nix uses, with a system config, an XDG_CONFIG_DIRS
+// file, the login and render files, and NIX_CONFIG.
+func TestRealNixLayers(t *testing.T) {
+	nix := nixBinary(t)
+	render := RenderHeader("tokens.yaml") + "extra-access-tokens = render.com=R shared.com=RENDER\n"
+	type step struct {
+		host, token string // Set (token "" : Remove)
+		refused     string // the error it must give, if any
+	}
+	cases := []struct {
+		name              string
+		system, xdg, user map[string]string
+		env               string
+		steps             []step
+		want              map[string]string
+	}{
+		{name: "system tokens kept by a user login",
+			system: map[string]string{"nix.conf": "access-tokens = sys.com=S both.com=SYS\n"},
+			user:   map[string]string{"nix.conf": "keep-outputs = true\n"},
+			steps:  []step{{"me.com", "M", ""}, {"both.com", "MINE", ""}},
+			want:   map[string]string{"sys.com": "S", "both.com": "SYS", "me.com": "M"}},
+		{name: "a replacing user line is converted, its own tokens kept",
+			system: map[string]string{"nix.conf": "extra-access-tokens = sys.com=S\n"},
+			xdg:    map[string]string{"nix.conf": "extra-access-tokens = xdg.com=X\n"},
+			user:   map[string]string{"nix.conf": "access-tokens = old.com=O\n"},
+			steps:  []step{{"me.com", "M", ""}},
+			want:   map[string]string{"sys.com": "S", "xdg.com": "X", "old.com": "O", "me.com": "M"}},
+		{name: "login file and render file, render included first",
+			system: map[string]string{"nix.conf": "extra-access-tokens = sys.com=S\n"},
+			user:   map[string]string{"nix.conf": "!include " + RenderFileName + "\n", RenderFileName: render},
+			// The rendered file names shared.com first: login's token would
+			// never be used, and is refused before anything is written.
+			steps: []step{{"me.com", "M", ""}, {"shared.com", "LOGIN", RenderFileName + ":2"}},
+			want:  map[string]string{"sys.com": "S", "render.com": "R", "shared.com": "RENDER", "me.com": "M"}},
+		{name: "login file and render file, login included first",
+			user:  map[string]string{"nix.conf": "keep-outputs = true\n", RenderFileName: render},
+			steps: []step{{"me.com", "M", ""}, {"shared.com", "LOGIN", ""}},
+			want:  map[string]string{"render.com": "R", "shared.com": "LOGIN", "me.com": "M"}},
+		{name: "NIX_CONFIG adds after the files",
+			system: map[string]string{"nix.conf": "access-tokens = sys.com=S\n"},
+			user:   map[string]string{"nix.conf": "keep-outputs = true\n"},
+			env:    "extra-access-tokens = me.com=ENV env.com=E",
+			steps:  []step{{"me.com", "M", ""}, {"sys.com", "", "does not manage"}},
+			want:   map[string]string{"sys.com": "S", "me.com": "M", "env.com": "E"}},
+		{name: "NIX_CONFIG replaces the files",
+			user: map[string]string{"nix.conf": "keep-outputs = true\n"},
+			env:  "access-tokens = env.com=E",
+			want: map[string]string{"env.com": "E"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := layeredNix(t, tc.system, tc.xdg, tc.user, tc.env)
+			for _, st := range tc.steps {
+				var err error
+				if st.token == "" {
+					_, err = s.Remove(st.host)
+				} else {
+					_, err = s.Set(st.host, st.token)
+				}
+				if st.refused != "" && (err == nil || !strings.Contains(err.Error(), st.refused)) {
+					t.Fatalf("%+v: %v, want an error about %s", st, err, st.refused)
+				}
+				if st.refused == "" && err != nil {
+					t.Fatalf("%+v: %v", st, err)
+				}
+			}
+			if strings.Contains(tc.name, "login included first") {
+				// The render's include comes after the one login added.
+				data := read(t, s.Paths.NixConf) + "!include " + RenderFileName + "\n"
+				if err := os.WriteFile(s.Paths.NixConf, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := nixLayered(t, nix, s)
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("nix sees %v, want %v", got, tc.want)
+			}
+			ours, err := s.Tokens()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := tokenMap(ours); !maps.Equal(m, got) {
+				t.Errorf("nix-auth believes %v, nix sees %v", m, got)
+			}
+		})
+	}
+}

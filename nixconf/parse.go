@@ -24,10 +24,29 @@ const maxIncludeDepth = 64
 // Entry is one access token as Nix would use it.
 type Entry struct {
 	Host, Token string
-	// File is the config file the winning value came from; Line its line.
+	// File is the config file the winning value came from (EnvSource for
+	// NIX_CONFIG); Line its line.
 	File string
 	Line int
+	// Layer is where File is in Nix's reading order.
+	Layer Layer
 }
+
+// Layer is a part of Nix's configuration, in the order Nix applies them.
+type Layer int
+
+// The layers, by what sets them. LayerUser is the zero value: Load reads a
+// user config alone.
+const (
+	// LayerUser is the user's nix.conf and the files it includes.
+	LayerUser Layer = iota
+	// LayerBefore is what Nix reads before it: the system's nix.conf
+	// (where NixOS's nix.settings and a fleet's render go), the
+	// XDG_CONFIG_DIRS files, and further NIX_USER_CONF_FILES entries.
+	LayerBefore
+	// LayerEnv is NIX_CONFIG, applied after every file.
+	LayerEnv
+)
 
 // ParseError is a config line Nix refuses, named by file and line. It never
 // quotes the line: it may hold a token.
@@ -172,21 +191,23 @@ func (s *stmt) classify(data []byte, path string) error {
 // Config is a user config as Nix reads it: the top file and every file it
 // includes, in the order Nix applies them.
 type Config struct {
-	// Files lists every file read, in the order Nix reads them.
+	// Files lists every file read, in the order Nix reads them
+	// (EnvSource for NIX_CONFIG).
 	Files []string
 	// Skipped lists included files that Nix ignores: missing with
 	// "!include", or unreadable (Nix skips those even with "include").
 	Skipped []string
 
 	assigns  []assign
-	includes []string // every included path, found or not
+	includes []string // every path the user's files include, found or not
 }
 
 // assign is one "name = value" line as applied.
 type assign struct {
-	file string
-	data []byte
-	st   stmt
+	file  string
+	data  []byte
+	st    stmt
+	layer Layer
 }
 
 // Load reads the config at path and every file it includes, with Nix's
@@ -200,13 +221,36 @@ func Load(path string) (*Config, error) {
 // load is Load with some files' content replaced by overlay (nil: missing),
 // so that an edit can be checked before anything is written.
 func load(path string, overlay map[string][]byte) (*Config, error) {
-	abs, err := filepath.Abs(path)
+	return loadLayers(nil, path, "", overlay)
+}
+
+// loadLayers reads what Nix reads, in its order: the files before the
+// user's (each skipped when missing or unreadable, as Nix skips them), the
+// user's nix.conf, then the content of NIX_CONFIG.
+func loadLayers(before []string, user, nixConfig string, overlay map[string][]byte) (*Config, error) {
+	l := &loader{overlay: overlay, cfg: &Config{}, layer: LayerBefore}
+	for _, f := range before {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.file(abs, nil, ""); err != nil {
+			return nil, err
+		}
+	}
+	abs, err := filepath.Abs(user)
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{overlay: overlay, cfg: &Config{}}
+	l.layer = LayerUser
 	if err := l.file(abs, nil, ""); err != nil {
 		return nil, err
+	}
+	if nixConfig != "" {
+		l.layer = LayerEnv
+		if err := l.content(EnvSource, EnvSource, []byte(nixConfig)); err != nil {
+			return nil, err
+		}
 	}
 	return l.cfg, nil
 }
@@ -215,6 +259,7 @@ type loader struct {
 	overlay map[string][]byte
 	cfg     *Config
 	stack   []frame
+	layer   Layer
 }
 
 // frame is one file being read, for cycle detection and the message.
@@ -281,7 +326,17 @@ func (l *loader) file(path string, from *frame, incl string) error {
 		}
 		return nil
 	}
-	key := identity(path)
+	return l.content(path, identity(path), data)
+}
+
+// content applies the statements of one file (or of NIX_CONFIG, whose
+// includes Nix takes only as absolute paths: it has no directory).
+func (l *loader) content(path, key string, data []byte) error {
+	from := (*frame)(nil)
+	if len(l.stack) > 0 {
+		top := l.stack[len(l.stack)-1]
+		from = &top
+	}
 	for i, f := range l.stack {
 		if f.key == key {
 			return cycleError(append(l.stack[i:], frame{path: path}), from)
@@ -300,15 +355,21 @@ func (l *loader) file(path string, from *frame, incl string) error {
 	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
 	for _, st := range stmts {
 		if st.include == "" {
-			l.cfg.assigns = append(l.cfg.assigns, assign{file: path, data: data, st: st})
+			l.cfg.assigns = append(l.cfg.assigns, assign{file: path, data: data, st: st, layer: l.layer})
 			continue
 		}
 		target := st.include
+		if !filepath.IsAbs(target) && path == EnvSource {
+			return &ParseError{File: path, Line: st.line, Msg: "includes a relative path",
+				Hint: "Nix refuses a relative include in NIX_CONFIG (\"not an absolute path\"): give the full path"}
+		}
 		if !filepath.IsAbs(target) {
 			target = filepath.Join(filepath.Dir(path), target)
 		}
 		target = filepath.Clean(target)
-		l.cfg.includes = append(l.cfg.includes, target)
+		if l.layer == LayerUser {
+			l.cfg.includes = append(l.cfg.includes, target)
+		}
 		kw := "include"
 		if st.optional {
 			kw = "!include"
@@ -361,24 +422,75 @@ func (c *Config) Get(name string) (value string, ok bool) {
 // set before it, "extra-access-tokens" adds hosts not set yet, and within
 // one line the first value for a host wins.
 func (c *Config) AccessTokens() []Entry {
-	var out []Entry
-	seen := map[string]bool{}
+	used, _ := c.tokens()
+	return used
+}
+
+// Unused is a host=token item that a config sets but Nix does not use.
+type Unused struct {
+	Entry
+	// By is what takes its place: the entry Nix uses for the host (an
+	// earlier one wins within a line and against extra-access-tokens), or,
+	// when By.Host is empty, the access-tokens line at By.File:By.Line,
+	// which replaced every token set before it.
+	By Entry
+}
+
+// Unused lists the items that Nix reads and does not use, in the order it
+// reads them.
+func (c *Config) Unused() []Unused {
+	_, unused := c.tokens()
+	return unused
+}
+
+// tokens applies the token settings as Nix does, keeping track of the
+// items that lose.
+func (c *Config) tokens() (used []Entry, unused []Unused) {
+	at := map[string]int{} // host -> index in used
 	for _, a := range c.assigns {
 		if !a.st.isTokens() {
 			continue
 		}
+		line := Entry{File: a.file, Line: a.st.line, Layer: a.layer}
 		if a.st.name == settingTokens {
-			out, seen = nil, map[string]bool{}
+			for _, e := range used {
+				unused = append(unused, Unused{Entry: e, By: line})
+			}
+			used, at = nil, map[string]int{}
 		}
 		for _, p := range a.st.pairs(a.data) {
-			if seen[p.host] {
+			e := line
+			e.Host, e.Token = p.host, p.token
+			if i, ok := at[p.host]; ok {
+				unused = append(unused, Unused{Entry: e, By: used[i]})
 				continue
 			}
-			seen[p.host] = true
-			out = append(out, Entry{Host: p.host, Token: p.token, File: a.file, Line: a.st.line})
+			at[p.host] = len(used)
+			used = append(used, e)
 		}
 	}
-	return out
+	return used, unused
+}
+
+// ParseTokens reads data as Nix reads one config file, without following
+// its includes. It returns the access tokens the file gives Nix on its own
+// (File is name), and the numbers of the lines that set access-tokens or
+// extra-access-tokens. A line Nix refuses, which makes Nix refuse the whole
+// file, gives a *ParseError naming name and the line. It is the one
+// access-tokens parser: the .age store and render --plain use it too.
+func ParseTokens(data []byte, name string) (entries []Entry, lines []int, err error) {
+	stmts, err := parseFile(data, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := &Config{}
+	for _, st := range stmts {
+		if st.isTokens() {
+			cfg.assigns = append(cfg.assigns, assign{file: name, data: data, st: st})
+			lines = append(lines, st.line)
+		}
+	}
+	return cfg.AccessTokens(), lines, nil
 }
 
 // references reports whether the config includes path (found or not).

@@ -16,10 +16,6 @@ import (
 // both hold secrets.
 const tokensFileMode fs.FileMode = 0o600
 
-// tokensHeader starts a tokens file that nix-auth creates.
-const tokensHeader = "# Access tokens for Nix, written by nix-auth and included from nix.conf.\n" +
-	"# Keep this file private (mode 0600): it holds secrets.\n"
-
 // Change says what Set or Remove did, or would do with DryRun.
 type Change struct {
 	NixConf, TokensFile string
@@ -34,6 +30,21 @@ type Change struct {
 	// Backup is the copy of NixConf made before the migration (mode 0600,
 	// it holds tokens); empty when there was none.
 	Backup string
+	// Kept lists the tokens Nix keeps from the files it reads before
+	// NixConf (the system's): TokensFile adds to them with
+	// extra-access-tokens instead of replacing them.
+	Kept []Entry
+	// Adds is true when this edit made TokensFile add to the tokens set
+	// before it: it had no token line, or one that replaced them
+	// (access-tokens, in it or in a nix.conf line moved into it).
+	Adds bool
+	// Shadowed lists the entries Nix uses, from a file read before
+	// NixConf, for hosts that TokensFile names too: with
+	// extra-access-tokens the first entry for a host wins.
+	Shadowed []Entry
+	// Still is, after Remove, the entry Nix keeps using for the host from
+	// a file nix-auth does not manage; nil when there is none.
+	Still *Entry
 }
 
 // Store reads and edits the user's tokens: TokensFile holds them, and
@@ -82,15 +93,60 @@ func (s *Store) check() (readOnly string, err error) {
 	return readOnly, nil
 }
 
-// Tokens returns the access tokens Nix would use from NixConf and the files
-// it includes, one per host (the value Nix uses), in the order they were
-// set.
+// Tokens returns the access tokens Nix would use, one per host (the value
+// Nix uses, with the file it comes from), in the order they were set: from
+// the files Nix reads before NixConf, NixConf and the files it includes,
+// and NIX_CONFIG.
 func (s *Store) Tokens() ([]Entry, error) {
-	cfg, err := Load(s.Paths.NixConf)
+	cfg, err := s.Config()
 	if err != nil {
 		return nil, err
 	}
 	return cfg.AccessTokens(), nil
+}
+
+// Config reads everything Nix reads, in its order (see Tokens).
+func (s *Store) Config() (*Config, error) {
+	return s.load(nil)
+}
+
+func (s *Store) load(overlay map[string][]byte) (*Config, error) {
+	return loadLayers(s.Paths.earlier(), s.Paths.NixConf, s.Paths.NixConfig, overlay)
+}
+
+// preflightToken stands in for the token in CheckSet: the check is about
+// which files give Nix the host's token, so any value does.
+const preflightToken = "nix-auth-preflight"
+
+// CheckSet finds out, before a token is read or a browser flow is started,
+// whether Set(host, token) would work: everything Set checks except the
+// token itself, on the same edit (nix.conf writable or including the
+// tokens file, every config file one Nix accepts, the tokens file one that
+// login writes, and Nix getting the token: no later access-tokens line or
+// NIX_CONFIG overriding it). A forge then never issues a token that
+// cannot be saved.
+func (s *Store) CheckSet(host string) error {
+	if err := ValidateHost(host); err != nil {
+		return err
+	}
+	readOnly, err := s.check()
+	if err != nil {
+		return err
+	}
+	// Under the writers' locks, so that a concurrent write is seen whole
+	// (a tokens file written, the include not yet added). Without the
+	// directory there is nothing to lock, and it is not created: a check
+	// leaves no trace.
+	if _, err := os.Stat(filepath.Dir(s.Paths.TokensFile)); err == nil && !s.DryRun {
+		unlock, err := s.lockBoth(readOnly == "")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	tok := preflightToken
+	_, err = s.plan(host, &tok, readOnly == "")
+	return err
 }
 
 // Set gives host the token in the tokens file, adds the include to
@@ -128,19 +184,11 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		if err := mkdirAll(filepath.Dir(s.Paths.TokensFile)); err != nil {
 			return nil, fmt.Errorf("cannot create %s: %w", filepath.Dir(s.Paths.TokensFile), err)
 		}
-		// Always tokens file first, then nix.conf: one order, no deadlock.
-		unlockTokens, err := lock(s.Paths.TokensFile, s.Warn)
+		unlock, err := s.lockBoth(readOnly == "")
 		if err != nil {
 			return nil, err
 		}
-		defer unlockTokens()
-		if readOnly == "" {
-			unlockConf, err := lock(s.Paths.NixConf, s.Warn)
-			if err != nil {
-				return nil, err
-			}
-			defer unlockConf()
-		}
+		defer unlock()
 	}
 	p, err := s.plan(host, token, readOnly == "")
 	if err != nil {
@@ -153,6 +201,24 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		return nil, err
 	}
 	return &p.change, nil
+}
+
+// lockBoth takes the locks of a read-modify-write: the tokens file's, then
+// nix.conf's when it is written (always this order: no deadlock).
+func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
+	unlockTokens, err := lock(s.Paths.TokensFile, s.Warn)
+	if err != nil {
+		return nil, err
+	}
+	if !nixWritable {
+		return unlockTokens, nil
+	}
+	unlockConf, err := lock(s.Paths.NixConf, s.Warn)
+	if err != nil {
+		unlockTokens()
+		return nil, err
+	}
+	return func() { unlockConf(); unlockTokens() }, nil
 }
 
 // plan is an edit of both files, computed and checked before any write.
@@ -183,31 +249,33 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if err != nil {
 		return nil, err
 	}
-	// Nix as it is now, with the tokens file present (it will be). In an
-	// overlay, nil content is a missing file, as readConf returns it.
-	old, err := load(nixConf, map[string][]byte{nixConf: p.nixOld, tokFile: orEmpty(tokOld)})
-	if err != nil {
-		return nil, err
+	if w := WriterOf(tokOld); w == WriterRender {
+		return nil, &WriterError{Path: tokFile, Writer: w, Want: WriterLogin}
 	}
-	before := old.AccessTokens()
-	want := tokenMap(before)
-	if token != nil {
-		if _, ok := want[host]; ok {
-			p.change.Replaced = true
-		}
-		want[host] = *token
-	} else if err := checkRemovable(before, host, nixConf, tokFile); err != nil {
-		return nil, err
-	}
-	if token == nil {
-		delete(want, host)
-	}
-
 	nixStmts, err := parseFile(p.nixOld, nixConf)
 	if err != nil {
 		return nil, err
 	}
 	p.migrate = nixWritable && slices.ContainsFunc(nixStmts, func(st stmt) bool { return st.isTokens() })
+
+	// Nix as it is now, with the tokens file present (it will be). In an
+	// overlay, nil content is a missing file, as readConf returns it.
+	old, err := s.load(map[string][]byte{nixConf: p.nixOld, tokFile: orEmpty(tokOld)})
+	if err != nil {
+		return nil, err
+	}
+	before := old.AccessTokens()
+	want := tokenMap(before)
+	ours := names(tokOld, tokFile, host) || p.migrate && names(p.nixOld, nixConf, host)
+	if token != nil {
+		p.change.Replaced = ours
+		want[host] = *token
+	} else {
+		if err := checkRemovable(before, host, ours, nixConf); err != nil {
+			return nil, err
+		}
+		delete(want, host)
+	}
 
 	tokNew := tokOld
 	if !tokExists {
@@ -232,6 +300,10 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if err != nil {
 		return nil, err
 	}
+	p.change.Adds = p.migrate || !addsAlready(tokOld, tokFile)
+	if tokNew, err = addOnly(tokNew, tokFile); err != nil {
+		return nil, err
+	}
 	p.tokNew = tokNew
 	p.writeTok = !tokExists || !bytes.Equal(tokNew, tokOld) || !modeIs(tokFile, tokensFileMode)
 
@@ -250,19 +322,24 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	p.setNix = !bytes.Equal(p.nixNew, p.nixOld)
 
 	// What Nix will see must be exactly what was asked for: an
-	// access-tokens line elsewhere could override the tokens file.
-	after, err := load(nixConf, map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew})
+	// access-tokens line elsewhere, or NIX_CONFIG, could override the
+	// tokens file.
+	after, err := s.load(map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew})
 	if err != nil {
 		return nil, err
 	}
-	if err := compare(after, want, host, tokFile); err != nil {
+	if err := p.compare(after, want, host, token != nil); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// checkRemovable says why host's token cannot be removed, if it cannot.
-func checkRemovable(entries []Entry, host, nixConf, tokFile string) error {
+// checkRemovable says why host's token cannot be removed, if it cannot:
+// neither the tokens file nor an editable nix.conf names it (ours).
+func checkRemovable(entries []Entry, host string, ours bool, nixConf string) error {
+	if ours {
+		return nil
+	}
 	i := slices.IndexFunc(entries, func(e Entry) bool { return e.Host == host })
 	if i < 0 {
 		return &hintError{
@@ -270,23 +347,67 @@ func checkRemovable(entries []Entry, host, nixConf, tokFile string) error {
 			hints: []string{"run `nix-auth status` to see the hosts that have tokens"},
 		}
 	}
-	if f := entries[i].File; f != nixConf && f != tokFile {
-		return &hintError{
-			msg:   fmt.Sprintf("the token for %s is set in %s:%d, which nix-auth does not manage; nothing was changed", host, f, entries[i].Line),
-			hints: []string{"remove it from that file by hand"},
-		}
+	e := entries[i]
+	return &hintError{
+		msg:   fmt.Sprintf("the token for %s is set in %s, which nix-auth does not manage; nothing was changed", host, where(e.File, e.Line)),
+		hints: []string{fixHint(e.File, e.Layer, host, false)},
 	}
-	return nil
 }
 
-// compare checks that cfg gives exactly the tokens in want, and otherwise
-// names the lines that get in the way.
-func compare(cfg *Config, want map[string]string, host, tokFile string) error {
-	got := cfg.AccessTokens()
+// where names a line for messages.
+func where(file string, line int) string {
+	if file == EnvSource {
+		return fmt.Sprintf("NIX_CONFIG (the environment variable, line %d)", line)
+	}
+	return file + ":" + strconv.Itoa(line)
+}
+
+// fixHint says how to change a token setting that nix-auth does not
+// manage. rendered is true for a file `nix-auth render` writes.
+func fixHint(file string, layer Layer, host string, rendered bool) string {
+	switch {
+	case layer == LayerEnv:
+		return "Nix applies NIX_CONFIG after every file: remove its access-tokens setting, or unset it (`unset NIX_CONFIG`), then run nix-auth again"
+	case rendered:
+		return file + " is written by `nix-auth render`: change the token in the store it renders (`nix-auth login " + host + " --encrypt-to STORE`), or remove that store's include"
+	case layer == LayerBefore:
+		return "it comes from the system's config, read before yours: remove it there (on NixOS: nix.settings.access-tokens, or the fleet's token store)"
+	}
+	return "remove it from that file by hand, then run nix-auth again"
+}
+
+// compare checks that cfg gives Nix exactly the tokens in want, and
+// otherwise names the lines that get in the way. Two differences are
+// Nix's rules working as intended and are recorded in the change instead:
+// tokens from the files read before nix.conf stay (the tokens file adds
+// to them) and win for a host both name; and after a removal, a token for
+// the host from a file nix-auth does not manage takes its place.
+func (p *plan) compare(cfg *Config, want map[string]string, host string, set bool) error {
+	tokFile := p.change.TokensFile
+	mine, _, err := ParseTokens(p.tokNew, tokFile)
+	if err != nil {
+		return err
+	}
+	inTokFile := map[string]bool{}
+	for _, e := range mine {
+		inTokFile[e.Host] = true
+	}
 	var wrong []string
 	seen := map[string]bool{}
-	for _, e := range got {
+	for _, e := range cfg.AccessTokens() {
 		seen[e.Host] = true
+		switch {
+		case !set && e.Host == host:
+			still := e
+			p.change.Still = &still
+			continue
+		case e.Layer == LayerBefore && inTokFile[e.Host]:
+			p.change.Shadowed = append(p.change.Shadowed, e)
+			continue
+		case e.Layer == LayerBefore:
+			p.change.Kept = append(p.change.Kept, e)
+			continue
+		}
 		if w, ok := want[e.Host]; !ok || w != e.Token {
 			wrong = append(wrong, e.Host)
 		}
@@ -300,10 +421,32 @@ func compare(cfg *Config, want map[string]string, host, tokFile string) error {
 		return nil
 	}
 	slices.Sort(wrong)
-	var others []string
+	isWrong := map[string]bool{}
+	for _, h := range wrong {
+		isWrong[h] = true
+	}
+	// The lines to blame: in the user's files and NIX_CONFIG, outside the
+	// tokens file, an access-tokens line (it replaces what came before)
+	// or one that names a host that comes out wrong.
+	var others, hints []string
 	for _, a := range cfg.assigns {
-		if a.st.isTokens() && a.file != tokFile {
-			others = append(others, a.file+":"+strconv.Itoa(a.st.line))
+		if !a.st.isTokens() || a.file == tokFile || a.layer == LayerBefore {
+			continue
+		}
+		blame := a.st.name == settingTokens
+		for _, pr := range a.st.pairs(a.data) {
+			blame = blame || isWrong[pr.host]
+		}
+		if !blame {
+			continue
+		}
+		others = append(others, where(a.file, a.st.line))
+		h := fixHint(a.file, a.layer, host, WriterOf(a.data) == WriterRender)
+		if a.layer == LayerUser && WriterOf(a.data) != WriterRender {
+			h = "move those access-tokens lines into " + tokFile + " (or delete them), then run nix-auth again"
+		}
+		if !slices.Contains(hints, h) {
+			hints = append(hints, h)
 		}
 	}
 	if len(others) == 0 {
@@ -318,7 +461,7 @@ func compare(cfg *Config, want map[string]string, host, tokFile string) error {
 	return &hintError{
 		msg: fmt.Sprintf("editing %s for %s would not give Nix the expected tokens (for %s) because of other access-tokens lines: %s; nothing was written",
 			tokFile, host, strings.Join(wrong, ", "), strings.Join(others, ", ")),
-		hints: []string{"move those access-tokens lines into " + tokFile + " (or delete them), then run nix-auth again"},
+		hints: hints,
 	}
 }
 

@@ -121,7 +121,7 @@ func TestSetFresh(t *testing.T) {
 	if got := read(t, s.Paths.NixConf); got != "!include access-tokens.conf\n" {
 		t.Errorf("nix.conf = %q", got)
 	}
-	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"access-tokens = github.com=ghp_abcdefghijklmnop1234\n" {
+	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"extra-access-tokens = github.com=ghp_abcdefghijklmnop1234\n" {
 		t.Errorf("tokens file = %q", got)
 	}
 	if p := perm(t, s.Paths.TokensFile); p != 0o600 {
@@ -147,7 +147,7 @@ func TestSetFresh(t *testing.T) {
 	if got := tokenMap(entries); !maps.Equal(got, want) {
 		t.Errorf("tokens = %v", got)
 	}
-	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"access-tokens = github.com=ghp_new gitlab.com=PAT:glpat-xyz\n" {
+	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"extra-access-tokens = github.com=ghp_new gitlab.com=PAT:glpat-xyz\n" {
 		t.Errorf("tokens file = %q", got)
 	}
 	assertNoStrays(t, filepath.Dir(s.Paths.NixConf), "nix.conf", TokensFileName)
@@ -155,7 +155,7 @@ func TestSetFresh(t *testing.T) {
 	if _, err := s.Remove("github.com"); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"access-tokens = gitlab.com=PAT:glpat-xyz\n" {
+	if got := read(t, s.Paths.TokensFile); got != tokensHeader+"extra-access-tokens = gitlab.com=PAT:glpat-xyz\n" {
 		t.Errorf("after Remove: %q", got)
 	}
 }
@@ -216,7 +216,7 @@ func TestMigration(t *testing.T) {
 	if p := perm(t, s.Paths.NixConf); p != 0o640 {
 		t.Errorf("nix.conf mode changed to %o", p)
 	}
-	wantTokens := tokensHeader + "access-tokens = github.com=ghp_OLD1 a.com=1 b.com=2 c.com=3\n"
+	wantTokens := tokensHeader + "extra-access-tokens = github.com=ghp_OLD1 a.com=1 b.com=2 c.com=3\n"
 	if got := read(t, s.Paths.TokensFile); got != wantTokens {
 		t.Errorf("tokens = %q, want %q", got, wantTokens)
 	}
@@ -252,7 +252,7 @@ func TestMigrationWithIncludeAlreadyThere(t *testing.T) {
 	if ch.IncludeAdded || !slices.Equal(ch.Migrated, []string{"a.com"}) {
 		t.Errorf("change = %+v", ch)
 	}
-	if got := read(t, s.Paths.TokensFile); got != "access-tokens = a.com=1 b.com=2\n" {
+	if got := read(t, s.Paths.TokensFile); got != "extra-access-tokens = a.com=1 b.com=2\n" {
 		t.Errorf("tokens = %q", got)
 	}
 	if got := read(t, s.Paths.NixConf); got != "!include access-tokens.conf\n" {
@@ -717,8 +717,10 @@ func TestLocate(t *testing.T) {
 	}{
 		{"/etc/x/nix.conf", map[string]string{"NIX_USER_CONF_FILES": "/a/nix.conf", "HOME": "/h"}, "/etc/x/nix.conf"},
 		{"", map[string]string{"NIX_USER_CONF_FILES": "::/a/first.conf:/b/second.conf", "XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/a/first.conf"},
-		{"", map[string]string{"NIX_USER_CONF_FILES": "", "XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/x/nix/nix.conf"},
+		{"", map[string]string{"XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/x/nix/nix.conf"},
 		{"", map[string]string{"HOME": "/h"}, "/h/.config/nix/nix.conf"},
+		// Nix takes an empty XDG_CONFIG_HOME as it is.
+		{"", map[string]string{"XDG_CONFIG_HOME": "", "HOME": "/h"}, "/nix/nix.conf"},
 	}
 	for _, tc := range cases {
 		p, err := Locate(tc.config, mapEnv(tc.env))
@@ -756,6 +758,6 @@ func TestReadOnlyNixConf(t *testing.T) {
 	}
 }
 
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+func mapEnv(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }

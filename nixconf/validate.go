@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -39,6 +40,15 @@ func ValidateHost(host string) error {
 		for _, seg := range strings.Split(path, "/") {
 			if seg == "" {
 				return fmt.Errorf("invalid host %q: the path after the host has an empty part; write it as host/owner", host)
+			}
+			// A URL resolves "." and ".." (also written %2e): the key
+			// would name another path than it seems to.
+			d, err := url.PathUnescape(seg)
+			if err != nil {
+				return fmt.Errorf("invalid host %q: the path after the host has a malformed %%-escape", host)
+			}
+			if d == "." || d == ".." {
+				return fmt.Errorf("invalid host %q: the path after the host has a '.' or '..' part; write it as host/owner", host)
 			}
 		}
 	}

@@ -47,6 +47,14 @@ func TestValidateHost(t *testing.T) {
 		strings.Repeat("a.", 130): "253",
 		"a.com\u00a0":             "non-ASCII",
 		"a.com\u2028x":            "non-ASCII",
+		"evil.test/../x":          "'..' part",
+		"evil.test/./x":           "'..' part",
+		"evil.test/x/..":          "'..' part",
+		"evil.test/%2e%2E/x":      "'..' part",
+		"evil.test/%2e":           "'..' part",
+		"evil.test/%zz":           "%-escape",
+		"./":                      "empty label",
+		"../x":                    "empty label",
 	}
 	for h, want := range bad {
 		err := ValidateHost(h)

@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nix-auth/nix-auth/nixconf"
 )
 
 // Kind names a forge software, which decides the API and token format.
@@ -392,17 +394,13 @@ func normalizeHost(s string) (string, error) {
 	return host, nil
 }
 
-// tokenProblem says why a token cannot be sent at all (empty, or with
-// whitespace or control characters that no forge issues and that would
-// break the header); empty when it can.
+// tokenProblem says why a token cannot be sent or saved (empty, or with
+// whitespace, control characters, '#' or non-ASCII bytes, which no forge
+// issues and which would break the header or the access-tokens line);
+// empty when it can. It is nixconf's verdict: one token validator.
 func tokenProblem(tok string) string {
-	if tok == "" {
-		return "the token is empty"
-	}
-	for _, r := range tok {
-		if r <= ' ' || r == 0x7f {
-			return "the token contains whitespace or control characters; no forge issues such tokens, so it was probably pasted with something else"
-		}
+	if err := nixconf.ValidateToken(tok); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -8,8 +8,9 @@ package render
 //	# nix-auth: host=github.com provider=github user=octocat expires=2026-12-24T21:00:00Z
 //	access-tokens = github.com=ghp_...
 //
-// crypt keeps its own parsers unexported, so the two formats are read
-// here; the format notes in crypt/sopsfile.go and crypt/agefile.go are the
+// The fragment is read by crypt.ParseFragment (nixconf's parser, Nix's
+// rules); the tree here, with crypt's rule for token values (TokenValue).
+// The format notes in crypt/sopsfile.go and crypt/agefile.go are the
 // reference, and the round-trip tests feed this code files that crypt and
 // the real sops wrote.
 
@@ -46,13 +47,15 @@ func loadPlain(path string, warn func(string)) ([]crypt.Entry, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if isFragment(data) {
-		return parseFragment(path, data, warn), nil
+		return parseFragment(path, data, warn)
 	}
 	return parseTree(path, data)
 }
 
 // isFragment reports whether data has an access-tokens or
-// extra-access-tokens setting line, which YAML and JSON never have.
+// extra-access-tokens setting line, which YAML and JSON never have. It only
+// tells the formats apart, loosely (`access-tokens=x` counts), so that a
+// fragment Nix would refuse gets nixconf's error, not a YAML one.
 func isFragment(data []byte) bool {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, len(data)+1)
@@ -75,8 +78,11 @@ func settingName(line string) (string, bool) {
 // store's plaintext (Nix's rules: access-tokens assigns, the first value
 // for a host wins, extra-access-tokens adds). Other settings are left out
 // with a warning that names only the setting: render writes tokens only.
-func parseFragment(path string, data []byte, warn func(string)) []crypt.Entry {
-	es, other := crypt.ParseFragment(data)
+func parseFragment(path string, data []byte, warn func(string)) ([]crypt.Entry, error) {
+	es, other, err := crypt.ParseFragment(path, data)
+	if err != nil {
+		return nil, err
+	}
 	for _, line := range other {
 		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
 			continue
@@ -84,7 +90,7 @@ func parseFragment(path string, data []byte, warn func(string)) []crypt.Entry {
 		name, _ := settingName(line)
 		warn(fmt.Sprintf("%s: a %q line is not an access-tokens setting; left out (render writes tokens only)", path, name))
 	}
-	return es
+	return es, nil
 }
 
 // parseTree reads what `sops -d` prints for our schema: a mapping with
@@ -129,8 +135,22 @@ func parseTree(path string, data []byte) ([]crypt.Entry, error) {
 				continue
 			}
 			switch name {
-			case "token":
-				e.Token = v.Value
+			case "token", "refresh_token":
+				// crypt's rule for a token value: a string, never a
+				// number YAML read from unquoted digits.
+				var raw any
+				if err := v.Decode(&raw); err != nil {
+					return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: %s is not a scalar YAML can read", path, host, name), hints: fix}
+				}
+				tok, err := crypt.TokenValue(raw)
+				if err != nil {
+					return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: %s %v", path, host, name, err), hints: fix}
+				}
+				if name == "token" {
+					e.Token = tok
+				} else {
+					e.RefreshToken = tok
+				}
 			case "provider":
 				e.Provider = v.Value
 			case "user":

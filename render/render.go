@@ -57,14 +57,16 @@ type Options struct {
 	Mode         fs.FileMode
 	Owner, Group string
 	// Home is the home directory of the user running render. An Output
-	// below it is that user's own file: Setting defaults to SettingReplace
-	// and the readability check is for the home's owner. Any other Output
-	// is a system file (included from /etc/nix/nix.conf): Setting defaults
-	// to SettingMerge and every user's nix reads it.
+	// below it is that user's own file, and the readability check is for
+	// the home's owner. Any other Output is a system file (included from
+	// /etc/nix/nix.conf) that every user's nix reads.
 	Home string
-	// Setting is SettingReplace, SettingMerge, or empty for the default
-	// that DefaultSetting picks.
+	// Setting is SettingReplace, SettingMerge, or empty for
+	// DefaultSetting.
 	Setting string
+	// Own is render's default output, named in the hint when Output is a
+	// file another writer made; may be empty.
+	Own string
 	// NixConf, when set, gets an "!include Output" line.
 	NixConf string
 	// StoreDir is the Nix store (NIX_STORE_DIR), where a read-only
@@ -113,20 +115,14 @@ func (e *Error) Error() string { return e.msg }
 // Hints says what the user can do.
 func (e *Error) Hints() []string { return e.hints }
 
-// DefaultSetting picks the setting for output. A user's own file
-// (below home) gets access-tokens: it is read after the system's
-// nix.conf, and with extra-access-tokens a system-wide token for the same
-// host would silently win over the user's (for extra- settings the first
-// value per host wins). It also matches what `nix-auth login` writes to the
-// same file. A system file gets extra-access-tokens: it is included from
-// /etc/nix/nix.conf, where access-tokens would wipe the tokens that the
-// NixOS configuration (nix.settings.access-tokens) or another include set.
-func DefaultSetting(output, home string) string {
-	if within(output, home) {
-		return SettingReplace
-	}
-	return SettingMerge
-}
+// DefaultSetting is the setting render writes unless told otherwise:
+// extra-access-tokens, which adds to the tokens set before the file is
+// read. An access-tokens line would replace them: in a system file, those
+// of the NixOS configuration (nix.settings.access-tokens) and of other
+// includes; in a user's file, the system's and those of the user's other
+// token file (login's access-tokens.conf, which also adds). Where two
+// files name the same host, the one Nix reads first wins.
+const DefaultSetting = SettingMerge
 
 // within reports whether path is below dir (dir empty or /: never).
 func within(path, dir string) bool {
@@ -153,7 +149,7 @@ func Render(o Options) (*Result, error) {
 		return nil, &Error{msg: "render needs exactly one input: an encrypted store or a --plain file"}
 	}
 	if o.Setting == "" {
-		o.Setting = DefaultSetting(o.Output, o.Home)
+		o.Setting = DefaultSetting
 	}
 	if o.Setting != SettingReplace && o.Setting != SettingMerge {
 		return nil, &Error{msg: fmt.Sprintf("unknown setting %q", o.Setting),
@@ -176,6 +172,11 @@ func Render(o Options) (*Result, error) {
 	}
 	uid, gid, err := lookupOwner(o.Owner, o.Group)
 	if err != nil {
+		return nil, err
+	}
+	// render replaces its output whole: never a file it did not write,
+	// such as the access-tokens.conf that login edits.
+	if err := nixconf.CheckWriter(o.Output, nixconf.WriterRender, o.Own); err != nil {
 		return nil, err
 	}
 	entries, source, err := load(o)
@@ -277,7 +278,7 @@ func validate(entries []crypt.Entry, source string) error {
 // "access-tokens =" would wipe the tokens set before the include.
 func format(entries []crypt.Entry, setting, source string) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Written by nix-auth render from %s; changes here are overwritten.\n", strings.Map(printable, source))
+	b.WriteString(nixconf.RenderHeader(source))
 	if len(entries) == 0 {
 		return b.Bytes()
 	}
@@ -287,14 +288,6 @@ func format(entries []crypt.Entry, setting, source string) []byte {
 	}
 	b.WriteString("\n")
 	return b.Bytes()
-}
-
-// printable keeps a file name from ending the comment line it is put in.
-func printable(r rune) rune {
-	if r < ' ' || r == 0x7f {
-		return '?'
-	}
-	return r
 }
 
 // sameFile reports whether path already holds content with the wanted mode

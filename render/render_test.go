@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/nixconf"
 )
 
 const (
@@ -254,7 +255,7 @@ func TestRenderRefusesInjection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			plain := writePlain(t, "secret", content)
 			out := filepath.Join(t.TempDir(), "access-tokens.conf")
-			const old = "access-tokens = github.com=old-token-value\n"
+			old := nixconf.RenderHeader("x") + "access-tokens = github.com=old-token-value\n"
 			if err := os.WriteFile(out, []byte(old), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -386,7 +387,7 @@ func TestRenderCheck(t *testing.T) {
 	if !strings.Contains(readFile(t, conf), "!include access-tokens.conf") {
 		t.Fatalf("nix.conf lacks the include:\n%s", readFile(t, conf))
 	}
-	if err := os.WriteFile(out, []byte("access-tokens = github.com=edited-by-hand\n"), 0o600); err != nil {
+	if err := os.WriteFile(out, []byte(nixconf.RenderHeader("x")+"access-tokens = github.com=edited-by-hand\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	stale("content changed")
@@ -429,16 +430,12 @@ func TestRenderModeOwner(t *testing.T) {
 }
 
 func TestDefaultSetting(t *testing.T) {
-	for _, c := range []struct{ out, home, want string }{
-		{"/home/alice/.config/nix/access-tokens.conf", "/home/alice", SettingReplace},
-		{"/home/alice", "/home/alice", SettingReplace},
-		{"/run/nix-auth/access-tokens.conf", "/home/alice", SettingMerge},
-		{"/home/alice2/x.conf", "/home/alice", SettingMerge},
-		{"/root/x.conf", "", SettingMerge},
-		{"/run/nix-auth/access-tokens.conf", "/", SettingMerge},
-	} {
-		if got := DefaultSetting(c.out, c.home); got != c.want {
-			t.Errorf("DefaultSetting(%q, %q) = %s, want %s", c.out, c.home, got, c.want)
+	// A user's file and a system file alike add to what was set before.
+	for _, home := range []string{"/home/alice", "/nonexistent"} {
+		res, err := Render(Options{Plain: writePlain(t, "secret", sopsDecrypted), Home: home,
+			Output: filepath.Join(t.TempDir(), "access-tokens.rendered.conf")})
+		if err != nil || res.Setting != SettingMerge {
+			t.Errorf("home %s: setting %v, %v", home, res, err)
 		}
 	}
 }

@@ -28,8 +28,8 @@ type fleet struct {
 	dir  string // where the fixture files are kept
 
 	store, storeNew []byte
-	// rendered are nix.conf and access-tokens.conf as render left them
-	// from store.
+	// rendered are nix.conf and render's file as render left them from
+	// store.
 	renderedConf, renderedTokens []byte
 
 	// decrypted caches what store versions decrypt to: a trial compares
@@ -101,7 +101,7 @@ func (f *fleet) build() error {
 	if f.renderedConf, err = os.ReadFile(filepath.Join(home, nixConf)); err != nil {
 		return err
 	}
-	f.renderedTokens, err = os.ReadFile(filepath.Join(home, tokensFile))
+	f.renderedTokens, err = os.ReadFile(filepath.Join(home, renderedFile))
 	return err
 }
 
@@ -259,8 +259,8 @@ func sopsWriter() writer {
 	}
 }
 
-// renderWriter is `render tokens.yaml` into access-tokens.conf beside
-// nix.conf, adding the include.
+// renderWriter is `render tokens.yaml` into its own file beside nix.conf,
+// adding the include.
 func renderWriter() writer {
 	f := theFleet
 	want := seedHosts()
@@ -276,12 +276,12 @@ func renderWriter() writer {
 			name: "update",
 			start: func(t *testing.T, home string) {
 				writeFiles(t, home, map[string]string{
-					nixConf: string(f.renderedConf), tokensFile: string(f.renderedTokens), storeFile: string(f.storeNew),
-				}, map[string]os.FileMode{nixConf: 0o644, tokensFile: 0o600, storeFile: 0o600})
+					nixConf: string(f.renderedConf), renderedFile: string(f.renderedTokens), storeFile: string(f.storeNew),
+				}, map[string]os.FileMode{nixConf: 0o644, renderedFile: 0o600, storeFile: 0o600})
 			},
 			run:   f.render(),
-			files: []string{nixConf, tokensFile},
-			modes: map[string]os.FileMode{nixConf: 0o644, tokensFile: 0o600},
+			files: []string{nixConf, renderedFile},
+			modes: map[string]os.FileMode{nixConf: 0o644, renderedFile: 0o600},
 		}, {
 			// The first render: the file and the include are new.
 			name: "first",
@@ -290,8 +290,8 @@ func renderWriter() writer {
 					map[string]os.FileMode{nixConf: 0o644, storeFile: 0o600})
 			},
 			run:   f.render(),
-			files: []string{nixConf, tokensFile},
-			modes: map[string]os.FileMode{nixConf: 0o644, tokensFile: 0o600},
+			files: []string{nixConf, renderedFile},
+			modes: map[string]os.FileMode{nixConf: 0o644, renderedFile: 0o600},
 		}},
 		visible:  nixconfTokens,
 		nixReads: true,
@@ -299,7 +299,7 @@ func renderWriter() writer {
 			// Every process renders the same store and adds the include
 			// to a nix.conf without it: exactly one include must result.
 			procs: 20,
-			files: []string{nixConf, tokensFile},
+			files: []string{nixConf, renderedFile},
 			start: func(t *testing.T, home string) {
 				writeFiles(t, home, map[string]string{nixConf: confHead, storeFile: string(f.store)},
 					map[string]os.FileMode{nixConf: 0o644, storeFile: 0o600})

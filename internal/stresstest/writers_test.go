@@ -81,9 +81,10 @@ type race struct {
 var writers = []writer{plaintextWriter(), sopsWriter(), renderWriter()}
 
 const (
-	confDir    = ".config/nix"
-	nixConf    = confDir + "/nix.conf"
-	tokensFile = confDir + "/" + nixconf.TokensFileName
+	confDir      = ".config/nix"
+	nixConf      = confDir + "/nix.conf"
+	tokensFile   = confDir + "/" + nixconf.TokensFileName
+	renderedFile = confDir + "/" + nixconf.RenderFileName // render's default output
 )
 
 // fakeToken is a token-shaped secret for host; the tests check it never
