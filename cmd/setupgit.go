@@ -217,11 +217,6 @@ func undoSetupGit(f *Factory, g *gitConfig, hosts []string) error {
 		if err := g.set(k, old, undone); err != nil {
 			return err
 		}
-		if len(undone) == 0 {
-			if err := g.dropEmptySection(url); err != nil {
-				return err
-			}
-		}
 		changed = true
 		fmt.Fprintf(f.IO.Out, "git no longer asks nix-auth for %s.\n", url)
 	}
@@ -490,23 +485,9 @@ func (g *gitConfig) helperKeys() ([]string, error) {
 	return keys, nil
 }
 
-// dropEmptySection removes the [credential "URL"] header that git leaves
-// behind once its last entry is gone, when nothing else is in it.
-func (g *gitConfig) dropEmptySection(url string) error {
-	kvs, err := g.credentialEntries()
-	if err != nil {
-		return err
-	}
-	prefix := "credential." + url + "."
-	if slices.ContainsFunc(kvs, func(kv [2]string) bool { return strings.HasPrefix(kv[0], prefix) }) {
-		return nil
-	}
-	_, _, err = g.run(false, "--remove-section", "credential."+url)
-	return err
-}
-
 // set changes key's values from old to new with as few git calls as the
-// change allows, each of which git writes atomically: new values only
+// change allows, each of which git writes atomically (and git drops a
+// section its last entry leaves empty): new values only
 // appended are added; values only removed are unset by exact value when
 // none of that value stays; anything else replaces the list.
 func (g *gitConfig) set(key string, old, new []string) error {
