@@ -99,7 +99,14 @@ func runSetupGit(f *Factory, config string, targets []string, o *setupGitOptions
 		fmt.Fprintf(f.IO.Out, "git now asks nix-auth for https://%s.\n", h)
 	}
 	for _, h := range hosts {
-		if pathScoped(entries, h) {
+		if !pathScoped(entries, h) {
+			continue
+		}
+		on, err := g.usesHTTPPath(h)
+		if err != nil {
+			return err
+		}
+		if !on {
 			fmt.Fprintf(f.IO.Out, "Tokens for %s are scoped to paths (%s/OWNER): git sends the path only with\n"+
 				"  git config --global credential.https://%s.useHttpPath true\n", h, h, h)
 		}
@@ -451,6 +458,13 @@ func (g *gitConfig) getAll(key string) ([]string, error) {
 		return nil, err
 	}
 	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00"), nil
+}
+
+// usesHTTPPath reports whether git tells helpers the path of URLs on host,
+// by the global config's setting for that URL.
+func (g *gitConfig) usesHTTPPath(host string) (bool, error) {
+	out, found, err := g.run(true, "--type=bool", "--get-urlmatch", "credential.usehttppath", "https://"+host)
+	return found && strings.TrimSpace(string(out)) == "true", err
 }
 
 // credentialEntries is every credential.* entry, as key and value.
