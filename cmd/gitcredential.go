@@ -112,9 +112,9 @@ func newGitCredentialCmd(f *Factory) *cobra.Command {
 		Short: "Git credential helper that answers with the tokens Nix uses",
 		Long: strings.TrimSpace(`
 A git credential helper (gitcredentials(7)): git runs it, usually set up by
-"nix-auth setup-git", and it answers with the token Nix uses for the host, from
-nix.conf and the files it includes (access-tokens.conf, files rendered by
-"nix-auth render").
+"nix-auth setup-git", and it answers with the token Nix uses for the host: the
+access-tokens Nix reads from its config and the files it includes
+(access-tokens.conf, files "nix-auth render" wrote).
 
 get    prints username= and password= for an https:// URL whose host has a
        token, and nothing otherwise, so git asks its next helper or the user.
