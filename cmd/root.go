@@ -134,6 +134,8 @@ a 0600 access-tokens.conf beside nix.conf, pulled in with
 		newRekeyCmd(f),
 		newRefreshCmd(f),
 		newRenderCmd(f),
+		newGitCredentialCmd(f),
+		newSetupGitCmd(f),
 		newVersionCmd(f),
 	)
 	return root
