@@ -367,7 +367,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if latency > 0 && !s.wait(r, latency) {
-		return
+		// The client gave up (or the server is closing): abort without an
+		// answer. Returning normally would make net/http send an empty
+		// 200, and a client mid-close (TLS close_notify sent, which cancels
+		// this request's context, TCP not yet closed) can still read it
+		// and return it instead of its own deadline error.
+		panic(http.ErrAbortHandler)
 	}
 	if failure != 0 {
 		s.misbehave(w, r, failure)
@@ -388,7 +393,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // wait sleeps d, or less when the client gives up or the server closes
-// (then it reports false and the request gets no answer).
+// (then it reports false and the caller must abort the request).
 func (s *Server) wait(r *http.Request, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
