@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -59,9 +60,9 @@ func providerOptions(f *Factory, clientID string) providers.Options {
 // into a forge kind and host, probing the host when nothing else says what
 // it is.
 func resolveTarget(ctx context.Context, f *Factory, target, provider string) (providers.Kind, string, error) {
-	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
+	kind, host, known, err := resolveArg(target, provider)
 	if err != nil {
-		return "", "", &usageError{err}
+		return "", "", err
 	}
 	if err := nixconf.ValidateHost(host); err != nil {
 		return "", "", &usageError{err}
@@ -77,6 +78,23 @@ func resolveTarget(ctx context.Context, f *Factory, target, provider string) (pr
 		}
 	}
 	return kind, host, nil
+}
+
+// resolveArg is providers.Resolve for a command-line argument: a refusal is
+// a usage error, and a token typed where a host goes is told how tokens
+// are given instead.
+func resolveArg(target, provider string) (providers.Kind, string, bool, error) {
+	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
+	if errors.Is(err, providers.ErrTokenArgument) {
+		return "", "", false, &usageError{&hintError{msg: err.Error(), hints: []string{
+			"give a token on standard input or at the hidden prompt: `pass show forge-token | nix-auth set-token HOST`, or `nix-auth set-token HOST` and paste it",
+			"if it is a real token, it is now in your shell history: revoke it at the forge and make a new one",
+		}}}
+	}
+	if err != nil {
+		return "", "", false, &usageError{err}
+	}
+	return kind, host, known, nil
 }
 
 func baseName(p string) string { return filepath.Base(p) }

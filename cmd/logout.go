@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/nixconf"
-	"github.com/nix-auth/nix-auth/providers"
 )
 
 type logoutOptions struct {
@@ -46,9 +45,9 @@ you revoke it there.`),
 			}
 			var host string
 			if len(a) == 1 {
-				_, h, _, err := providers.Resolve(a[0], "")
+				_, h, _, err := resolveArg(a[0], "")
 				if err != nil {
-					return &usageError{err}
+					return err
 				}
 				host = h
 			} else if host, err = pickHost(f, store); err != nil {
@@ -82,9 +81,9 @@ you revoke it there.`),
 
 // logoutEncrypted removes one host from an encrypted store.
 func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
-	_, host, _, err := providers.Resolve(target, "")
+	_, host, _, err := resolveArg(target, "")
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	file, err := f.openExisting(o.encryptTo, o.keys.identities)
 	if err != nil {

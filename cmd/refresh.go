@@ -130,9 +130,9 @@ func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []cry
 		return entries, 0, nil
 	}
 	for _, h := range hosts {
-		_, host, _, err := providers.Resolve(h, "")
+		_, host, _, err := resolveArg(h, "")
 		if err != nil {
-			return nil, 0, &usageError{err}
+			return nil, 0, err
 		}
 		e, ok := file.Entry(host)
 		switch {

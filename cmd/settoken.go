@@ -64,9 +64,9 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
-	kind, host, known, err := providers.Resolve(o.host, providers.Kind(o.provider))
+	kind, host, known, err := resolveArg(o.host, o.provider)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}

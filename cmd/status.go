@@ -278,9 +278,9 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 	}
 	var out []nixconf.Entry
 	for _, h := range hosts {
-		_, host, _, err := providers.Resolve(h, "")
+		_, host, _, err := resolveArg(h, "")
 		if err != nil {
-			return nil, &usageError{err}
+			return nil, err
 		}
 		e, ok := byHost[host]
 		if !ok {

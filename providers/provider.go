@@ -322,12 +322,19 @@ func compatible(want, got Kind) bool {
 // Resolve turns a login target (a provider name such as "github" or
 // "codeberg", or a host, optionally with a /path or an https:// in front)
 // and an optional --provider into a kind and the host for access-tokens.
+// It is where every command parses a host argument, so it refuses one that
+// looks like a token (ErrTokenArgument) before anything could send it.
 // known is false when the host is not a public forge and no provider was
 // given: the caller should Detect it.
 func Resolve(target string, provider Kind) (kind Kind, host string, known bool, err error) {
 	t := strings.TrimSpace(target)
 	if t == "" {
 		return "", "", false, errors.New("no provider or host given")
+	}
+	// Before anything else, and never echoed: a token here would go to DNS
+	// and into the messages below.
+	if LooksLikeToken(t) || LooksLikeToken(string(provider)) {
+		return "", "", false, ErrTokenArgument
 	}
 	var want Kind
 	if provider != "" {
