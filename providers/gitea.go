@@ -38,7 +38,7 @@ func (g *giteaProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if g.clientID != "" {
 		ui.Warn(fmt.Sprintf("--client-id is ignored: %s has no OAuth device flow", g.name()))
 	}
-	return g.personalLogin(ui, g.origin()+"/user/settings/applications", g.instructions())
+	return g.personalLogin(ui, g.apiHost, g.origin()+"/user/settings/applications", g.instructions())
 }
 
 // NixToken is the token itself.

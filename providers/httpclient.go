@@ -279,14 +279,15 @@ func (r *response) message() string {
 	return ""
 }
 
-// headerInt reads an integer header, -1 when absent or malformed.
+// headerInt reads a count or epoch time from a header, -1 when absent,
+// malformed, negative or beyond int's range.
 func headerInt(h http.Header, name string) int {
 	v := h.Get(name)
 	if v == "" {
 		return -1
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
+	if err != nil || n < 0 {
 		return -1
 	}
 	return n

@@ -37,7 +37,7 @@ func (s *sourcehutProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if s.clientID != "" {
 		ui.Warn("--client-id is ignored: SourceHut has no OAuth device flow")
 	}
-	return s.personalLogin(ui, s.meta+"/oauth2/personal-token", s.instructions())
+	return s.personalLogin(ui, metaHost(s.apiHost), s.meta+"/oauth2/personal-token", s.instructions())
 }
 
 // NixToken is the token itself.
