@@ -81,3 +81,22 @@ func TestParseDeviceCodeRefuses(t *testing.T) {
 		t.Errorf("canonical URI: %+v %v", got, err)
 	}
 }
+
+// TestBoundNames: scope lists and login names beyond what any forge has
+// are kept out.
+func TestBoundNames(t *testing.T) {
+	long := strings.Repeat("x", maxName+1)
+	got := splitScopes(strings.Repeat("repo,", 100000) + long)
+	if len(got) != maxScopes {
+		t.Errorf("%d scopes kept, want %d", len(got), maxScopes)
+	}
+	if got := boundScopes([]string{long, "repo"}); len(got) != 1 || got[0] != "repo" {
+		t.Errorf("a scope longer than a name: %q", got)
+	}
+	if got := boundScopes([]string{}); got == nil {
+		t.Error("an empty list became nil")
+	}
+	if boundName(long) != "" || boundName("octocat") != "octocat" {
+		t.Error("boundName")
+	}
+}

@@ -64,7 +64,7 @@ func (g *giteaProvider) Validate(ctx context.Context, nixToken string) (*Status,
 		if err := r.decode(g.kind, &u); err != nil {
 			return nil, err
 		}
-		st.Valid, st.User = true, u.Login
+		st.Valid, st.User = true, boundName(u.Login)
 	case http.StatusUnauthorized:
 		st.Problem = g.name() + " does not accept it: it was deleted or mistyped"
 	case http.StatusForbidden:

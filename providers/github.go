@@ -133,7 +133,7 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 		return nil, err
 	}
 	st.Valid = true
-	st.User = user.Login
+	st.User = boundName(user.Login)
 	if v, ok := r.header[textproto.CanonicalMIMEHeaderKey("X-OAuth-Scopes")]; ok {
 		st.ScopesKnown = true
 		st.Scopes = splitScopes(strings.Join(v, ","))

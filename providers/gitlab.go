@@ -139,7 +139,7 @@ func (g *gitlabProvider) Validate(ctx context.Context, nixToken string) (*Status
 		if err := user.decode(GitLab, &u); err != nil {
 			return nil, err
 		}
-		st.User = u.Username
+		st.User = boundName(u.Username)
 	case http.StatusUnauthorized:
 		st.Problem = gitlabRejected(user)
 		return st, nil
@@ -192,7 +192,7 @@ func patInfo(r *response, st *Status) error {
 	if err := r.decode(GitLab, &pat); err != nil {
 		return err
 	}
-	st.Scopes, st.ScopesKnown = pat.Scopes, true
+	st.Scopes, st.ScopesKnown = boundScopes(pat.Scopes), true
 	if pat.ExpiresAt != nil {
 		st.ExpiresAt = parseGitLabDate(*pat.ExpiresAt)
 	}
@@ -250,7 +250,7 @@ func (l *scopeList) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return err
 	}
-	*l = a
+	*l = boundScopes(a)
 	return nil
 }
 

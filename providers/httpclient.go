@@ -294,7 +294,43 @@ func headerInt(h http.Header, name string) int {
 }
 
 // splitScopes splits a scope list given with commas (GitHub) or spaces
-// (OAuth), dropping empties.
+// (OAuth), dropping empties, within boundScopes.
 func splitScopes(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	return boundScopes(strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }))
+}
+
+// Bounds on the names a forge sends. Real forges have a few dozen short
+// scopes and logins of at most 255 characters (GitLab; GitHub: 39); what
+// goes beyond is kept out rather than carried into status output and the
+// encrypted stores a login writes the metadata to.
+const (
+	maxScopes = 100
+	maxName   = 256
+)
+
+// boundScopes keeps the first maxScopes scopes that are at most maxName
+// bytes long.
+func boundScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if len(out) == maxScopes {
+			break
+		}
+		if len(s) <= maxName {
+			out = append(out, s)
+		}
+	}
+	if out == nil && scopes != nil {
+		out = []string{}
+	}
+	return out
+}
+
+// boundName is a login name, or "" (unknown) when it is longer than any
+// forge allows.
+func boundName(s string) string {
+	if len(s) > maxName {
+		return ""
+	}
+	return s
 }

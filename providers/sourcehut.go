@@ -78,7 +78,7 @@ func (s *sourcehutProvider) Validate(ctx context.Context, nixToken string) (*Sta
 		return nil, r.unexpected(SourceHut)
 	}
 	if answer.Data != nil && answer.Data.Me != nil && r.status == http.StatusOK {
-		st.Valid, st.User = true, answer.Data.Me.CanonicalName
+		st.Valid, st.User = true, boundName(answer.Data.Me.CanonicalName)
 		return st, nil
 	}
 	st.Problem = "SourceHut does not accept it"
