@@ -69,9 +69,10 @@ Validate every token Nix would use (or only the named hosts), all at once, and
 show provider, user, scopes, the masked token, expiry and validity.
 
 Exit status: 0 when every token is valid; 1 when one is invalid, expired,
-expires within --warn-expiring, or its forge failed to answer; 2 on a usage
-error. A host that runs no forge nix-auth knows is shown as "unchecked" and
-does not fail the run.`),
+expires within --warn-expiring, or its host could not be checked (no
+answer, a TLS or DNS failure, an answer that is not its forge's API); 2 on
+a usage error. A host that answers but runs no forge nix-auth knows is
+shown as "unchecked" and does not fail the run.`),
 		Example: strings.Trim(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h
@@ -291,19 +292,31 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 	return out, nil
 }
 
+// checkToken validates one token. A host that cannot be checked is an
+// error (it fails the run): one nix-auth cannot parse, one that does not
+// answer (DNS, connection, TLS, timeout), one whose answer is not its
+// forge's API. Only a host that answers the probes as no forge nix-auth
+// knows is "unchecked".
 func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration) statusHost {
 	row := statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{}}
 	kind, host, known, err := providers.Resolve(e.Host, "")
-	if err == nil && !known {
+	if err != nil {
+		if errors.Is(err, providers.ErrTokenArgument) {
+			row.Host = nixconf.MaskToken(e.Host) // a token saved as a host
+		}
+		row.State, row.Problem = stateError, err.Error()
+		return row
+	}
+	if !known {
 		kind, err = providers.Detect(ctx, host, f.HTTPClient())
-		if err != nil {
+		if errors.Is(err, providers.ErrNotForge) {
 			row.State, row.Problem = stateUnchecked, "not a forge nix-auth can check"
 			return row
 		}
-	}
-	if err != nil {
-		row.State, row.Problem = stateUnchecked, err.Error()
-		return row
+		if err != nil {
+			row.State, row.Problem = stateError, err.Error()
+			return row
+		}
 	}
 	row.Provider = string(kind)
 	p, err := providers.New(kind, host, providerOptions(f, ""))

@@ -138,6 +138,9 @@ type Error struct {
 	Advice []string
 	// Err is the underlying error, if any.
 	Err error
+	// class is a sentinel the error also matches with errors.Is (such as
+	// ErrNotForge) without its text joining the message.
+	class error
 }
 
 // Error is the message, followed by the underlying error if any.
@@ -150,6 +153,9 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class.
+func (e *Error) Is(target error) bool { return e.class != nil && target == e.class }
 
 // Hints is the advice printed under the error.
 func (e *Error) Hints() []string { return e.Advice }

@@ -5,7 +5,7 @@
 // redirects to another host, dropped connections, hangs).
 //
 // Its certificate is valid for the real names (github.com, gitlab.com,
-// codeberg.org, git.sr.ht, ...) and *.example.com, and Client() dials the
+// codeberg.org, git.sr.ht, ...), example.org and *.example.com, and Client() dials the
 // server whatever host a URL names, so code under test builds its real
 // URLs and nothing reaches the internet. For a subprocess (the built
 // binary under testscript), Env() passes the address and CA to
@@ -180,11 +180,14 @@ type device struct {
 	expires time.Time
 }
 
-// certNames are the names the certificate is valid for.
+// certNames are the names the certificate is valid for. example.org
+// answers as a web site that runs no forge, as the real one does; any
+// other name (gitlab.example.org) fails TLS verification, as an
+// unreachable or misconfigured host would.
 func certNames() []string {
 	return []string{
 		"github.com", "api.github.com", "gitlab.com", "codeberg.org",
-		"meta.sr.ht", "git.sr.ht", "example.com", "*.example.com", "localhost",
+		"meta.sr.ht", "git.sr.ht", "example.com", "*.example.com", "example.org", "localhost",
 	}
 }
 

@@ -55,7 +55,7 @@ func TestCertificateCoversRealNames(t *testing.T) {
 	s := forgetest.New(t)
 	c := s.Client()
 	for _, host := range []string{"github.com", "api.github.com", "gitlab.com", "codeberg.org", "meta.sr.ht", "git.sr.ht",
-		"example.com", "ghe.example.com", "localhost"} {
+		"example.com", "ghe.example.com", "example.org", "localhost"} {
 		resp, _ := get(t, c, "https://"+host+"/", nil)
 		if resp.TLS == nil {
 			t.Errorf("%s: not TLS", host)
