@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"filippo.io/age"
@@ -363,6 +364,11 @@ func runBadCase(t *testing.T, c badCase) {
 
 	if !utf8.ValidString(stdout) || !utf8.ValidString(stderr) {
 		report("the output is not valid UTF-8: input bytes were echoed")
+	}
+	if strings.ContainsFunc(stdout+stderr, func(r rune) bool {
+		return r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp))
+	}) {
+		report("the output has a control or format character: something untrusted reached the terminal raw")
 	}
 	if len(stderr) > 8<<10 {
 		report("stderr is %d bytes: input was echoed", len(stderr))

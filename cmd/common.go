@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -100,4 +101,4 @@ func resolveArg(target, provider string) (providers.Kind, string, bool, error) {
 func baseName(p string) string { return filepath.Base(p) }
 
 // warn prints a warning line in the same style as errors.
-func (f *Factory) warn(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }
+func (f *Factory) warn(msg string) { termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 type rekeyOptions struct {
@@ -82,7 +82,7 @@ func runRekey(f *Factory, files []string, o *rekeyOptions) error {
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: %d of %d file%s failed; the others were rekeyed\n", failed, len(files), plural(len(files)))
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: %d of %d file%s failed; the others were rekeyed\n", failed, len(files), plural(len(files)))
 		return &exitError{exitFail}
 	}
 	return nil
@@ -98,23 +98,23 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 		return err
 	}
 	out := f.IO.Out
-	fmt.Fprintf(out, "%s:\n", path)
+	termsafe.Fprintf(out, "%s:\n", path)
 	if res.OldUnknown {
-		fmt.Fprintln(out, "  (its old recipients are not recorded: all are listed as added)")
+		termsafe.Fprintln(out, "  (its old recipients are not recorded: all are listed as added)")
 	}
 	for _, r := range res.Added {
-		fmt.Fprintf(out, "  + %s\n", r)
+		termsafe.Fprintf(out, "  + %s\n", r)
 	}
 	for _, r := range res.Removed {
-		fmt.Fprintf(out, "  - %s\n", r)
+		termsafe.Fprintf(out, "  - %s\n", r)
 	}
 	switch {
 	case !res.Changed:
-		fmt.Fprintln(out, "  recipients unchanged; nothing written")
+		termsafe.Fprintln(out, "  recipients unchanged; nothing written")
 	case o.dryRun:
-		fmt.Fprintln(out, "  dry run: nothing written")
+		termsafe.Fprintln(out, "  dry run: nothing written")
 	default:
-		fmt.Fprintln(out, "  rekeyed")
+		termsafe.Fprintln(out, "  rekeyed")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -102,7 +103,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 	switch {
 	case o.noValidate:
 	case !known:
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
 	default:
 		p, err := providers.New(kind, host, providerOptions(f, ""))
 		if err != nil {

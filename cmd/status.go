@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -110,8 +111,8 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
-		fmt.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
+		termsafe.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
+		termsafe.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
 	}
@@ -127,6 +128,14 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Run's recover cannot reach this goroutine: a bug while
+			// reading one forge's answer is that row's error, not a crash.
+			defer func() {
+				if r := recover(); r != nil {
+					rows[i] = statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{},
+						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
+				}
+			}()
 			rows[i] = checkToken(ctx, f, e, warn)
 		}()
 	}
@@ -134,16 +143,37 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 	return rows
 }
 
+// reportStatus prints the --json report. JSON escapes control characters
+// itself; the values are escaped and cut as in the table all the same, so
+// that `jq -r` on the output cannot drive a terminal either, and a forge's
+// 100,000 scopes do not make a megabyte of it.
 func reportStatus(f *Factory, rep statusReport) error {
-	if rep.Hosts == nil {
-		rep.Hosts = []statusHost{} // the schema has a list, never null
+	rows := make([]statusHost, len(rep.Hosts)) // the schema has a list, never null
+	for i, r := range rep.Hosts {
+		rows[i] = safeRow(r)
 	}
+	out := rep
+	out.Hosts = rows
+	if rep.Recipients != nil {
+		out.Recipients = termsafe.Items(rep.Recipients)
+	}
+	out.Config, out.File = termsafe.Escape(rep.Config), termsafe.Escape(rep.File)
 	enc := json.NewEncoder(f.IO.Out)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := enc.Encode(out); err != nil {
 		return err
 	}
 	return statusExit(rep.Hosts)
+}
+
+// safeRow is r with every value that came from a forge or a file escaped
+// and cut: fields to termsafe.MaxField, the problem to a line, the scopes
+// to termsafe.MaxItems.
+func safeRow(r statusHost) statusHost {
+	r.Host, r.Provider, r.User, r.Token = termsafe.Field(r.Host), termsafe.Field(r.Provider), termsafe.Field(r.User), termsafe.Field(r.Token)
+	r.Problem = termsafe.Line(r.Problem)
+	r.Scopes = termsafe.Items(r.Scopes)
+	return r
 }
 
 // statusExit is 1 when any token is invalid, expired, expiring or could
@@ -202,10 +232,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	if o.json {
 		return reportStatus(f, rep)
 	}
-	fmt.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
-	fmt.Fprintf(f.IO.Out, "Recipients: %s\n", joinOr(rep.Recipients, "(unknown)"))
+	termsafe.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
+	// Recipients come from the file, which nobody authenticated.
+	termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
 	if note != "" {
-		fmt.Fprintf(f.IO.Out, "Note: %s.\n", note)
+		termsafe.Fprintf(f.IO.Out, "Note: %s.\n", note)
 	}
 	if len(rows) > 0 {
 		printStatusTable(f, rows)
@@ -277,12 +308,18 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 	for _, e := range entries {
 		byHost[e.Host] = e
 	}
-	var out []nixconf.Entry
-	for _, h := range hosts {
+	// Every argument is parsed before any is looked up: a token among them
+	// is refused whatever its place.
+	resolved := make([]string, len(hosts))
+	for i, h := range hosts {
 		_, host, _, err := resolveArg(h, "")
 		if err != nil {
 			return nil, err
 		}
+		resolved[i] = host
+	}
+	var out []nixconf.Entry
+	for _, host := range resolved {
 		e, ok := byHost[host]
 		if !ok {
 			return nil, usagef("no token for %s in %s", host, conf)
@@ -349,10 +386,13 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 	return row
 }
 
+// printStatusTable prints the rows, every cell escaped and cut (safeRow):
+// a tab or line break from a forge would otherwise break the columns.
 func printStatusTable(f *Factory, rows []statusHost) {
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tPROVIDER\tUSER\tSCOPES\tTOKEN\tEXPIRES\tSTATE")
+	termsafe.Fprintf(tw, "HOST\tPROVIDER\tUSER\tSCOPES\tTOKEN\tEXPIRES\tSTATE\n")
 	for _, r := range rows {
+		r = safeRow(r)
 		expires := "-"
 		if r.ExpiresAt != nil {
 			expires = r.ExpiresAt.Format("2006-01-02 15:04 UTC")
@@ -361,10 +401,19 @@ func printStatusTable(f *Factory, rows []statusHost) {
 		if r.Problem != "" {
 			state += ": " + r.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
+		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
 			dash(strings.Join(r.Scopes, ",")), r.Token, expires, state)
 	}
 	tw.Flush()
+}
+
+// orUnknownList lists items (each a field, a bounded number of them), or
+// says there are none.
+func orUnknownList(items []string) string {
+	if len(items) == 0 {
+		return "(unknown)"
+	}
+	return termsafe.List(items, ", ")
 }
 
 func dash(s string) string {
