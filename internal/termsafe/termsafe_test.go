@@ -39,7 +39,7 @@ func safe(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if mustEscape(r) {
+		if MustEscape(r) {
 			return false
 		}
 	}
@@ -181,7 +181,7 @@ func FuzzEscape(f *testing.F) {
 		w.Write([]byte(s[half:]))
 		w.Flush()
 		for _, r := range b.String() {
-			if r != '\n' && r != '\t' && mustEscape(r) {
+			if r != '\n' && r != '\t' && MustEscape(r) {
 				t.Fatalf("Writer passed %U from %q", r, s)
 			}
 		}
