@@ -119,6 +119,12 @@ func forgeBadCases() []badCase {
 			code:  2, want: "looks like an access token", hint: "nix-auth set-token HOST", secrets: []string{tokArgGitLab}},
 		{name: "forges/token-as-command", args: []string{tokArgGitHub}, setup: noRequests,
 			code: 2, want: "looks like a token, not a command", hint: "nix-auth set-token HOST", secrets: []string{tokArgGitHub}},
+		{name: "forges/token-as-help-topic", args: []string{"help", "login", tokArgGitLab}, setup: noRequests,
+			code: 2, want: "looks like a token, not a command", hint: "nix-auth set-token HOST", secrets: []string{tokArgGitLab}},
+		{name: "forges/token-as-version-arg", args: []string{"version", tokArgGitea}, setup: noRequests,
+			code: 2, want: "an argument looks like a token", hint: "nix-auth set-token HOST", secrets: []string{tokArgGitea}},
+		{name: "forges/token-as-render-arg", args: []string{"render", "a.yaml", tokArgGitHub}, setup: noRequests,
+			code: 2, want: "an argument looks like a token", hint: "nix-auth set-token HOST", secrets: []string{tokArgGitHub}},
 	}
 }
 

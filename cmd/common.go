@@ -87,15 +87,21 @@ func resolveTarget(ctx context.Context, f *Factory, target, provider string) (pr
 func resolveArg(target, provider string) (providers.Kind, string, bool, error) {
 	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
 	if errors.Is(err, providers.ErrTokenArgument) {
-		return "", "", false, &usageError{&hintError{msg: err.Error(), hints: []string{
-			"give a token on standard input or at the hidden prompt: `pass show forge-token | nix-auth set-token HOST`, or `nix-auth set-token HOST` and paste it",
-			"if it is a real token, it is now in your shell history: revoke it at the forge and make a new one",
-		}}}
+		return "", "", false, tokenArgument(err.Error())
 	}
 	if err != nil {
 		return "", "", false, &usageError{err}
 	}
 	return kind, host, known, nil
+}
+
+// tokenArgument is the usage error for an argument that looks like a
+// token; msg says so without quoting it.
+func tokenArgument(msg string) error {
+	return &usageError{&hintError{msg: msg, hints: []string{
+		"give a token on standard input or at the hidden prompt: `pass show forge-token | nix-auth set-token HOST`, or `nix-auth set-token HOST` and paste it",
+		"if it is a real token, it is now in your shell history: revoke it at the forge and make a new one",
+	}}}
 }
 
 func baseName(p string) string { return filepath.Base(p) }

@@ -218,10 +218,9 @@ func usageArgs(c *cobra.Command) {
 // unknownCommand is a word where a command goes, with the commands it may
 // have meant.
 func unknownCommand(c *cobra.Command, word string) error {
-	if providers.LooksLikeToken(word) {
+	if anyToken(strings.Fields(word)) {
 		// Not echoed: it is most likely a token, typed where a command goes.
-		return &usageError{err: &hintError{msg: "the first argument looks like a token, not a command; it was not used",
-			hints: []string{"give a token on standard input or at the hidden prompt: `nix-auth set-token HOST`"}}}
+		return tokenArgument("the argument looks like a token, not a command; it was not used")
 	}
 	hints := []string{"run `nix-auth help` for the list of commands"}
 	c.SuggestionsMinimumDistance = 2
@@ -248,15 +247,30 @@ func newHelpCmd() *cobra.Command {
 }
 
 // args wraps a cobra positional-argument check so its failure exits 2.
+// Cobra's messages quote the argument they refuse; one that looks like a
+// token is refused without it.
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(c *cobra.Command, a []string) error {
 		err := check(c, a)
 		var ue *usageError
-		if err != nil && !errors.As(err, &ue) {
-			return &usageError{err}
+		switch {
+		case err == nil || errors.As(err, &ue):
+			return err
+		case anyToken(a):
+			return tokenArgument("an argument looks like a token; it was not used")
 		}
-		return err
+		return &usageError{err}
 	}
+}
+
+// anyToken reports whether any of words looks like a token.
+func anyToken(words []string) bool {
+	for _, w := range words {
+		if providers.LooksLikeToken(w) {
+			return true
+		}
+	}
+	return false
 }
 
 func newVersionCmd(f *Factory) *cobra.Command {
