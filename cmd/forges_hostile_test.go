@@ -140,7 +140,7 @@ func TestHostileStoreMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What someone without the key can write: the user, in YAML's own
-	// escapes (ESC, CR, LF, a bidi override), and 100,000 scopes, one of
+	// escapes (ESC, CR, LF, a bidi override), and 20,000 scopes, one of
 	// them hiding text behind bidi controls.
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -152,7 +152,7 @@ func TestHostileStoreMetadata(t *testing.T) {
 		t.Fatal("fixture has no user: tanuki or no MARKER scope")
 	}
 	indent := edited[strings.LastIndex(edited[:i], "\n")+1 : i]
-	edited = edited[:i] + `- "\u202eevil\u2066"` + "\n" + strings.Repeat(indent+"- read_api\n", 100000) + edited[i+len("- MARKER\n"):]
+	edited = edited[:i] + `- "\u202eevil\u2066"` + "\n" + strings.Repeat(indent+"- read_api\n", 20000) + edited[i+len("- MARKER\n"):]
 	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
 		t.Fatal(err)
 	}
