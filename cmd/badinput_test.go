@@ -23,6 +23,7 @@ import (
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/forgetest"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 // badCase is one row of TestBadInput: a command run on bad input, and what
@@ -367,6 +368,9 @@ func runBadCase(t *testing.T, c badCase) {
 
 	if !utf8.ValidString(stdout) || !utf8.ValidString(stderr) {
 		report("the output is not valid UTF-8: input bytes were echoed")
+	}
+	if strings.ContainsFunc(stdout+stderr, func(r rune) bool { return r != '\n' && r != '\t' && termsafe.MustEscape(r) }) {
+		report("the output has a control or format character: something untrusted reached the terminal raw")
 	}
 	if len(stderr) > 8<<10 {
 		report("stderr is %d bytes: input was echoed", len(stderr))

@@ -2,11 +2,13 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -45,9 +47,9 @@ func providerOptions(f *Factory, clientID string) providers.Options {
 // into a forge kind and host, probing the host when nothing else says what
 // it is.
 func resolveTarget(ctx context.Context, f *Factory, target, provider string) (providers.Kind, string, error) {
-	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
+	kind, host, known, err := resolveArg(target, provider)
 	if err != nil {
-		return "", "", &usageError{err}
+		return "", "", err
 	}
 	if err := nixconf.ValidateHost(host); err != nil {
 		return "", "", &usageError{err}
@@ -65,7 +67,30 @@ func resolveTarget(ctx context.Context, f *Factory, target, provider string) (pr
 	return kind, host, nil
 }
 
+// resolveArg is providers.Resolve for a command-line argument: a refusal is
+// a usage error, and a token typed where a host goes is told how tokens
+// are given instead.
+func resolveArg(target, provider string) (providers.Kind, string, bool, error) {
+	kind, host, known, err := providers.Resolve(target, providers.Kind(provider))
+	if errors.Is(err, providers.ErrTokenArgument) {
+		return "", "", false, tokenArgument(err.Error())
+	}
+	if err != nil {
+		return "", "", false, &usageError{err}
+	}
+	return kind, host, known, nil
+}
+
+// tokenArgument is the usage error for an argument that looks like a
+// token; msg says so without quoting it.
+func tokenArgument(msg string) error {
+	return &usageError{&hintError{msg: msg, hints: []string{
+		"give a token on standard input or at the hidden prompt: `pass show forge-token | nix-auth set-token HOST`, or `nix-auth set-token HOST` and paste it",
+		"if it is a real token, it is now in your shell history: revoke it at the forge and make a new one",
+	}}}
+}
+
 func baseName(p string) string { return filepath.Base(p) }
 
 // warn prints a warning line in the same style as errors.
-func (f *Factory) warn(msg string) { fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }
+func (f *Factory) warn(msg string) { termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -39,9 +40,9 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 	var ask func(string) ([]byte, error)
 	if f.IO.InTTY && f.IO.ReadPassword != nil {
 		ask = func(path string) ([]byte, error) {
-			fmt.Fprintf(f.IO.ErrOut, "Passphrase for %s: ", path)
+			termsafe.Fprintf(f.IO.ErrOut, "Passphrase for %s: ", path)
 			b, err := f.IO.ReadPassword()
-			fmt.Fprintln(f.IO.ErrOut)
+			termsafe.Fprintln(f.IO.ErrOut)
 			return b, err
 		}
 	}
@@ -176,7 +177,7 @@ func saveEncrypted(f *Factory, file *crypt.File, e crypt.Entry, dryRun bool) err
 		return err
 	}
 	if dryRun {
-		fmt.Fprintf(f.IO.Out, "Dry run: would write %s=%s to %s; nothing was written.\n", e.Host, nixconf.MaskToken(e.Token), file.Path())
+		termsafe.Fprintf(f.IO.Out, "Dry run: would write %s=%s to %s; nothing was written.\n", e.Host, nixconf.MaskToken(e.Token), file.Path())
 		return nil
 	}
 	// A new store in the flake repo may be the first file in its folder.
@@ -190,9 +191,9 @@ func saveEncrypted(f *Factory, file *crypt.File, e crypt.Entry, dryRun bool) err
 	if existed {
 		verb = "Replaced"
 	}
-	fmt.Fprintf(f.IO.Out, "%s the token for %s in %s (encrypted to %d recipient%s).\n",
+	termsafe.Fprintf(f.IO.Out, "%s the token for %s in %s (encrypted to %d recipient%s).\n",
 		verb, e.Host, file.Path(), len(file.Recipients()), plural(len(file.Recipients())))
-	fmt.Fprintf(f.IO.Out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", file.Path())
+	termsafe.Fprintf(f.IO.Out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", file.Path())
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/providers"
 )
 
@@ -103,7 +104,14 @@ func hasDesktop(getenv func(string) string) bool {
 	return getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != ""
 }
 
+// openBrowser hands url to the desktop's opener. Only https URLs go: the
+// URLs come from providers, which pass only the forge's own pages, and
+// this keeps anything else (javascript:, file:, an argument starting with
+// "-") away from xdg-open even if a caller forgot.
 func openBrowser(url string) error {
+	if !strings.HasPrefix(url, "https://") {
+		return fmt.Errorf("refusing to open %q: not an https URL", url)
+	}
 	var c *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
@@ -131,9 +139,9 @@ func (f *Factory) readSecret(prompt string, fromStdin bool) (string, error) {
 		}
 		return readSecretFrom(f.IO.In)
 	}
-	fmt.Fprint(f.IO.ErrOut, prompt)
+	termsafe.Fprintf(f.IO.ErrOut, "%s", prompt)
 	b, err := f.IO.ReadPassword()
-	fmt.Fprintln(f.IO.ErrOut)
+	termsafe.Fprintln(f.IO.ErrOut)
 	if err != nil {
 		return "", fmt.Errorf("reading the token: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -194,6 +195,12 @@ func gitCredentialGet(f *Factory, config string) error {
 	if err := nixconf.ValidateToken(password); err != nil {
 		return fmt.Errorf("the token for %s (%s:%d) cannot be given to git: %w", e.Host, e.File, e.Line, err)
 	}
-	_, err = fmt.Fprintf(f.IO.Out, "username=%s\npassword=%s\n", user, password)
+	// The token passed ValidateToken (no whitespace or control
+	// characters), so termsafe leaves it as it is, unless it is longer than
+	// a line termsafe lets through: no forge issues such a token.
+	if len(password) > termsafe.MaxLine {
+		return fmt.Errorf("the token for %s (%s:%d) is longer than %d characters: not a token git can be given", e.Host, e.File, e.Line, termsafe.MaxLine)
+	}
+	_, err = termsafe.Fprintf(f.IO.Out, "username=%s\npassword=%s\n", user, password)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -106,8 +107,8 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	}
 	if !o.force && current != "" {
 		if st, ok := currentValid(ctx, p, current); ok {
-			fmt.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", host, st.User)
-			fmt.Fprintln(f.IO.Out, "Use --force to replace the token.")
+			termsafe.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", host, termsafe.Field(orUnknown(st.User)))
+			termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
 			return nil
 		}
 	}
@@ -164,8 +165,8 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 			return err
 		}
 		if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
-			fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires at %s; render leaves it out after that\n", tok.ExpiresAt.UTC().Format(time.RFC3339))
-			fmt.Fprintf(f.IO.ErrOut, "nix-auth: hint: for a fleet, store a personal access token (read_api): `nix-auth set-token %s --encrypt-to %s`\n", host, o.encryptTo)
+			termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires at %s; render leaves it out after that\n", tok.ExpiresAt.UTC().Format(time.RFC3339))
+			termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: for a fleet, store a personal access token (read_api): `nix-auth set-token %s --encrypt-to %s`\n", host, o.encryptTo)
 		}
 		return nil
 	}
@@ -176,9 +177,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	printLoggedIn(f, host, nixTok, st)
 	printChange(f, change, host, nixTok, o.dryRun)
 	if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
 			tok.ExpiresAt.Sub(f.Now()).Round(time.Minute), tok.ExpiresAt.UTC().Format(time.RFC3339))
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: hint: create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
 	}
 	return nil
 }
@@ -207,25 +208,27 @@ func currentValid(ctx context.Context, p providers.Provider, token string) (*pro
 	return st, true
 }
 
+// printLoggedIn says what the forge said about the token: its user and
+// scopes are the forge's words, each escaped and cut to a field.
 func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status) {
-	fmt.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, orUnknown(st.User), nixconf.MaskToken(nixTok))
+	termsafe.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, termsafe.Field(orUnknown(st.User)), nixconf.MaskToken(nixTok))
 	if st.ScopesKnown {
-		fmt.Fprintf(f.IO.Out, ", scopes: %s", orNone(strings.Join(st.Scopes, " ")))
+		termsafe.Fprintf(f.IO.Out, ", scopes: %s", orNone(termsafe.List(st.Scopes, " ")))
 	}
 	if !st.ExpiresAt.IsZero() {
-		fmt.Fprintf(f.IO.Out, ", expires %s", st.ExpiresAt.UTC().Format(time.RFC3339))
+		termsafe.Fprintf(f.IO.Out, ", expires %s", st.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintln(f.IO.Out, ").")
+	termsafe.Fprintln(f.IO.Out, ").")
 }
 
 func printChange(f *Factory, ch *nixconf.Change, host, nixTok string, dryRun bool) {
 	out := f.IO.Out
 	if dryRun {
-		fmt.Fprintf(out, "Dry run: would write %s=%s to %s", host, nixconf.MaskToken(nixTok), ch.TokensFile)
+		termsafe.Fprintf(out, "Dry run: would write %s=%s to %s", host, nixconf.MaskToken(nixTok), ch.TokensFile)
 		if ch.IncludeAdded {
-			fmt.Fprintf(out, " and add \"!include %s\" to %s", baseName(ch.TokensFile), ch.NixConf)
+			termsafe.Fprintf(out, " and add \"!include %s\" to %s", baseName(ch.TokensFile), ch.NixConf)
 		}
-		fmt.Fprintln(out, "; nothing was written.")
+		termsafe.Fprintln(out, "; nothing was written.")
 		printNixNotes(f, ch, true)
 		return
 	}
@@ -233,12 +236,12 @@ func printChange(f *Factory, ch *nixconf.Change, host, nixTok string, dryRun boo
 	if ch.Replaced {
 		verb = "Replaced"
 	}
-	fmt.Fprintf(out, "%s the token for %s in %s.\n", verb, host, ch.TokensFile)
+	termsafe.Fprintf(out, "%s the token for %s in %s.\n", verb, host, ch.TokensFile)
 	if ch.IncludeAdded {
-		fmt.Fprintf(out, "Added \"!include %s\" to %s.\n", baseName(ch.TokensFile), ch.NixConf)
+		termsafe.Fprintf(out, "Added \"!include %s\" to %s.\n", baseName(ch.TokensFile), ch.NixConf)
 	}
 	if len(ch.Migrated) > 0 {
-		fmt.Fprintf(out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+		termsafe.Fprintf(out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
 			strings.Join(ch.Migrated, ", "), ch.NixConf, ch.TokensFile, ch.Backup)
 	}
 	printNixNotes(f, ch, false)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
-	"github.com/nix-auth/nix-auth/providers"
 )
 
 type logoutOptions struct {
@@ -46,9 +46,9 @@ you revoke it there.`),
 			}
 			var host string
 			if len(a) == 1 {
-				_, h, _, err := providers.Resolve(a[0], "")
+				_, h, _, err := resolveArg(a[0], "")
 				if err != nil {
-					return &usageError{err}
+					return err
 				}
 				if err := nixconf.ValidateHost(h); err != nil {
 					return &usageError{err}
@@ -65,15 +65,15 @@ you revoke it there.`),
 				return err
 			}
 			if o.dryRun {
-				fmt.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, change.TokensFile)
+				termsafe.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, change.TokensFile)
 				return nil
 			}
-			fmt.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, change.TokensFile)
+			termsafe.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, change.TokensFile)
 			if len(change.Migrated) > 0 {
-				fmt.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+				termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
 					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)
 			}
-			fmt.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
+			termsafe.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
 			printNixNotes(f, change, false)
 			return nil
 		},
@@ -87,9 +87,9 @@ you revoke it there.`),
 
 // logoutEncrypted removes one host from an encrypted store.
 func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
-	_, host, _, err := providers.Resolve(target, "")
+	_, host, _, err := resolveArg(target, "")
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}
@@ -102,14 +102,14 @@ func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
 		return err
 	}
 	if o.dryRun {
-		fmt.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, file.Path())
+		termsafe.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, file.Path())
 		return nil
 	}
 	if err := file.Save(); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, file.Path())
-	fmt.Fprintln(f.IO.Out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
+	termsafe.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, file.Path())
+	termsafe.Fprintln(f.IO.Out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
 	return nil
 }
 
@@ -134,9 +134,9 @@ func pickHost(f *Factory, store *nixconf.Store) (string, error) {
 		return "", usagef("name the host to log out from (one of: %s)", hostList(entries))
 	}
 	for i, e := range entries {
-		fmt.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, nixconf.MaskToken(e.Token))
+		termsafe.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, nixconf.MaskToken(e.Token))
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Log out from which host? [1-%d] ", len(entries))
+	termsafe.Fprintf(f.IO.ErrOut, "Log out from which host? [1-%d] ", len(entries))
 	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
 	if err != nil && line == "" {
 		return "", errors.New("no host chosen; nothing was changed")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 )
 
@@ -22,14 +23,7 @@ func from(file string, line int) string {
 
 // clean keeps a file name or host read from a config (NIX_CONFIG is the
 // environment's) from putting control characters on the terminal.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func clean(s string) string { return termsafe.Field(s) }
 
 // printNixNotes says what a write means for the tokens Nix uses: the
 // system's tokens it kept (when this write made the tokens file add to
@@ -44,17 +38,17 @@ func printNixNotes(f *Factory, ch *nixconf.Change, dryRun bool) {
 				files = append(files, clean(e.File))
 			}
 		}
-		fmt.Fprintf(f.IO.Out, "Kept the system's tokens for %s (from %s): %s adds to them (extra-access-tokens) instead of replacing them.\n",
+		termsafe.Fprintf(f.IO.Out, "Kept the system's tokens for %s (from %s): %s adds to them (extra-access-tokens) instead of replacing them.\n",
 			strings.Join(hosts, ", "), strings.Join(files, ", "), baseName(ch.TokensFile))
 	}
 	for _, e := range ch.Shadowed {
 		f.warn(fmt.Sprintf("Nix uses the token for %s from %s, not the one in %s: that file is read before yours, and the first entry for a host wins",
 			clean(e.Host), from(e.File, e.Line), ch.TokensFile))
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: hint: to use yours, remove %s from %s (on NixOS: nix.settings.access-tokens, or the fleet's token store)\n",
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: to use yours, remove %s from %s (on NixOS: nix.settings.access-tokens, or the fleet's token store)\n",
 			clean(e.Host), clean(e.File))
 	}
 	if e := ch.Still; e != nil {
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: note: Nix still has a token for %s, from %s, which nix-auth does not manage\n", clean(e.Host), whereFrom(*e))
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: Nix still has a token for %s, from %s, which nix-auth does not manage\n", clean(e.Host), whereFrom(*e))
 	}
 }
 
@@ -84,11 +78,11 @@ func printSources(f *Factory, entries []nixconf.Entry) {
 	if len(entries) == 0 {
 		return
 	}
-	fmt.Fprintln(f.IO.Out)
+	termsafe.Fprintln(f.IO.Out)
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tNIX READS IT FROM")
+	termsafe.Fprintf(tw, "HOST\tNIX READS IT FROM\n")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\n", clean(e.Host), whereFrom(e))
+		termsafe.Fprintf(tw, "%s\t%s\n", clean(e.Host), whereFrom(e))
 	}
 	tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -81,7 +82,7 @@ func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptio
 	refreshed := 0
 	for _, e := range entries {
 		if o.dryRun {
-			fmt.Fprintf(f.IO.Out, "Dry run: would refresh %s (token %s%s).\n", e.Host, nixconf.MaskToken(e.Token), expiresText(e.Expires))
+			termsafe.Fprintf(f.IO.Out, "Dry run: would refresh %s (token %s%s).\n", e.Host, nixconf.MaskToken(e.Token), expiresText(e.Expires))
 			continue
 		}
 		ne, err := refreshOne(ctx, f, e, file.Path(), o.clientID)
@@ -98,14 +99,14 @@ func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptio
 		}
 	}
 	if o.dryRun {
-		fmt.Fprintf(f.IO.Out, "Dry run: nothing was sent or written.\n")
+		termsafe.Fprintf(f.IO.Out, "Dry run: nothing was sent or written.\n")
 	} else if refreshed > 0 {
 		if err := file.Save(); err != nil {
 			// The forge has spent the old refresh tokens already.
 			return &hintError{msg: err.Error(), hints: append(hintsOf(err),
 				fmt.Sprintf("the refreshed tokens were not saved and the old refresh tokens are spent: log in again with `nix-auth login HOST --encrypt-to %s`", file.Path()))}
 		}
-		fmt.Fprintf(f.IO.Out, "Saved %d refreshed token%s in %s.\n", refreshed, plural(refreshed), file.Path())
+		termsafe.Fprintf(f.IO.Out, "Saved %d refreshed token%s in %s.\n", refreshed, plural(refreshed), file.Path())
 	}
 	if failed > 0 {
 		return &exitError{exitFail}
@@ -120,20 +121,20 @@ func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []cry
 	if len(hosts) == 0 {
 		for _, e := range file.Entries() {
 			if e.RefreshToken == "" {
-				fmt.Fprintf(f.IO.Out, "Skipped %s: no refresh token (a personal token, or one that does not expire).\n", e.Host)
+				termsafe.Fprintf(f.IO.Out, "Skipped %s: no refresh token (a personal token, or one that does not expire).\n", e.Host)
 				continue
 			}
 			entries = append(entries, e)
 		}
 		if len(entries) == 0 {
-			fmt.Fprintf(f.IO.Out, "No token in %s has a refresh token; nothing to do.\n", file.Path())
+			termsafe.Fprintf(f.IO.Out, "No token in %s has a refresh token; nothing to do.\n", file.Path())
 		}
 		return entries, 0, nil
 	}
 	for _, h := range hosts {
-		_, host, _, err := providers.Resolve(h, "")
+		_, host, _, err := resolveArg(h, "")
 		if err != nil {
-			return nil, 0, &usageError{err}
+			return nil, 0, err
 		}
 		e, ok := file.Entry(host)
 		switch {
@@ -200,7 +201,7 @@ func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID s
 	}
 	ne := entryFor(f, kind, e.Host, nixTok, tok, st)
 	ne.ClientID = oauthClientID(kind, clientID)
-	fmt.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, orUnknown(st.User), nixconf.MaskToken(nixTok), expiresText(ne.Expires))
+	termsafe.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, termsafe.Field(orUnknown(st.User)), nixconf.MaskToken(nixTok), expiresText(ne.Expires))
 	return &ne, nil
 }
 

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 type rekeyOptions struct {
@@ -85,7 +85,7 @@ func runRekey(f *Factory, files []string, o *rekeyOptions) error {
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: %d of %d file%s failed; the others were rekeyed\n", failed, len(files), plural(len(files)))
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: %d of %d file%s failed; the others were rekeyed\n", failed, len(files), plural(len(files)))
 		return &exitError{exitFail}
 	}
 	return nil
@@ -101,29 +101,29 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 		return err
 	}
 	out := f.IO.Out
-	fmt.Fprintf(out, "%s:\n", path)
+	termsafe.Fprintf(out, "%s:\n", path)
 	for _, r := range res.Added {
-		fmt.Fprintf(out, "  + %s  from %s\n", r.Key(res.Format), r.Source)
+		termsafe.Fprintf(out, "  + %s  from %s\n", r.Key(res.Format), r.Source)
 	}
 	for _, r := range res.Unverified {
-		fmt.Fprintf(out, "  ? %s  from %s\n", r.Key(res.Format), r.Source)
+		termsafe.Fprintf(out, "  ? %s  from %s\n", r.Key(res.Format), r.Source)
 	}
 	for _, r := range res.Removed {
-		fmt.Fprintf(out, "  - %s  was in %s\n", r.Key(res.Format), r.Source)
+		termsafe.Fprintf(out, "  - %s  was in %s\n", r.Key(res.Format), r.Source)
 	}
 	for _, s := range res.Undeclared {
-		fmt.Fprintf(out, "  - %s\n", s)
+		termsafe.Fprintf(out, "  - %s\n", s)
 	}
 	if len(res.Unverified) > 0 {
-		fmt.Fprintln(out, "  (?: an age header does not say which X25519 or post-quantum key a stanza is for, so the file is encrypted anew)")
+		termsafe.Fprintln(out, "  (?: an age header does not say which X25519 or post-quantum key a stanza is for, so the file is encrypted anew)")
 	}
 	switch {
 	case !res.Changed:
-		fmt.Fprintln(out, "  recipients unchanged; nothing written")
+		termsafe.Fprintln(out, "  recipients unchanged; nothing written")
 	case o.dryRun:
-		fmt.Fprintln(out, "  dry run: nothing written")
+		termsafe.Fprintln(out, "  dry run: nothing written")
 	default:
-		fmt.Fprintln(out, "  rekeyed")
+		termsafe.Fprintln(out, "  rekeyed")
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/render"
 )
@@ -144,14 +144,14 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 	n := len(res.Hosts)
 	switch {
 	case o.check:
-		fmt.Fprintf(f.IO.Out, "%s is up to date (%d host%s).\n", ro.Output, n, plural(n))
+		termsafe.Fprintf(f.IO.Out, "%s is up to date (%d host%s).\n", ro.Output, n, plural(n))
 	case res.Changed:
-		fmt.Fprintf(f.IO.Out, "Wrote %s (%d host%s, %s, mode %04o).\n", ro.Output, n, plural(n), res.Setting, mode)
+		termsafe.Fprintf(f.IO.Out, "Wrote %s (%d host%s, %s, mode %04o).\n", ro.Output, n, plural(n), res.Setting, mode)
 	default:
-		fmt.Fprintf(f.IO.Out, "%s is up to date (%d host%s); nothing written.\n", ro.Output, n, plural(n))
+		termsafe.Fprintf(f.IO.Out, "%s is up to date (%d host%s); nothing written.\n", ro.Output, n, plural(n))
 	}
 	if res.IncludeAdded && !o.check {
-		fmt.Fprintf(f.IO.Out, "Added the !include line for it to %s.\n", ro.NixConf)
+		termsafe.Fprintf(f.IO.Out, "Added the !include line for it to %s.\n", ro.NixConf)
 	}
 	return nil
 }

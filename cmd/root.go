@@ -13,6 +13,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nix-auth/nix-auth/internal/termsafe"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 // Exit codes: 1 means the command ran and found a problem (invalid token,
@@ -67,16 +70,45 @@ func Execute() int {
 
 // Run runs the root command with args (nil: os.Args[1:]) and returns the
 // exit code, printing any error in the age style: one error line, then hints.
-func Run(ctx context.Context, f *Factory, args []string) int {
-	root := NewRootCmd(f)
+//
+// Everything the commands print goes through termsafe.Writer, so that text
+// from a forge or a file that a command forgot to escape still cannot drive
+// the terminal; the commands escape each such value themselves as well (see
+// termsafe), which is what keeps it on its own line.
+func Run(ctx context.Context, f *Factory, args []string) (code int) {
+	out, errOut := termsafe.NewWriter(f.IO.Out), termsafe.NewWriter(f.IO.ErrOut)
+	ios := *f.IO
+	ios.Out, ios.ErrOut = out, errOut
+	g := *f
+	g.IO = &ios
+	defer func() {
+		// Last resort: a bug must not print a stack trace built from what
+		// a forge sent. The causes are fixed where they are found; this
+		// only keeps the output to one error line.
+		if r := recover(); r != nil {
+			code = reportError(errOut, &hintError{
+				msg:   fmt.Sprintf("internal error: %v", r),
+				hints: []string{"this is a bug in nix-auth: please report it, with the command you ran"},
+			})
+		}
+		out.Flush()
+		errOut.Flush()
+	}()
+	root := NewRootCmd(&g)
 	if args != nil {
 		root.SetArgs(args)
 	}
-	err := root.ExecuteContext(ctx)
-	return reportError(f.IO.ErrOut, err)
+	c, err := root.ExecuteContextC(ctx)
+	return reportErrorFor(errOut, err, c)
 }
 
-func reportError(w io.Writer, err error) int {
+// reportError prints err (nothing when nil) and returns the exit code.
+func reportError(w io.Writer, err error) int { return reportErrorFor(w, err, nil) }
+
+// reportErrorFor is reportError for an error of command c (nil: unknown),
+// whose help a usage error points to. Every line is escaped as a whole:
+// error texts quote hosts, paths and forges' messages.
+func reportErrorFor(w io.Writer, err error, c *cobra.Command) int {
 	if err == nil {
 		return exitOK
 	}
@@ -84,17 +116,21 @@ func reportError(w io.Writer, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(w, "nix-auth: error: %s\n", err)
+	termsafe.Fprintf(w, "nix-auth: error: %s\n", err)
 	var h hinter
 	if errors.As(err, &h) {
 		for _, hint := range h.Hints() {
-			fmt.Fprintf(w, "nix-auth: hint: %s\n", hint)
+			termsafe.Fprintf(w, "nix-auth: hint: %s\n", hint)
 		}
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		if !hasHints(err) {
-			fmt.Fprintln(w, "nix-auth: hint: run `nix-auth help` for usage")
+			path := "nix-auth"
+			if c != nil {
+				path = c.CommandPath()
+			}
+			termsafe.Fprintf(w, "nix-auth: hint: run `%s --help` for usage\n", path)
 		}
 		return exitUsage
 	}
@@ -138,17 +174,105 @@ a 0600 access-tokens.conf beside nix.conf, pulled in with
 		newSetupGitCmd(f),
 		newVersionCmd(f),
 	)
-	return root
-}
-
-// args wraps a cobra positional-argument check so its failure exits 2.
-func args(check cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(c *cobra.Command, a []string) error {
-		if err := check(c, a); err != nil {
-			return &usageError{err}
+	// A word that is no command is a usage error with a hint, not cobra's
+	// exit 1 (or, for a command with subcommands, its help and exit 0).
+	root.Args = func(c *cobra.Command, a []string) error {
+		if len(a) > 0 {
+			return unknownCommand(c, a[0])
 		}
 		return nil
 	}
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	root.SetHelpCommand(newHelpCmd())
+	// Both are otherwise added only when the command runs; added here, the
+	// tree is whole for usageArgs and for tests that walk it.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = func(c *cobra.Command, a []string) error {
+				if len(a) == 0 {
+					return &usageError{err: &hintError{msg: "name the shell to complete for",
+						hints: []string{"run `nix-auth completion bash` (or zsh, fish, powershell)"}}}
+				}
+				return &usageError{err: &hintError{msg: fmt.Sprintf("no completion for %q", a[0]),
+					hints: []string{"the shells are bash, zsh, fish and powershell"}}}
+			}
+			// Runnable, so that cobra checks Args instead of printing help.
+			c.RunE = func(*cobra.Command, []string) error { return nil }
+		}
+	}
+	usageArgs(root)
+	return root
+}
+
+// usageArgs makes every positional-argument check in the tree, cobra's own
+// commands included, fail as a usage error.
+func usageArgs(c *cobra.Command) {
+	if c.Args != nil {
+		c.Args = args(c.Args)
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+}
+
+// unknownCommand is a word where a command goes, with the commands it may
+// have meant.
+func unknownCommand(c *cobra.Command, word string) error {
+	if anyToken(strings.Fields(word)) {
+		// Not echoed: it is most likely a token, typed where a command goes.
+		return tokenArgument("the argument looks like a token, not a command; it was not used")
+	}
+	hints := []string{"run `nix-auth help` for the list of commands"}
+	c.SuggestionsMinimumDistance = 2
+	if s := c.SuggestionsFor(word); word != "" && len(s) > 0 {
+		hints = append([]string{fmt.Sprintf("did you mean `nix-auth %s`?", s[0])}, hints...)
+	}
+	return &usageError{err: &hintError{msg: fmt.Sprintf("unknown command %q", word), hints: hints}}
+}
+
+// newHelpCmd replaces cobra's help command, which prints "Unknown help
+// topic" and exits 0 for a command that does not exist.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, a []string) error {
+			target, rest, err := c.Root().Find(a)
+			if err != nil || len(rest) > 0 {
+				return unknownCommand(c.Root(), strings.Join(a, " "))
+			}
+			return target.Help()
+		},
+	}
+}
+
+// args wraps a cobra positional-argument check so its failure exits 2.
+// Cobra's messages quote the argument they refuse; one that looks like a
+// token is refused without it.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, a []string) error {
+		err := check(c, a)
+		var ue *usageError
+		switch {
+		case err == nil || errors.As(err, &ue):
+			return err
+		case anyToken(a):
+			return tokenArgument("an argument looks like a token; it was not used")
+		}
+		return &usageError{err}
+	}
+}
+
+// anyToken reports whether any of words looks like a token.
+func anyToken(words []string) bool {
+	for _, w := range words {
+		if providers.LooksLikeToken(w) {
+			return true
+		}
+	}
+	return false
 }
 
 func newVersionCmd(f *Factory) *cobra.Command {
@@ -157,7 +281,7 @@ func newVersionCmd(f *Factory) *cobra.Command {
 		Short: "Print the version",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			fmt.Fprintf(f.IO.Out, "nix-auth %s\n", version)
+			termsafe.Fprintf(f.IO.Out, "nix-auth %s\n", version)
 			return nil
 		},
 	}

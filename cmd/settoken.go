@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -64,9 +65,9 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
-	kind, host, known, err := providers.Resolve(o.host, providers.Kind(o.provider))
+	kind, host, known, err := resolveArg(o.host, o.provider)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
 	if err := nixconf.ValidateHost(host); err != nil {
 		return &usageError{err}
@@ -104,7 +105,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 	switch {
 	case o.noValidate:
 	case !known:
-		fmt.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
 	default:
 		p, err := providers.New(kind, host, providerOptions(f, ""))
 		if err != nil {

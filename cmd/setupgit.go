@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -90,13 +91,13 @@ func runSetupGit(f *Factory, config string, targets []string, o *setupGitOptions
 	}
 	for i, h := range hosts {
 		if slices.Equal(olds[i], plans[i]) {
-			fmt.Fprintf(f.IO.Out, "git already asks nix-auth for https://%s.\n", h)
+			termsafe.Fprintf(f.IO.Out, "git already asks nix-auth for https://%s.\n", h)
 			continue
 		}
 		if err := g.set(helperKey(h), olds[i], plans[i]); err != nil {
 			return err
 		}
-		fmt.Fprintf(f.IO.Out, "git now asks nix-auth for https://%s.\n", h)
+		termsafe.Fprintf(f.IO.Out, "git now asks nix-auth for https://%s.\n", h)
 	}
 	for _, h := range hosts {
 		if !pathScoped(entries, h) {
@@ -107,7 +108,7 @@ func runSetupGit(f *Factory, config string, targets []string, o *setupGitOptions
 			return err
 		}
 		if !on {
-			fmt.Fprintf(f.IO.Out, "Tokens for %s are scoped to paths (%s/OWNER): git sends the path only with\n"+
+			termsafe.Fprintf(f.IO.Out, "Tokens for %s are scoped to paths (%s/OWNER): git sends the path only with\n"+
 				"  git config --global credential.https://%s.useHttpPath true\n", h, h, h)
 		}
 	}
@@ -176,7 +177,7 @@ func setupHosts(f *Factory, named []string, entries []nixconf.Entry, conf string
 			continue
 		}
 		if _, ok := usable(h); !ok {
-			fmt.Fprintf(f.IO.Out, "Skipping %s: it takes no token over HTTPS git (push over SSH).\n", h)
+			termsafe.Fprintf(f.IO.Out, "Skipping %s: it takes no token over HTTPS git (push over SSH).\n", h)
 			continue
 		}
 		hosts = append(hosts, h)
@@ -217,7 +218,7 @@ func undoSetupGit(f *Factory, g *gitConfig, hosts []string) error {
 		undone := withoutHelper(old)
 		if slices.Equal(old, undone) {
 			if len(hosts) > 0 {
-				fmt.Fprintf(f.IO.Out, "git does not ask nix-auth for %s; nothing to remove.\n", url)
+				termsafe.Fprintf(f.IO.Out, "git does not ask nix-auth for %s; nothing to remove.\n", url)
 			}
 			continue
 		}
@@ -225,10 +226,10 @@ func undoSetupGit(f *Factory, g *gitConfig, hosts []string) error {
 			return err
 		}
 		changed = true
-		fmt.Fprintf(f.IO.Out, "git no longer asks nix-auth for %s.\n", url)
+		termsafe.Fprintf(f.IO.Out, "git no longer asks nix-auth for %s.\n", url)
 	}
 	if !changed && len(hosts) == 0 {
-		fmt.Fprintln(f.IO.Out, "git does not ask nix-auth for any host; nothing to remove.")
+		termsafe.Fprintln(f.IO.Out, "git does not ask nix-auth for any host; nothing to remove.")
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -73,9 +74,10 @@ Validate every token Nix would use (or only the named hosts), all at once, and
 show provider, user, scopes, the masked token, expiry and validity.
 
 Exit status: 0 when every token is valid; 1 when one is invalid, expired,
-expires within --warn-expiring, or its forge failed to answer; 2 on a usage
-error. A host that runs no forge nix-auth knows is shown as "unchecked" and
-does not fail the run.`),
+expires within --warn-expiring, or its host could not be checked (no
+answer, a TLS or DNS failure, an answer that is not its forge's API); 2 on
+a usage error. A host that answers but runs no forge nix-auth knows is
+shown as "unchecked" and does not fail the run.`),
 		Example: strings.Trim(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h
@@ -115,8 +117,8 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
-		fmt.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
+		termsafe.Fprintf(f.IO.Out, "No tokens are configured in %s.\n", store.Paths.NixConf)
+		termsafe.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
 		printSources(f, entries)
@@ -133,6 +135,14 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Run's recover cannot reach this goroutine: a bug while
+			// reading one forge's answer is that row's error, not a crash.
+			defer func() {
+				if r := recover(); r != nil {
+					rows[i] = statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{},
+						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
+				}
+			}()
 			rows[i] = checkToken(ctx, f, e, warn)
 		}()
 	}
@@ -140,16 +150,37 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 	return rows
 }
 
+// reportStatus prints the --json report. JSON escapes control characters
+// itself; the values are escaped and cut as in the table all the same, so
+// that `jq -r` on the output cannot drive a terminal either, and a forge's
+// 100,000 scopes do not make a megabyte of it.
 func reportStatus(f *Factory, rep statusReport) error {
-	if rep.Hosts == nil {
-		rep.Hosts = []statusHost{} // the schema has a list, never null
+	rows := make([]statusHost, len(rep.Hosts)) // the schema has a list, never null
+	for i, r := range rep.Hosts {
+		rows[i] = safeRow(r)
 	}
+	out := rep
+	out.Hosts = rows
+	if rep.Recipients != nil {
+		out.Recipients = termsafe.Items(rep.Recipients)
+	}
+	out.Config, out.File = termsafe.Escape(rep.Config), termsafe.Escape(rep.File)
 	enc := json.NewEncoder(f.IO.Out)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := enc.Encode(out); err != nil {
 		return err
 	}
 	return statusExit(rep.Hosts)
+}
+
+// safeRow is r with every value that came from a forge or a file escaped
+// and cut: fields to termsafe.MaxField, the problem to a line, the scopes
+// to termsafe.MaxItems.
+func safeRow(r statusHost) statusHost {
+	r.Host, r.Provider, r.User, r.Token = termsafe.Field(r.Host), termsafe.Field(r.Provider), termsafe.Field(r.User), termsafe.Field(r.Token)
+	r.Problem = termsafe.Line(r.Problem)
+	r.Scopes = termsafe.Items(r.Scopes)
+	return r
 }
 
 // statusExit is 1 when any token is invalid, expired, expiring or could
@@ -208,10 +239,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	if o.json {
 		return reportStatus(f, rep)
 	}
-	fmt.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
-	fmt.Fprintf(f.IO.Out, "Recipients: %s\n", joinOr(rep.Recipients, "(unknown)"))
+	termsafe.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
+	// Recipients come from the file, which nobody authenticated.
+	termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
 	if note != "" {
-		fmt.Fprintf(f.IO.Out, "Note: %s.\n", note)
+		termsafe.Fprintf(f.IO.Out, "Note: %s.\n", note)
 	}
 	if len(rows) > 0 {
 		printStatusTable(f, rows)
@@ -283,12 +315,18 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 	for _, e := range entries {
 		byHost[e.Host] = e
 	}
-	var out []nixconf.Entry
-	for _, h := range hosts {
-		_, host, _, err := providers.Resolve(h, "")
+	// Every argument is parsed before any is looked up: a token among them
+	// is refused whatever its place.
+	resolved := make([]string, len(hosts))
+	for i, h := range hosts {
+		_, host, _, err := resolveArg(h, "")
 		if err != nil {
-			return nil, &usageError{err}
+			return nil, err
 		}
+		resolved[i] = host
+	}
+	var out []nixconf.Entry
+	for _, host := range resolved {
 		e, ok := byHost[host]
 		if !ok {
 			return nil, usagef("no token for %s in %s", host, conf)
@@ -298,19 +336,31 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 	return out, nil
 }
 
+// checkToken validates one token. A host that cannot be checked is an
+// error (it fails the run): one nix-auth cannot parse, one that does not
+// answer (DNS, connection, TLS, timeout), one whose answer is not its
+// forge's API. Only a host that answers the probes as no forge nix-auth
+// knows is "unchecked".
 func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration) statusHost {
 	row := statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{}}
 	kind, host, known, err := providers.Resolve(e.Host, "")
-	if err == nil && !known {
+	if err != nil {
+		if errors.Is(err, providers.ErrTokenArgument) {
+			row.Host = nixconf.MaskToken(e.Host) // a token saved as a host
+		}
+		row.State, row.Problem = stateError, err.Error()
+		return row
+	}
+	if !known {
 		kind, err = providers.Detect(ctx, host, f.HTTPClient())
-		if err != nil {
+		if errors.Is(err, providers.ErrNotForge) {
 			row.State, row.Problem = stateUnchecked, "not a forge nix-auth can check"
 			return row
 		}
-	}
-	if err != nil {
-		row.State, row.Problem = stateUnchecked, err.Error()
-		return row
+		if err != nil {
+			row.State, row.Problem = stateError, err.Error()
+			return row
+		}
 	}
 	row.Provider = string(kind)
 	p, err := providers.New(kind, host, providerOptions(f, ""))
@@ -343,10 +393,13 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 	return row
 }
 
+// printStatusTable prints the rows, every cell escaped and cut (safeRow):
+// a tab or line break from a forge would otherwise break the columns.
 func printStatusTable(f *Factory, rows []statusHost) {
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tPROVIDER\tUSER\tSCOPES\tTOKEN\tEXPIRES\tSTATE")
+	termsafe.Fprintf(tw, "HOST\tPROVIDER\tUSER\tSCOPES\tTOKEN\tEXPIRES\tSTATE\n")
 	for _, r := range rows {
+		r = safeRow(r)
 		expires := "-"
 		if r.ExpiresAt != nil {
 			expires = r.ExpiresAt.Format("2006-01-02 15:04 UTC")
@@ -355,10 +408,19 @@ func printStatusTable(f *Factory, rows []statusHost) {
 		if r.Problem != "" {
 			state += ": " + r.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
+		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
 			dash(strings.Join(r.Scopes, ",")), r.Token, expires, state)
 	}
 	tw.Flush()
+}
+
+// orUnknownList lists items (each a field, a bounded number of them), or
+// says there are none.
+func orUnknownList(items []string) string {
+	if len(items) == 0 {
+		return "(unknown)"
+	}
+	return termsafe.List(items, ", ")
 }
 
 func dash(s string) string {

@@ -1,8 +1,9 @@
 package cmd
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 // deviceUI shows the device flow and personal-token prompts: the code and
@@ -16,26 +17,32 @@ type deviceUI struct {
 	waiting   bool
 }
 
+// ShowDeviceCode shows what the forge sent: providers checked the URL (an
+// https page of the forge) and the code (short, printable); they are
+// escaped here all the same, as everything a forge sends is.
 func (u *deviceUI) ShowDeviceCode(userCode, verificationURI string, expiresAt time.Time) {
 	w := u.f.IO.ErrOut
-	fmt.Fprintf(w, "! First copy your one-time code: %s\n", userCode)
-	fmt.Fprintf(w, "  Then open %s and enter it", verificationURI)
+	termsafe.Fprintf(w, "! First copy your one-time code: %s\n", termsafe.Field(userCode))
+	termsafe.Fprintf(w, "  Then open %s and enter it", verificationURI)
 	if !expiresAt.IsZero() {
-		fmt.Fprintf(w, " (it expires in %s)", expiresAt.Sub(u.f.Now()).Round(time.Minute))
+		termsafe.Fprintf(w, " (it expires in %s)", expiresAt.Sub(u.f.Now()).Round(time.Minute))
 	}
-	fmt.Fprintln(w, ".")
+	termsafe.Fprintln(w, ".")
 	u.open(verificationURI)
 }
 
 func (u *deviceUI) Waiting(elapsed time.Duration) {
 	w := u.f.IO.ErrOut
 	if u.f.IO.ErrTTY {
-		fmt.Fprintf(w, "\r  Waiting for authorization... %s ", elapsed.Round(time.Second))
+		// The CR that redraws the line is nix-auth's own: the stream
+		// filter would escape it.
+		termsafe.WriteControl(w, "\r")
+		termsafe.Fprintf(w, "  Waiting for authorization... %s ", elapsed.Round(time.Second))
 		u.waiting = true
 		return
 	}
 	if !u.waiting {
-		fmt.Fprintln(w, "Waiting for authorization...")
+		termsafe.Fprintln(w, "Waiting for authorization...")
 		u.waiting = true
 	}
 }
@@ -43,7 +50,7 @@ func (u *deviceUI) Waiting(elapsed time.Duration) {
 // done ends the progress line so the next message starts on a clean line.
 func (u *deviceUI) done() {
 	if u.waiting && u.f.IO.ErrTTY {
-		fmt.Fprintln(u.f.IO.ErrOut)
+		termsafe.Fprintln(u.f.IO.ErrOut)
 	}
 	u.waiting = false
 }
@@ -51,9 +58,9 @@ func (u *deviceUI) done() {
 func (u *deviceUI) OpenTokenPage(url, instructions string) {
 	w := u.f.IO.ErrOut
 	if instructions != "" {
-		fmt.Fprintln(w, instructions)
+		termsafe.Fprintln(w, instructions)
 	}
-	fmt.Fprintf(w, "  Create a token at %s\n", url)
+	termsafe.Fprintf(w, "  Create a token at %s\n", url)
 	u.open(url)
 }
 
@@ -71,6 +78,6 @@ func (u *deviceUI) open(url string) {
 		return
 	}
 	if err := u.f.OpenBrowser(url); err == nil {
-		fmt.Fprintln(u.f.IO.ErrOut, "  Opened it in your browser.")
+		termsafe.Fprintln(u.f.IO.ErrOut, "  Opened it in your browser.")
 	}
 }

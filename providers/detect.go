@@ -90,7 +90,12 @@ func Detect(ctx context.Context, host string, c *http.Client) (Kind, error) {
 	return "", detectError(h, seen)
 }
 
-// detectError says what each probe saw.
+// ErrNotForge is a host that answered the probes but runs no forge
+// nix-auth knows, as opposed to one that could not be reached.
+var ErrNotForge = errors.New("the host runs no forge nix-auth knows")
+
+// detectError says what each probe saw: the network error when no probe
+// got an answer, else ErrNotForge with what each answered.
 func detectError(host string, seen []probeResult) error {
 	var parts []string
 	allNet := true
@@ -115,6 +120,7 @@ func detectError(host string, seen []probeResult) error {
 		Advice: []string{
 			"name the forge: --provider github|gitlab|gitea|forgejo|sourcehut",
 		},
+		class: ErrNotForge,
 	}
 }
 

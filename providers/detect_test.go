@@ -72,6 +72,9 @@ func TestDetectNotAForge(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not look like") || !strings.Contains(err.Error(), "/api/v4/version: 404") {
 		t.Fatalf("Detect error = %v", err)
 	}
+	if !errors.Is(err, providers.ErrNotForge) {
+		t.Errorf("Detect error %v is not ErrNotForge", err)
+	}
 	if !strings.Contains(strings.Join(hints(err), " "), "--provider") {
 		t.Errorf("hints %q do not mention --provider", hints(err))
 	}
@@ -87,6 +90,9 @@ func TestDetectUnreachable(t *testing.T) {
 	_, err := providers.Detect(context.Background(), "down.example.com", fake.Client())
 	if err == nil || !strings.Contains(err.Error(), "cannot reach down.example.com") || len(hints(err)) == 0 {
 		t.Fatalf("Detect error = %v, hints %q", err, hints(err))
+	}
+	if errors.Is(err, providers.ErrNotForge) {
+		t.Error("an unreachable host is ErrNotForge")
 	}
 }
 

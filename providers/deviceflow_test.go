@@ -335,3 +335,74 @@ func TestDeviceFlowPollTimeoutIsNotExpiry(t *testing.T) {
 		t.Fatalf("Login error = %v", err)
 	}
 }
+
+// TestDeviceFlowRefusesForeignPages: a verification page that is not an
+// https page of the forge stops the login before anything is shown or
+// polled.
+func TestDeviceFlowRefusesForeignPages(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []map[string]any{
+		{"verification_uri": "javascript:alert(document.cookie)"},
+		{"verification_uri": "file:///etc/passwd"},
+		{"verification_uri": "https://evil.example.com/login/device"},
+		{"verification_uri": "https://github.com@evil.example.com/login/device"},
+		{"verification_uri_complete": "https://evil.example.com/?user_code=X"},
+		{"user_code": "\x1b]0;pwned\x07"},
+	} {
+		p, fake := newProvider(t, providers.GitHub, "github.com", providers.Options{})
+		fake.ScriptDevice("github.com", forgetest.DeviceScript{Answer: answer, Token: forgetest.Token{Value: "gho_never"}})
+		ui := &fakeUI{}
+		_, err := p.Login(context.Background(), ui)
+		if err == nil || len(hints(err)) == 0 {
+			t.Errorf("%v: Login error %v, hints %q", answer, err, hints(err))
+		}
+		if len(ui.uris) != 0 || len(ui.codes) != 0 {
+			t.Errorf("%v: shown %v %v", answer, ui.codes, ui.uris)
+		}
+		for _, r := range fake.Requests() {
+			if r.Path == "/login/oauth/access_token" {
+				t.Errorf("%v: polled after a refused answer", answer)
+			}
+		}
+	}
+}
+
+// TestDeviceFlowNegativeInterval: the answer that used to panic oauth2's
+// poll loop now polls at RFC 8628's default 5 s, and the code's lifetime
+// shown comes from the injected clock.
+func TestDeviceFlowNegativeInterval(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	p, fake := newProvider(t, providers.GitHub, "github.com", providers.Options{Now: func() time.Time { return now }})
+	fake.ScriptDevice("github.com", forgetest.DeviceScript{
+		Answer: map[string]any{"interval": -5, "expires_in": -1e30},
+		Token:  forgetest.Token{Value: "gho_after_negative", User: "octocat"},
+	})
+	ui := &fakeUI{}
+	start := time.Now()
+	tok, err := p.Login(context.Background(), ui)
+	if err != nil || tok.Value != "gho_after_negative" {
+		t.Fatalf("Login: %v", err)
+	}
+	if d := time.Since(start); d < 5*time.Second {
+		t.Errorf("first poll after %v, want the default 5s", d)
+	}
+	if !ui.expiresAt.Equal(now.Add(15 * time.Minute)) {
+		t.Errorf("expiresAt %v, want the injected now + the default 15m", ui.expiresAt)
+	}
+}
+
+// TestTokenPageOnlyForTheHost: a personal-token page built from a host
+// that does not name one https host is refused, never opened.
+func TestTokenPageOnlyForTheHost(t *testing.T) {
+	for _, host := range []string{"git.example.com@evil.example.com", "git.example.com#@evil.example.com", "git.example.com\\@evil.example.com"} {
+		p, err := providers.New(providers.Gitea, host, providers.Options{HTTPClient: forgetest.New(t).Client()})
+		if err != nil {
+			continue
+		}
+		ui := &fakeUI{secret: "tok"}
+		if _, err := p.Login(context.Background(), ui); err == nil || len(ui.pages) != 0 {
+			t.Errorf("%q: Login error %v, pages opened %q", host, err, ui.pages)
+		}
+	}
+}

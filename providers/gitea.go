@@ -38,7 +38,7 @@ func (g *giteaProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if g.clientID != "" {
 		ui.Warn(fmt.Sprintf("--client-id is ignored: %s has no OAuth device flow", g.name()))
 	}
-	return g.personalLogin(ui, g.origin()+"/user/settings/applications", g.instructions())
+	return g.personalLogin(ui, g.apiHost, g.origin()+"/user/settings/applications", g.instructions())
 }
 
 // NixToken is the token itself.
@@ -64,7 +64,7 @@ func (g *giteaProvider) Validate(ctx context.Context, nixToken string) (*Status,
 		if err := r.decode(g.kind, &u); err != nil {
 			return nil, err
 		}
-		st.Valid, st.User = true, u.Login
+		st.Valid, st.User = true, boundName(u.Login)
 	case http.StatusUnauthorized:
 		st.Problem = g.name() + " does not accept it: it was deleted or mistyped"
 	case http.StatusForbidden:

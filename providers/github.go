@@ -50,7 +50,7 @@ const githubInstructions = "Nix sends this token with its github: fetcher (flake
 // Login runs the device flow (or the token prompt when asked for).
 func (g *githubProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if g.personal {
-		return g.personalLogin(ui, g.tokenPage(), githubInstructions)
+		return g.personalLogin(ui, g.apiHost, g.tokenPage(), githubInstructions)
 	}
 	clientID := g.clientID
 	if clientID == "" {
@@ -108,8 +108,13 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 		if st.RateLimitRemaining == 0 {
 			e := &Error{Host: r.url.Host, Msg: r.url.Host + " rate limit reached, so the token could not be checked",
 				Advice: []string{"try again after the limit resets"}}
+			// A reset time is believed only within a day: GitHub's limits
+			// reset hourly, and a far date would print as nonsense.
 			if reset := headerInt(r.header, "X-RateLimit-Reset"); reset > 0 {
-				e.Advice = []string{"try again after " + time.Unix(int64(reset), 0).UTC().Format(time.RFC3339)}
+				at, now := time.Unix(int64(reset), 0), g.now()
+				if at.After(now) && at.Before(now.Add(24*time.Hour)) {
+					e.Advice = []string{"try again after " + at.UTC().Format(time.RFC3339)}
+				}
 			}
 			return nil, e
 		}
@@ -128,7 +133,7 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 		return nil, err
 	}
 	st.Valid = true
-	st.User = user.Login
+	st.User = boundName(user.Login)
 	if v, ok := r.header[textproto.CanonicalMIMEHeaderKey("X-OAuth-Scopes")]; ok {
 		st.ScopesKnown = true
 		st.Scopes = splitScopes(strings.Join(v, ","))
@@ -148,7 +153,7 @@ func parseGitHubExpiry(v string) time.Time {
 	}
 	for _, layout := range []string{"2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST", time.RFC3339} {
 		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC()
+			return plausibleDate(t)
 		}
 	}
 	return time.Time{}

@@ -42,7 +42,7 @@ const gitlabInstructions = "Nix sends this token with its gitlab: fetcher (flake
 // result.
 func (g *gitlabProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if g.personal {
-		return g.personalLogin(ui, g.tokenPage(), gitlabInstructions)
+		return g.personalLogin(ui, g.apiHost, g.tokenPage(), gitlabInstructions)
 	}
 	clientID := g.clientID
 	if clientID == "" {
@@ -139,7 +139,7 @@ func (g *gitlabProvider) Validate(ctx context.Context, nixToken string) (*Status
 		if err := user.decode(GitLab, &u); err != nil {
 			return nil, err
 		}
-		st.User = u.Username
+		st.User = boundName(u.Username)
 	case http.StatusUnauthorized:
 		st.Problem = gitlabRejected(user)
 		return st, nil
@@ -192,7 +192,7 @@ func patInfo(r *response, st *Status) error {
 	if err := r.decode(GitLab, &pat); err != nil {
 		return err
 	}
-	st.Scopes, st.ScopesKnown = pat.Scopes, true
+	st.Scopes, st.ScopesKnown = boundScopes(pat.Scopes), true
 	if pat.ExpiresAt != nil {
 		st.ExpiresAt = parseGitLabDate(*pat.ExpiresAt)
 	}
@@ -225,8 +225,12 @@ func (g *gitlabProvider) oauthInfo(r *response, st *Status) error {
 	if secs == nil {
 		secs = info.ExpiresIn
 	}
+	// Doorkeeper sends 0 for an expired token; a negative count means the
+	// same, and a count beyond a century is not believed.
 	if secs != nil {
-		st.ExpiresAt = g.now().Add(time.Duration(*secs) * time.Second).UTC().Truncate(time.Second)
+		if d, ok := forgeSeconds(max(*secs, 0)); ok {
+			st.ExpiresAt = g.now().Add(d).UTC().Truncate(time.Second)
+		}
 	}
 	return nil
 }
@@ -246,7 +250,7 @@ func (l *scopeList) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return err
 	}
-	*l = a
+	*l = boundScopes(a)
 	return nil
 }
 
@@ -264,10 +268,22 @@ func gitlabRejected(r *response) string {
 // timestamp.
 func parseGitLabDate(v string) time.Time {
 	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t
+		return plausibleDate(t)
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC()
+		return plausibleDate(t)
 	}
 	return time.Time{}
+}
+
+// plausibleDate is t in UTC when it is a date a token can expire on (from
+// 1970 to 9000), else zero, "unknown": a forge's year 0 or 9999 with an
+// offset would print as nonsense and is beyond what JSON's time format
+// can hold.
+func plausibleDate(t time.Time) time.Time {
+	t = t.UTC()
+	if t.Year() < 1970 || t.Year() > 9000 {
+		return time.Time{}
+	}
+	return t
 }

@@ -138,6 +138,9 @@ type Error struct {
 	Advice []string
 	// Err is the underlying error, if any.
 	Err error
+	// class is a sentinel the error also matches with errors.Is (such as
+	// ErrNotForge) without its text joining the message.
+	class error
 }
 
 // Error is the message, followed by the underlying error if any.
@@ -150,6 +153,9 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class.
+func (e *Error) Is(target error) bool { return e.class != nil && target == e.class }
 
 // Hints is the advice printed under the error.
 func (e *Error) Hints() []string { return e.Advice }
@@ -279,21 +285,58 @@ func (r *response) message() string {
 	return ""
 }
 
-// headerInt reads an integer header, -1 when absent or malformed.
+// headerInt reads a count or epoch time from a header, -1 when absent,
+// malformed, negative or beyond int's range.
 func headerInt(h http.Header, name string) int {
 	v := h.Get(name)
 	if v == "" {
 		return -1
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
+	if err != nil || n < 0 {
 		return -1
 	}
 	return n
 }
 
 // splitScopes splits a scope list given with commas (GitHub) or spaces
-// (OAuth), dropping empties.
+// (OAuth), dropping empties, within boundScopes.
 func splitScopes(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	return boundScopes(strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }))
+}
+
+// Bounds on the names a forge sends. Real forges have a few dozen short
+// scopes and logins of at most 255 characters (GitLab; GitHub: 39); what
+// goes beyond is kept out rather than carried into status output and the
+// encrypted stores a login writes the metadata to.
+const (
+	maxScopes = 100
+	maxName   = 256
+)
+
+// boundScopes keeps the first maxScopes scopes that are at most maxName
+// bytes long.
+func boundScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if len(out) == maxScopes {
+			break
+		}
+		if len(s) <= maxName {
+			out = append(out, s)
+		}
+	}
+	if out == nil && scopes != nil {
+		out = []string{}
+	}
+	return out
+}
+
+// boundName is a login name, or "" (unknown) when it is longer than any
+// forge allows.
+func boundName(s string) string {
+	if len(s) > maxName {
+		return ""
+	}
+	return s
 }

@@ -191,8 +191,12 @@ func (b *base) Host() string { return b.host }
 func (b *base) origin() string { return "https://" + b.apiHost }
 
 // personalLogin is the personal-token flow: send the user to the settings
-// page, then read the token without echo.
-func (b *base) personalLogin(ui UI, page, instructions string) (*Token, error) {
+// page (on pageHost), then read the token without echo.
+func (b *base) personalLogin(ui UI, pageHost, page, instructions string) (*Token, error) {
+	page, err := forgeURL(page, pageHost)
+	if err != nil {
+		return nil, err
+	}
 	ui.OpenTokenPage(page, instructions)
 	raw, err := ui.ReadSecret(fmt.Sprintf("Paste the token for %s (input is hidden): ", b.host))
 	if err != nil {
@@ -324,12 +328,19 @@ func compatible(want, got Kind) bool {
 // Resolve turns a login target (a provider name such as "github" or
 // "codeberg", or a host, optionally with a /path or an https:// in front)
 // and an optional --provider into a kind and the host for access-tokens.
+// It is where every command parses a host argument, so it refuses one that
+// looks like a token (ErrTokenArgument) before anything could send it.
 // known is false when the host is not a public forge and no provider was
 // given: the caller should Detect it.
 func Resolve(target string, provider Kind) (kind Kind, host string, known bool, err error) {
 	t := strings.TrimSpace(target)
 	if t == "" {
 		return "", "", false, errors.New("no provider or host given")
+	}
+	// Before anything else, and never echoed: a token here would go to DNS
+	// and into the messages below.
+	if LooksLikeToken(t) || LooksLikeToken(string(provider)) {
+		return "", "", false, ErrTokenArgument
 	}
 	var want Kind
 	if provider != "" {
@@ -403,6 +414,46 @@ func tokenProblem(tok string) string {
 		return err.Error()
 	}
 	return ""
+}
+
+// maxQuotedURL bounds how much of a refused URL an error quotes.
+const maxQuotedURL = 200
+
+// forgeURL checks a URL before nix-auth shows it or hands it to a browser:
+// a device flow's verification page comes from the forge, a token page is
+// built from a host the user typed. Only an https page on host (the forge
+// being logged in to, host[:port]; :443 is the same) passes, without user
+// information, which browsers show as if it were the host. It returns the
+// URL in canonical form, non-ASCII escaped.
+func forgeURL(raw, host string) (string, error) {
+	bad := func(why string) error {
+		q := raw
+		if len(q) > maxQuotedURL {
+			q = q[:maxQuotedURL] + "..."
+		}
+		return &Error{Host: host,
+			Msg:    fmt.Sprintf("%s gave %q as the page to open, which is %s; refused: nothing was opened or saved", host, q, why),
+			Advice: []string{fmt.Sprintf("check that %s is the forge you meant: its pages are https://%s/...", host, host)}}
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", bad("not a URL")
+	case u.Scheme != "https" || u.Opaque != "" || u.Host == "":
+		return "", bad("not an https URL")
+	case u.User != nil:
+		return "", bad("a URL with user information")
+	case !sameHost(u.Host, host):
+		return "", bad("not a page of " + host)
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u.String(), nil
+}
+
+// sameHost compares two host[:port]s as a browser would reach them.
+func sameHost(a, b string) bool {
+	norm := func(h string) string { return strings.TrimSuffix(strings.ToLower(h), ":443") }
+	return norm(a) == norm(b)
 }
 
 // hostPart drops the /path of an access-tokens host key.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -64,8 +63,8 @@ func (g *gitlabProvider) Refresh(ctx context.Context, refreshToken string) (*Tok
 		// RFC 6749 section 6: without a new one the old one stays valid.
 		t.RefreshToken = refreshToken
 	}
-	if tok.ExpiresIn > 0 {
-		t.ExpiresAt = g.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	if life, ok := forgeSeconds(tok.ExpiresIn); ok && life > 0 {
+		t.ExpiresAt = g.now().Add(life)
 	}
 	if s, ok := tok.Extra("scope").(string); ok {
 		t.Scopes = splitScopes(s)

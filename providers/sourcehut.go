@@ -37,7 +37,7 @@ func (s *sourcehutProvider) Login(ctx context.Context, ui UI) (*Token, error) {
 	if s.clientID != "" {
 		ui.Warn("--client-id is ignored: SourceHut has no OAuth device flow")
 	}
-	return s.personalLogin(ui, s.meta+"/oauth2/personal-token", s.instructions())
+	return s.personalLogin(ui, metaHost(s.apiHost), s.meta+"/oauth2/personal-token", s.instructions())
 }
 
 // NixToken is the token itself.
@@ -78,7 +78,7 @@ func (s *sourcehutProvider) Validate(ctx context.Context, nixToken string) (*Sta
 		return nil, r.unexpected(SourceHut)
 	}
 	if answer.Data != nil && answer.Data.Me != nil && r.status == http.StatusOK {
-		st.Valid, st.User = true, answer.Data.Me.CanonicalName
+		st.Valid, st.User = true, boundName(answer.Data.Me.CanonicalName)
 		return st, nil
 	}
 	st.Problem = "SourceHut does not accept it"

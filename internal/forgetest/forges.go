@@ -69,7 +69,10 @@ func (s *Server) githubUser(w http.ResponseWriter, r *http.Request) {
 	}
 	n := s.countCall(t)
 	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(5000-n))
-	if !t.HideScopes {
+	switch {
+	case t.ScopesHeader != "":
+		w.Header().Set("X-OAuth-Scopes", t.ScopesHeader)
+	case !t.HideScopes:
 		w.Header().Set("X-OAuth-Scopes", strings.Join(t.Scopes, ", "))
 		w.Header().Set("X-Accepted-OAuth-Scopes", "")
 	}
@@ -312,6 +315,9 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request, host, style 
 		body["verification_uri"] = "https://" + host + "/oauth/device"
 		body["verification_uri_complete"] = "https://" + host + "/oauth/device?user_code=" + script.UserCode
 	}
+	for k, v := range script.Answer {
+		body[k] = v
+	}
 	oauthWrite(w, r, style, http.StatusOK, body)
 }
 
@@ -361,7 +367,11 @@ func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request, style strin
 	s.mu.Unlock()
 
 	if issue == nil {
-		oauthError(w, r, style, http.StatusBadRequest, step, describe(step))
+		desc := describe(step)
+		if ok && d.script.Description != "" {
+			desc = d.script.Description
+		}
+		oauthError(w, r, style, http.StatusBadRequest, step, desc)
 		return
 	}
 	body := map[string]any{"access_token": issue.Value}

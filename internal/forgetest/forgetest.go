@@ -5,7 +5,7 @@
 // redirects to another host, dropped connections, hangs).
 //
 // Its certificate is valid for the real names (github.com, gitlab.com,
-// codeberg.org, git.sr.ht, ...) and *.example.com, and Client() dials the
+// codeberg.org, git.sr.ht, ...), example.org and *.example.com, and Client() dials the
 // server whatever host a URL names, so code under test builds its real
 // URLs and nothing reaches the internet. For a subprocess (the built
 // binary under testscript), Env() passes the address and CA to
@@ -68,6 +68,9 @@ type Token struct {
 	// HideScopes leaves out X-OAuth-Scopes, as GitHub does for
 	// fine-grained tokens.
 	HideScopes bool
+	// ScopesHeader, when set, is sent verbatim as GitHub's X-OAuth-Scopes
+	// instead of one made from Scopes (a hostile or broken forge's).
+	ScopesHeader string
 	// Expires is when the token stops working; zero is never.
 	Expires time.Time
 	// ExpiryHeader, when set, is sent verbatim as GitHub's
@@ -106,6 +109,21 @@ type DeviceScript struct {
 	Interval int
 	// ExpiresIn is the code's lifetime in seconds; 0 gives 900.
 	ExpiresIn int
+	// Answer replaces or adds fields of the device-code answer as sent,
+	// whatever their type: a hostile forge's "interval": -5 or
+	// "verification_uri": "javascript:...". The fake itself keeps using
+	// the script's own values.
+	Answer map[string]any
+	// Description, when set, is the error_description of every scripted
+	// step's answer.
+	Description string
+}
+
+// Answer is a response scripted verbatim with Respond.
+type Answer struct {
+	Status int
+	Header map[string]string
+	Body   string
 }
 
 // Failure is a way for one endpoint to misbehave.
@@ -149,6 +167,7 @@ type Server struct {
 	scripts  map[string][]DeviceScript
 	devices  map[string]*device
 	failures map[string]Failure
+	answers  map[string]Answer
 	log      []Request
 	seq      int
 	latency  time.Duration
@@ -161,11 +180,14 @@ type device struct {
 	expires time.Time
 }
 
-// certNames are the names the certificate is valid for.
+// certNames are the names the certificate is valid for. example.org
+// answers as a web site that runs no forge, as the real one does; any
+// other name (gitlab.example.org) fails TLS verification, as an
+// unreachable or misconfigured host would.
 func certNames() []string {
 	return []string{
 		"github.com", "api.github.com", "gitlab.com", "codeberg.org",
-		"meta.sr.ht", "git.sr.ht", "example.com", "*.example.com", "localhost",
+		"meta.sr.ht", "git.sr.ht", "example.com", "*.example.com", "example.org", "localhost",
 	}
 }
 
@@ -194,6 +216,7 @@ func New(t testing.TB) *Server {
 		scripts:  map[string][]DeviceScript{},
 		devices:  map[string]*device{},
 		failures: map[string]Failure{},
+		answers:  map[string]Answer{},
 	}
 	for h, k := range map[string]string{
 		"github.com": GitHub, "api.github.com": GitHub, "gitlab.com": GitLab,
@@ -334,6 +357,15 @@ func (s *Server) Fail(host, path string, f Failure) {
 	s.failures[strings.ToLower(host)+path] = f
 }
 
+// Respond makes every request for path on host get a (status 0 gives
+// 200, with the headers and body as given), as a hostile or broken forge
+// would answer.
+func (s *Server) Respond(host, path string, a Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answers[strings.ToLower(host)+path] = a
+}
+
 // SetLatency makes every later request wait d before it is answered, as a
 // distant forge does, so that benchmarks can show whether requests to
 // several hosts overlap. Zero answers at once.
@@ -362,15 +394,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, Request{Host: host, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Form: r.PostForm})
 	failure := s.failures[host+r.URL.Path]
+	answer, scripted := s.answers[host+r.URL.Path]
 	kind := s.forges[host]
 	latency := s.latency
 	s.mu.Unlock()
 
 	if latency > 0 && !s.wait(r, latency) {
-		return
+		// The client gave up (or the server is closing): abort without an
+		// answer. Returning normally would make net/http send an empty
+		// 200, and a client mid-close (TLS close_notify sent, which cancels
+		// this request's context, TCP not yet closed) can still read it
+		// and return it instead of its own deadline error.
+		panic(http.ErrAbortHandler)
 	}
 	if failure != 0 {
 		s.misbehave(w, r, failure)
+		return
+	}
+	if scripted {
+		for k, v := range answer.Header {
+			w.Header().Set(k, v)
+		}
+		if answer.Status == 0 {
+			answer.Status = http.StatusOK
+		}
+		w.WriteHeader(answer.Status)
+		io.WriteString(w, answer.Body)
 		return
 	}
 	switch kind {
@@ -388,7 +437,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // wait sleeps d, or less when the client gives up or the server closes
-// (then it reports false and the request gets no answer).
+// (then it reports false and the caller must abort the request).
 func (s *Server) wait(r *http.Request, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

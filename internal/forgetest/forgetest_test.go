@@ -55,7 +55,7 @@ func TestCertificateCoversRealNames(t *testing.T) {
 	s := forgetest.New(t)
 	c := s.Client()
 	for _, host := range []string{"github.com", "api.github.com", "gitlab.com", "codeberg.org", "meta.sr.ht", "git.sr.ht",
-		"example.com", "ghe.example.com", "localhost"} {
+		"example.com", "ghe.example.com", "example.org", "localhost"} {
 		resp, _ := get(t, c, "https://"+host+"/", nil)
 		if resp.TLS == nil {
 			t.Errorf("%s: not TLS", host)
@@ -361,5 +361,39 @@ func TestGitLabRefreshGrant(t *testing.T) {
 	}
 	if resp, _ := refresh(rotated, "app"); resp.StatusCode != 200 {
 		t.Errorf("rotated refresh token: %d", resp.StatusCode)
+	}
+}
+
+// TestHostileScripts: the knobs that make the fake a hostile forge send
+// what they are given, verbatim.
+func TestHostileScripts(t *testing.T) {
+	s := forgetest.New(t)
+	c := s.Client()
+	s.ScriptDevice("github.com", forgetest.DeviceScript{
+		Steps:       []string{"access_denied"},
+		Answer:      map[string]any{"interval": -5, "verification_uri": "javascript:alert(1)", "user_code": "\x1b[2J"},
+		Description: "\r\nnix-auth: hint: forged",
+	})
+	_, body := post(t, c, "https://github.com/login/device/code", url.Values{"client_id": {"x"}}, "application/json")
+	var dc map[string]any
+	if err := json.Unmarshal([]byte(body), &dc); err != nil {
+		t.Fatal(err)
+	}
+	if dc["interval"] != float64(-5) || dc["verification_uri"] != "javascript:alert(1)" || dc["user_code"] != "\x1b[2J" {
+		t.Errorf("device answer: %v", dc)
+	}
+	poll := url.Values{"device_code": {dc["device_code"].(string)}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}
+	if _, body := post(t, c, "https://github.com/login/oauth/access_token", poll, "application/json"); !strings.Contains(body, `"error_description":"\r\nnix-auth: hint: forged"`) {
+		t.Errorf("scripted description: %s", body)
+	}
+
+	s.AddToken(forgetest.Token{Value: "tok", User: "u", ScopesHeader: "a,\u202eb"})
+	if resp, _ := get(t, c, "https://api.github.com/user", map[string]string{"Authorization": "Bearer tok"}); resp.Header.Get("X-OAuth-Scopes") != "a,\u202eb" {
+		t.Errorf("X-OAuth-Scopes = %q", resp.Header.Get("X-OAuth-Scopes"))
+	}
+
+	s.Respond("codeberg.org", "/api/v1/user", forgetest.Answer{Status: 403, Header: map[string]string{"Content-Type": "application/json"}, Body: `{"message":"\u001b]0;x\u0007"}`})
+	if resp, body := get(t, c, "https://codeberg.org/api/v1/user", nil); resp.StatusCode != 403 || !strings.Contains(body, `\u001b]0;x`) {
+		t.Errorf("Respond: %d %s", resp.StatusCode, body)
 	}
 }
