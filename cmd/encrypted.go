@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -160,10 +159,8 @@ func saveEncrypted(f *Factory, file *crypt.File, e crypt.Entry, dryRun bool) err
 		fmt.Fprintf(f.IO.Out, "Dry run: would write %s=%s to %s; nothing was written.\n", e.Host, nixconf.MaskToken(e.Token), file.Path())
 		return nil
 	}
-	// A new store in the flake repo may be the first file in its folder.
-	if err := os.MkdirAll(filepath.Dir(file.Path()), 0o755); err != nil {
-		return fmt.Errorf("creating the folder of %s: %w", file.Path(), err)
-	}
+	// A new store in the flake repo may be the first file in its folder:
+	// Save makes it.
 	if err := file.Save(); err != nil {
 		return err
 	}

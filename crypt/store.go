@@ -13,6 +13,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+
+	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -355,12 +357,17 @@ func Create(path string, recips []string) (*File, error) {
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
-// mode of an existing file (0600 for a new one). Only ciphertext reaches
-// the disk, the temporary file included. When another process changed the
+// mode of an existing file (0600 for a new one) and making its missing
+// directories. Only ciphertext reaches the disk, the temporary file
+// included. A path safefile's trust rule refuses (a symlink at the file
+// or its lock, a directory others can change) is an error and nothing is
+// written. When another process changed the
 // file since it was loaded, its version is decrypted again and this File's
 // changes are applied on top, so concurrent logins never lose a token.
 func (f *File) Save() error {
-	unlock, err := lockPath(f.path, f.Warn)
+	// The lock is the one the Nix config editor takes, removed on release
+	// so no stray file shows up in the user's git repository.
+	unlock, err := safefile.Lock(f.path, f.Warn)
 	if err != nil {
 		return err
 	}
@@ -400,7 +407,9 @@ func (f *File) Save() error {
 		f.ops = nil
 		return nil
 	}
-	if err := writeAtomic(f.path, out); err != nil {
+	// An existing store keeps its mode, and its owner and group where this
+	// process may keep them; a new one is 0600 whatever the umask.
+	if err := safefile.Write(safefile.File{Path: f.path, Data: out, Mode: 0o600, KeepOwner: true}); err != nil {
 		return err
 	}
 	f.loaded = out
