@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -112,6 +113,11 @@ func noRecipients(path, where string) error {
 // before the user goes through a browser.
 func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error) {
 	if _, err := formatOf(path); err != nil {
+		return nil, err
+	}
+	// A store nix-auth would refuse to write (a link at it or its lock, a
+	// folder others can change) is refused before a login flow too.
+	if err := safefile.Check(path, false); err != nil {
 		return nil, err
 	}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {

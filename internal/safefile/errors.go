@@ -76,11 +76,15 @@ func linkUntrusted(path, link string, owner uint32) *Error {
 }
 
 // dirRefused says that the directory dir on the way to path is not
-// trusted, and why.
-func dirRefused(path, dir, why string) *Error {
-	return refused(path, ErrUnsafeDir, fmt.Sprintf("the directory %s %s, who could redirect the write", dir, why),
-		"write below a directory that only you or root can change (chmod go-w "+strconv.Quote(dir)+" if it is yours)",
-		"or run nix-auth as the user who owns it")
+// trusted: it belongs to owner (who is not root or us), or, when owner is
+// empty, others can write it (why says how).
+func dirRefused(path, dir, owner, why string) *Error {
+	if owner != "" {
+		return refused(path, ErrUnsafeDir, fmt.Sprintf("the directory %s belongs to %s, who could redirect the write", dir, owner),
+			"write below a directory that only you or root can change, or run nix-auth as "+owner)
+	}
+	return refused(path, ErrUnsafeDir, fmt.Sprintf("the directory %s is writable by %s, who could redirect the write", dir, why),
+		"make it writable by its owner only (chmod go-w "+strconv.Quote(dir)+"), or write below a directory that only you or root can change")
 }
 
 // ioFailed is an Error for a write the system refused. changed says what

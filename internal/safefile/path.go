@@ -195,7 +195,7 @@ func (d *dir) check(file string) error {
 		return ioFailed(file, err, "")
 	}
 	if !trustedOwner(st.Uid) {
-		return dirRefused(file, d.path, "belongs to "+who(st.Uid))
+		return dirRefused(file, d.path, who(st.Uid), "")
 	}
 	perm := st.Mode & 0o7777
 	var by string
@@ -211,7 +211,7 @@ func (d *dir) check(file string) error {
 		d.shared = true
 		return nil
 	}
-	return dirRefused(file, d.path, fmt.Sprintf("is writable by %s (mode %04o, not sticky)", by, perm))
+	return dirRefused(file, d.path, "", fmt.Sprintf("%s (mode %04o, not sticky)", by, perm))
 }
 
 func readLink(d *dir, name string) (string, error) {
