@@ -426,7 +426,7 @@ func lockProblem(path, lock string, st *unix.Stat_t) error {
 		return lockIsLink(path, lock)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		what = "is not a regular file"
-	case st.Nlink != 1:
+	case st.Nlink > 1: // 0: its holder removed it as it let go; Lock tries again
 		what = fmt.Sprintf("has %d names (hard links)", st.Nlink)
 	case int(st.Uid) != os.Geteuid():
 		what = "belongs to " + who(st.Uid)
