@@ -99,17 +99,19 @@ func ioFailed(path string, err error, changed string) *Error {
 	}
 	var errno unix.Errno
 	errors.As(err, &errno)
+	var hints []string
 	if changed == "" {
 		changed = "nothing was changed"
+	} else {
+		hints = append(hints, "look at the files named here before running nix-auth again")
 	}
-	var hints []string
 	switch errno {
 	case unix.ENOSPC, unix.EDQUOT:
-		hints = []string{"free some space on the file system that holds " + filepath.Dir(path) + ", then run the command again"}
+		hints = append(hints, "free some space on the file system that holds "+filepath.Dir(path)+", then run the command again")
 	case unix.EROFS:
-		hints = []string{"the file system that holds " + filepath.Dir(path) + " is mounted read-only"}
+		hints = append(hints, "the file system that holds "+filepath.Dir(path)+" is mounted read-only")
 	case unix.EACCES, unix.EPERM:
-		hints = []string{"check the owner and permissions of " + filepath.Dir(path)}
+		hints = append(hints, "check the owner and permissions of "+filepath.Dir(path))
 	}
 	return &Error{Path: path, Err: err, msg: fmt.Sprintf("cannot write %s: %v; %s", path, reason, changed), hints: hints}
 }
