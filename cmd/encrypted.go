@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
@@ -117,6 +118,11 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 	if _, err := formatOf(path); err != nil {
 		return nil, err
 	}
+	// A store nix-auth would refuse to write (a link at it or its lock, a
+	// folder others can change) is refused before a login flow too.
+	if err := safefile.Check(path, false); err != nil {
+		return nil, err
+	}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		recips, err := f.storeRecipients(path, o.recipients)
 		if err != nil {
@@ -180,10 +186,8 @@ func saveEncrypted(f *Factory, file *crypt.File, e crypt.Entry, dryRun bool) err
 		termsafe.Fprintf(f.IO.Out, "Dry run: would write %s=%s to %s; nothing was written.\n", e.Host, nixconf.MaskToken(e.Token), file.Path())
 		return nil
 	}
-	// A new store in the flake repo may be the first file in its folder.
-	if err := os.MkdirAll(filepath.Dir(file.Path()), 0o755); err != nil {
-		return fmt.Errorf("creating the folder of %s: %w", file.Path(), err)
-	}
+	// A new store in the flake repo may be the first file in its folder:
+	// Save makes it.
 	if err := file.Save(); err != nil {
 		return err
 	}

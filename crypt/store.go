@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
 )
 
@@ -438,12 +439,17 @@ func Create(path string, recips []Recipient) (*File, error) {
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
-// mode of an existing file (0600 for a new one). Only ciphertext reaches
-// the disk, the temporary file included. When another process changed the
+// mode of an existing file (0600 for a new one) and making its missing
+// directories. Only ciphertext reaches the disk, the temporary file
+// included. A path safefile's trust rule refuses (a symlink at the file
+// or its lock, a directory others can change) is an error and nothing is
+// written. When another process changed the
 // file since it was loaded, its version is decrypted again and this File's
 // changes are applied on top, so concurrent logins never lose a token.
 func (f *File) Save() error {
-	unlock, err := lockPath(f.path, f.Warn)
+	// The lock is the one the Nix config editor takes, removed on release
+	// so no stray file shows up in the user's git repository.
+	unlock, err := safefile.Lock(f.path, f.Warn)
 	if err != nil {
 		return err
 	}
@@ -483,7 +489,9 @@ func (f *File) Save() error {
 		f.ops = nil
 		return nil
 	}
-	if err := writeAtomic(f.path, out); err != nil {
+	// An existing store keeps its mode, and its owner and group where this
+	// process may keep them; a new one is 0600 whatever the umask.
+	if err := safefile.Write(safefile.File{Path: f.path, Data: out, Mode: 0o600, KeepOwner: true}); err != nil {
 		return err
 	}
 	if a, ok := f.st.(*ageStore); ok {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
 // tokensFileMode is the mode of the tokens file and of nix.conf backups:
@@ -181,9 +183,7 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		return nil, err
 	}
 	if !s.DryRun {
-		if err := mkdirAll(filepath.Dir(s.Paths.TokensFile)); err != nil {
-			return nil, fmt.Errorf("cannot create %s: %w", filepath.Dir(s.Paths.TokensFile), err)
-		}
+		// The lock makes the tokens file's directory if needed.
 		unlock, err := s.lockBoth(readOnly == "")
 		if err != nil {
 			return nil, err
@@ -206,14 +206,15 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 // lockBoth takes the locks of a read-modify-write: the tokens file's, then
 // nix.conf's when it is written (always this order: no deadlock).
 func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
-	unlockTokens, err := lock(s.Paths.TokensFile, s.Warn)
+	// Always tokens file first, then nix.conf: one order, no deadlock.
+	unlockTokens, err := safefile.Lock(s.Paths.TokensFile, s.Warn)
 	if err != nil {
 		return nil, err
 	}
 	if !nixWritable {
 		return unlockTokens, nil
 	}
-	unlockConf, err := lock(s.Paths.NixConf, s.Warn)
+	unlockConf, err := safefile.Lock(s.Paths.NixConf, s.Warn)
 	if err != nil {
 		unlockTokens()
 		return nil, err
@@ -465,30 +466,44 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 	}
 }
 
+// apply writes the backup, the tokens file and nix.conf in one
+// all-or-nothing write, in that order: Nix, reading at any moment, finds
+// the tokens file in place before the include that pulls it in.
 func (p *plan) apply(paths Paths) error {
+	var files []safefile.File
 	if p.migrate && p.setNix {
-		backup, err := writeBackup(paths.NixConf, p.nixOld)
+		backup, err := backupName(paths.NixConf)
 		if err != nil {
 			return err
 		}
+		files = append(files, safefile.File{Path: backup, Data: p.nixOld, Mode: tokensFileMode, New: true})
 		p.change.Backup = backup
 	}
 	if p.writeTok {
-		if err := WriteFile(paths.TokensFile, p.tokNew, tokensFileMode); err != nil {
-			return err
-		}
+		files = append(files, safefile.File{Path: paths.TokensFile, Data: p.tokNew, Mode: tokensFileMode})
 	}
 	if p.setNix {
-		if err := WriteFile(paths.NixConf, p.nixNew, p.nixPerm); err != nil {
-			return err
-		}
+		files = append(files, nixConfFile(paths.NixConf, p.nixNew, p.nixPerm))
+	}
+	if err := safefile.Write(files...); err != nil {
+		p.change.Backup = ""
+		return err
 	}
 	return nil
 }
 
-// writeBackup saves nix.conf before its tokens move out, under a name not
-// yet taken, so an earlier backup is never overwritten.
-func writeBackup(nixConf string, data []byte) (string, error) {
+// nixConfFile is nix.conf as safefile writes it: through a symlink into a
+// dotfiles repository when the link passes safefile's trust rule (nix.conf
+// holds no tokens once they moved to the tokens file), so that it stays
+// linked. A link into the Nix store never gets here: inspect calls it
+// read-only.
+func nixConfFile(path string, data []byte, perm fs.FileMode) safefile.File {
+	return safefile.File{Path: path, Data: data, Mode: perm, FollowLink: true}
+}
+
+// backupName is where nix.conf is saved before its tokens move out: a
+// name not yet taken, so an earlier backup is never overwritten.
+func backupName(nixConf string) (string, error) {
 	for i := 0; ; i++ {
 		name := nixConf + ".before-nix-auth"
 		if i > 0 {
@@ -497,9 +512,6 @@ func writeBackup(nixConf string, data []byte) (string, error) {
 		if _, err := os.Lstat(name); err == nil {
 			continue
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("cannot back up %s: %w", nixConf, err)
-		}
-		if err := WriteFile(name, data, tokensFileMode); err != nil {
 			return "", fmt.Errorf("cannot back up %s: %w", nixConf, err)
 		}
 		return name, nil

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
 // Child modes: the test binary re-executed as a separate process, for
@@ -41,7 +43,7 @@ func TestMain(m *testing.M) {
 			syscall.Umask(u)
 			for _, mode := range []fs.FileMode{0o600, 0o644} {
 				p := filepath.Join(dir, fmt.Sprintf("f-%o-%o", u, mode))
-				if err := WriteFile(p, []byte("x"), mode); err != nil {
+				if err := safefile.WriteFile(p, []byte("x"), mode); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(1)
 				}
@@ -622,91 +624,6 @@ func TestStaleLockIsRecovered(t *testing.T) {
 		t.Errorf("warnings = %q", msgs)
 	}
 	assertNoStrays(t, filepath.Dir(s.Paths.NixConf), "nix.conf", TokensFileName)
-}
-
-// TestReclaimLock: a writer with nothing to write still clears a dead
-// process's lock file, and says so; without one it makes none.
-func TestReclaimLock(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	var msgs []string
-	warn := func(m string) { msgs = append(msgs, m) }
-	ReclaimLock(p, warn)
-	if _, err := os.Lstat(p + ".lock"); !os.IsNotExist(err) || len(msgs) != 0 {
-		t.Fatalf("without a lock file: %v, warnings %q", err, msgs)
-	}
-	if err := os.WriteFile(p+".lock", []byte("999999\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ReclaimLock(p, warn)
-	if _, err := os.Lstat(p + ".lock"); !os.IsNotExist(err) {
-		t.Errorf("the stale lock file is still there: %v", err)
-	}
-	if len(msgs) != 1 || !strings.Contains(msgs[0], "process 999999") {
-		t.Errorf("warnings = %q", msgs)
-	}
-}
-
-func TestLockExcludes(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	unlock, err := Lock(p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan struct{})
-	go func() {
-		u, err := Lock(p, nil)
-		if err == nil {
-			u()
-		}
-		close(got)
-	}()
-	select {
-	case <-got:
-		t.Fatal("a second Lock succeeded while the first was held")
-	case <-time.After(100 * time.Millisecond):
-	}
-	unlock()
-	select {
-	case <-got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the second Lock never got the lock")
-	}
-}
-
-func TestWriteFileLeavesNothingOnError(t *testing.T) {
-	dir := t.TempDir()
-	// Renaming onto a directory fails after the temporary file is written.
-	if err := os.Mkdir(filepath.Join(dir, "target"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFile(filepath.Join(dir, "target"), []byte("secret"), 0o600); err == nil {
-		t.Fatal("no error")
-	}
-	assertNoStrays(t, dir, "target")
-}
-
-func TestWriteFileOwned(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	if err := WriteFileOwned(p, []byte("x"), 0o640, os.Getuid(), os.Getgid()); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() || fi.Mode().Perm() != 0o640 {
-		t.Errorf("owner %d:%d mode %o", st.Uid, st.Gid, fi.Mode().Perm())
-	}
-	if os.Geteuid() == 0 {
-		if err := WriteFileOwned(p, []byte("y"), 0o600, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		fi, _ := os.Stat(p)
-		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
-			t.Errorf("owner %d:%d, want 65534:65534", st.Uid, st.Gid)
-		}
-	}
 }
 
 func TestLocate(t *testing.T) {

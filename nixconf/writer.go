@@ -109,7 +109,7 @@ const maxHeader = 4 << 10
 // planted at path cannot hang the caller, and only its first line is
 // compared, never printed.
 func CheckWriter(path string, want Writer, own string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

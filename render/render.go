@@ -23,6 +23,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
 )
 
@@ -174,6 +175,13 @@ func Render(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A path that safefile's trust rule refuses (a symlink at the output
+	// or its lock, a directory others can change) is an error before
+	// anything else, with --check too: not even the output's first line is
+	// read through a link someone else planted.
+	if err := safefile.Check(o.Output, false); err != nil {
+		return nil, err
+	}
 	// render replaces its output whole: never a file it did not write,
 	// such as the access-tokens.conf that login edits.
 	if err := nixconf.CheckWriter(o.Output, nixconf.WriterRender, o.Own); err != nil {
@@ -207,8 +215,8 @@ func Render(o Options) (*Result, error) {
 	content := format(kept, o.Setting, source)
 
 	res.Changed = !sameFile(o.Output, content, o.Mode, uid, gid)
-	// nix.conf is checked before the output is written: one that cannot
-	// take the include (malformed, read-only) must leave nothing changed.
+	// nix.conf is checked before the lock is taken: one that cannot take
+	// the include (malformed, read-only) is refused with nothing written.
 	if o.NixConf != "" {
 		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, true, o.StoreDir, nil); err != nil {
 			return res, err
@@ -220,13 +228,16 @@ func Render(o Options) (*Result, error) {
 		}
 		return res, nil
 	}
-	if res.Changed {
-		if res.Changed, err = write(o.Output, content, o.Mode, uid, gid, o.Warn); err != nil {
+	if res.Changed || res.IncludeAdded {
+		if res.Changed, res.IncludeAdded, err = write(o, content, uid, gid); err != nil {
 			return nil, err
 		}
 	} else {
 		// A render killed after its rename may have left its lock file.
-		nixconf.ReclaimLock(o.Output, o.Warn)
+		safefile.ReclaimLock(o.Output, o.Warn)
+		if o.NixConf != "" {
+			safefile.ReclaimLock(o.NixConf, o.Warn)
+		}
 	}
 	for _, e := range kept {
 		exp := "never"
@@ -237,11 +248,6 @@ func Render(o Options) (*Result, error) {
 	}
 	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home)); w != "" {
 		o.Warn(w)
-	}
-	if o.NixConf != "" {
-		if res.IncludeAdded, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir, o.Warn); err != nil {
-			return res, err
-		}
 	}
 	return res, nil
 }
@@ -293,7 +299,7 @@ func format(entries []crypt.Entry, setting, source string) []byte {
 // sameFile reports whether path already holds content with the wanted mode
 // and owner, in which case nothing is rewritten and its mtime is kept.
 func sameFile(path string, content []byte, mode fs.FileMode, uid, gid int) bool {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != mode.Perm() {
 		return false
 	}
@@ -307,26 +313,35 @@ func sameFile(path string, content []byte, mode fs.FileMode, uid, gid int) bool 
 	return err == nil && bytes.Equal(old, content)
 }
 
-// write replaces path under its lock, looking again under the lock: a
-// concurrent render may have written the same content meanwhile. The
-// unchanged case is decided before taking the lock so that an idempotent
-// run creates no lock file either.
-func write(path string, content []byte, mode fs.FileMode, uid, gid int, warn func(string)) (bool, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return false, fmt.Errorf("creating the directory of %s: %w", path, err)
-	}
-	unlock, err := nixconf.Lock(path, warn)
+// write replaces the output and adds its include to NixConf (when set and
+// missing) in one all-or-nothing write under the output's lock (then
+// nix.conf's: the order every writer takes them in), looking again under
+// the lock: a concurrent render may have written the same content
+// meanwhile. The unchanged case is decided before taking the lock so that
+// an idempotent run creates no lock file either.
+func write(o Options, content []byte, uid, gid int) (changed, added bool, err error) {
+	unlock, err := safefile.Lock(o.Output, o.Warn)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer unlock()
-	if sameFile(path, content, mode, uid, gid) {
-		return false, nil
+	// Again under the lock: a login may have made the file meanwhile.
+	if err := nixconf.CheckWriter(o.Output, nixconf.WriterRender, o.Own); err != nil {
+		return false, false, err
 	}
-	if err := nixconf.WriteFileOwned(path, content, mode, uid, gid); err != nil {
-		return false, err
+	var files []safefile.File
+	if !sameFile(o.Output, content, o.Mode, uid, gid) {
+		files = append(files, safefile.File{Path: o.Output, Data: content, Mode: o.Mode, Owner: &safefile.Owner{UID: uid, GID: gid}})
 	}
-	return true, nil
+	if o.NixConf != "" {
+		added, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir, o.Warn, files...)
+	} else {
+		err = safefile.Write(files...)
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return len(files) > 0, added, nil
 }
 
 // lookupOwner resolves user and group names (or numbers); empty means the

@@ -217,7 +217,6 @@ func sopsWriter() writer {
 		needs:           []string{"set-token --encrypt-to"},
 		prepare:         f.prepare,
 		crashTrials:     200,
-		removesOldTemps: true,
 		reportsTakeover: true,
 		variants: []variant{{
 			name:  "add",
@@ -269,7 +268,6 @@ func renderWriter() writer {
 		needs:           []string{"render"},
 		prepare:         f.prepare,
 		crashTrials:     200,
-		removesOldTemps: true,
 		reportsTakeover: true,
 		variants: []variant{{
 			// The store gained a host since the last render.

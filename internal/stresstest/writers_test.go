@@ -38,11 +38,8 @@ type writer struct {
 	needs []string
 	// prepare, if set, builds what the variants and race start from, once.
 	prepare func() error
-	// removesOldTemps: the next write removes temporary files a killed
-	// writer left long ago (every writer goes through nixconf.WriteFile).
-	removesOldTemps bool
 	// reportsTakeover: the next run says when it takes over a lock whose
-	// file names the killed process (every writer locks with nixconf.Lock
+	// file names the killed process (every writer locks with safefile.Lock
 	// and passes it a warning).
 	reportsTakeover bool
 }
@@ -185,7 +182,6 @@ func plaintextWriter() writer {
 		}},
 		visible:         nixconfTokens,
 		nixReads:        true,
-		removesOldTemps: true,
 		reportsTakeover: true,
 		race: race{
 			procs: procs,
