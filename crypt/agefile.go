@@ -64,18 +64,31 @@ func ageReader(data []byte) io.Reader {
 
 // ageStanzas lists the recipient stanza types of the header.
 func ageStanzas(data []byte) ([]string, error) {
+	stanzas, err := ageStanzaLines(data)
+	if err != nil {
+		return nil, err
+	}
+	types := make([]string, len(stanzas))
+	for i, s := range stanzas {
+		types[i] = s[0]
+	}
+	return types, nil
+}
+
+// ageStanzaLines lists the recipient stanzas of the header, each as the
+// type and arguments of its "-> " line.
+func ageStanzaLines(data []byte) ([][]string, error) {
 	hdr, err := age.ExtractHeader(ageReader(data))
 	if err != nil {
 		return nil, err
 	}
-	var types []string
+	var stanzas [][]string
 	for _, line := range strings.Split(string(hdr), "\n") {
 		if rest, ok := strings.CutPrefix(line, "-> "); ok {
-			typ, _, _ := strings.Cut(rest, " ")
-			types = append(types, typ)
+			stanzas = append(stanzas, strings.Split(rest, " "))
 		}
 	}
-	return types, nil
+	return stanzas, nil
 }
 
 func ageErr(path string, data []byte, err error) error {
