@@ -14,8 +14,10 @@
         "aarch64-darwin"
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
-      # Stamped into `nix-auth version` (cmd.version) by package.nix.
-      version = "0.1.0+${self.shortRev or self.dirtyShortRev or "dirty"}";
+      # Stamped into `nix-auth version` (cmd.version) by package.nix: the
+      # commit, or for a source without one (a tarball, a path) the date of
+      # its newest file.
+      version = "0.1.0+${self.shortRev or self.dirtyShortRev or self.lastModifiedDate}";
     in
     {
       overlays.default = final: _prev: {
