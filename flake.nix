@@ -58,8 +58,12 @@
         };
       });
 
-      nixosModules.default = import ./nix/nixos-module.nix { inherit self; };
-      homeManagerModules.default = import ./nix/hm-module.nix { inherit self; };
+      # The modules build the package from the host's own pkgs (any system,
+      # overlays, cross-compilation); the flake gives them its version.
+      nixosModules.default = import ./nix/nixos-module.nix { inherit version; };
+      homeModules.default = import ./nix/hm-module.nix { inherit version; };
+      # The output's older name, which many configurations still use.
+      homeManagerModules = self.homeModules;
 
       checks = forAllSystems (
         pkgs:
