@@ -64,6 +64,7 @@
       homeModules.default = import ./nix/hm-module.nix { inherit version; };
       # The output's older name, which many configurations still use.
       homeManagerModules = self.homeModules;
+      darwinModules.default = import ./nix/darwin-module.nix { inherit version; };
 
       checks = forAllSystems (
         pkgs:
