@@ -8,10 +8,12 @@ import (
 	"testing"
 )
 
-// TestFlake checks the flake as a user gets it: the lock is accepted
-// offline, every output evaluates (the package, the modules and the NixOS
-// VM test instantiate) with nixpkgs overridden by the kit's, the module
-// outputs have their names, and the version is stamped without a commit.
+// TestFlake checks the flake as a user gets it, without fetching nixpkgs:
+// the lock is accepted, the module outputs have their names, and the
+// version is stamped without a commit. (`nix flake check` with nixpkgs
+// overridden by the kit's copies all of nixpkgs into the store, minutes on
+// a busy machine: .ci/run runs it, outside any test's timeout; the VM test
+// is instantiated with the NixOS scenarios.)
 func TestFlake(t *testing.T) {
 	t.Parallel()
 	needKit(t)
@@ -51,19 +53,5 @@ func TestFlake(t *testing.T) {
 		`--apply 'o: (o { callPackage = _: args: args; } { }).nix-auth.version'`, src)))
 	if !regexp.MustCompile(`^0\.1\.0\+[0-9]{14}$`).MatchString(out) {
 		t.Errorf("version without a commit: %q", out)
-	}
-
-	// Last, as it is the slow part: every output evaluates, the package
-	// and the VM test instantiate.
-	out = string(run(t, "nix flake check", kitCmd(t, `exec nix flake check --no-build --override-input nixpkgs "path:$NIXEVAL_NIXPKGS" ../.. 2>&1`)))
-	for _, want := range []string{
-		"checking NixOS module 'nixosModules.default'",
-		"checking derivation checks.x86_64-linux.nixos",
-		"checking flake output 'homeModules'",
-		"checking flake output 'darwinModules'",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("nix flake check did not say %q:\n%s", want, out)
-		}
 	}
 }

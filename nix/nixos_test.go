@@ -211,6 +211,15 @@ func TestNixOS(t *testing.T) {
 		}
 	})
 
+	t.Run("the VM test instantiates", func(t *testing.T) {
+		var vm struct{ Drv *string }
+		scenario(t, all, "vm-test", &vm)
+		if vm.Drv == nil {
+			t.Fatal("nix/vm-test.nix does not evaluate")
+		}
+		instantiated(t, "the VM test", *vm.Drv)
+	})
+
 	t.Run("neither input: the assertion speaks", func(t *testing.T) {
 		s := get(t, "neither")
 		if len(s.Assertions) != 1 || s.Assertions[0] != "services.nix-auth: set exactly one of secretsFile and plainFile." {

@@ -361,9 +361,20 @@ let
       }
     ];
   };
+
+  # The flake's VM test (checks.x86_64-linux.nixos), instantiated: its two
+  # machines with the module, and the test driver.
+  vmTest.drv = drvOrNull (
+    import ../vm-test.nix {
+      self.nixosModules.default = import ../nixos-module.nix { inherit version; };
+      inherit pkgs;
+    }
+  );
 in
 {
-  nixos = nixosScenarios;
+  nixos = nixosScenarios // {
+    vm-test = vmTest;
+  };
   others = {
     hm = hmScenarios;
     darwin = darwinScenarios;
