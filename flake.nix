@@ -14,8 +14,10 @@
         "aarch64-darwin"
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
-      # Stamped into `nix-auth version` (cmd.version) by package.nix.
-      version = "0.1.0+${self.shortRev or self.dirtyShortRev or "dirty"}";
+      # Stamped into `nix-auth version` (cmd.version) by package.nix: the
+      # commit, or for a source without one (a tarball, a path) the date of
+      # its newest file.
+      version = "0.1.0+${self.shortRev or self.dirtyShortRev or self.lastModifiedDate}";
     in
     {
       overlays.default = final: _prev: {
@@ -56,8 +58,13 @@
         };
       });
 
-      nixosModules.default = import ./nix/nixos-module.nix { inherit self; };
-      homeManagerModules.default = import ./nix/hm-module.nix { inherit self; };
+      # The modules build the package from the host's own pkgs (any system,
+      # overlays, cross-compilation); the flake gives them its version.
+      nixosModules.default = import ./nix/nixos-module.nix { inherit version; };
+      homeModules.default = import ./nix/hm-module.nix { inherit version; };
+      # The output's older name, which many configurations still use.
+      homeManagerModules = self.homeModules;
+      darwinModules.default = import ./nix/darwin-module.nix { inherit version; };
 
       checks = forAllSystems (
         pkgs:

@@ -50,7 +50,8 @@ type statusHost struct {
 type statusReport struct {
 	SchemaVersion int    `json:"schema_version"`
 	Config        string `json:"config,omitempty"`
-	// File, Decrypted and Recipients describe an encrypted store (--file).
+	// File, Decrypted and Recipients describe an encrypted store (--file);
+	// File alone a decrypted file (--plain).
 	File       string       `json:"file,omitempty"`
 	Decrypted  *bool        `json:"decrypted,omitempty"`
 	Recipients []string     `json:"recipients,omitempty"`
@@ -62,6 +63,9 @@ type statusOptions struct {
 	warnExpiring time.Duration
 	file         string
 	keys         keyOptions
+	plain        string   // --plain: a decrypted file (statusplain.go)
+	offline      bool     // ask no forge, use no key
+	expect       []string // --expect-recipient keys
 }
 
 func newStatusCmd(f *Factory) *cobra.Command {
@@ -77,12 +81,20 @@ Exit status: 0 when every token is valid; 1 when one is invalid, expired,
 expires within --warn-expiring, or its host could not be checked (no
 answer, a TLS or DNS failure, an answer that is not its forge's API); 2 on
 a usage error. A host that answers but runs no forge nix-auth knows is
-shown as "unchecked" and does not fail the run.`),
+shown as "unchecked" and does not fail the run.
+
+--plain shows a decrypted file instead: one render wrote, or one sops-nix or
+agenix decrypted (a file with no token fails). --offline, with --file or
+--plain, asks no forge and uses no key. --expect-recipient KEY, with --file,
+only checks that the store is encrypted to KEY, from what it shows without a
+key (offline, for a build sandbox): exit 1 names each key it is not.`),
 		Example: strings.Trim(`
   nix-auth status
   nix-auth status github.com --warn-expiring 168h
   nix-auth status --json | jq '.hosts[] | select(.state != "valid")'
-  nix-auth status --file secrets/tokens.yaml`, "\n"),
+  nix-auth status --file secrets/tokens.yaml
+  nix-auth status --plain /run/nix-auth/access-tokens.conf --warn-expiring 168h
+  nix-auth status --file secrets/tokens.yaml --offline --expect-recipient "$(cat host.pub)"`, "\n"),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runStatus(c.Context(), f, configFlag(c), a, o)
 		},
@@ -91,10 +103,20 @@ shown as "unchecked" and does not fail the run.`),
 	c.Flags().DurationVar(&o.warnExpiring, "warn-expiring", 0, "fail when a token expires within this duration, e.g. 72h")
 	c.Flags().StringVar(&o.file, "file", "", "show an encrypted store: metadata without a key, validation with one")
 	o.keys.addIdentityFlag(c.Flags())
+	addStatusFileFlags(c.Flags(), o)
 	return c
 }
 
 func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o *statusOptions) error {
+	if err := checkStatusFileFlags(hosts, o); err != nil {
+		return err
+	}
+	switch {
+	case len(o.expect) > 0:
+		return runExpectRecipients(f, o)
+	case o.plain != "":
+		return runStatusPlain(ctx, f, hosts, o)
+	}
 	if o.file != "" {
 		return runStatusFile(ctx, f, hosts, o)
 	}
@@ -212,8 +234,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	decrypted := false
 	var rows []statusHost
 	var note string
-	ids, err := f.identities(o.keys.identities)
-	if err == nil {
+	var ids *crypt.Identities
+	if !o.offline {
+		ids, err = f.identities(o.keys.identities)
+	}
+	if !o.offline && err == nil {
 		var file *crypt.File
 		if file, err = crypt.Load(o.file, ids.List, ids.Tried); err == nil {
 			decrypted = true
@@ -227,10 +252,13 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 		// Metadata only is for a machine without a key. A key named with
 		// --identity was asked to open the file: that it cannot (a host
 		// key the file is not encrypted to) is the answer, not a note.
-		if len(o.keys.identities) > 0 || !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase) {
+		if !o.offline && (len(o.keys.identities) > 0 || !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase)) {
 			return err
 		}
 		note = "no key here decrypts it: showing the metadata only, tokens not validated"
+		if o.offline {
+			note = "--offline: showing the metadata only, tokens not validated"
+		}
 		if rows, err = metaRows(meta, hosts, f.Now(), o.warnExpiring); err != nil {
 			return err
 		}

@@ -1,8 +1,16 @@
-# home-manager module: the per-user variant. Renders the user's token store
-# into ~/.config/nix/access-tokens.rendered.conf on every activation and
-# includes it from the nix.conf that home-manager writes. (Not
-# access-tokens.conf: that is login's file, which render never overwrites.)
-{ self }:
+# home-manager module: the per-user variant. A systemd user unit (a launchd
+# agent on macOS) renders the user's token store at login, after sops-nix and
+# agenix have decrypted theirs, and again on every switch that needs it; the
+# nix.conf that home-manager writes includes the result.
+#
+# On Linux the tokens are rendered under $XDG_RUNTIME_DIR (tmpfs, gone at
+# logout) and `output` is a symlink to them, as sops-nix does for its
+# secrets: nix.conf cannot name $XDG_RUNTIME_DIR, and Nix skips an include
+# whose target is gone. macOS has no such directory: the agent renders
+# `output` itself.
+{
+  version ? "dev",
+}:
 {
   config,
   lib,
@@ -12,63 +20,77 @@
 
 let
   cfg = config.services.nix-auth;
+  common = import ./common.nix { inherit lib version; };
   inherit (lib) mkOption types;
+  inherit (pkgs.stdenv.hostPlatform) isDarwin isLinux;
 
-  input =
+  # The name render gives a user's own access-tokens file by default
+  # (nixconf.Locate's TokensFile, beside nix.conf): the module's output
+  # keeps to it, so that `nix-auth render` by hand and the module agree.
+  # render's own file beside login's access-tokens.conf (which render never
+  # overwrites): nixconf.RenderFileName.
+  renderDefaultName = "access-tokens.rendered.conf";
+  defaultOutput = "${config.xdg.configHome}/nix/${renderDefaultName}";
+
+  exe = lib.getExe cfg.package;
+
+  # A shell word that keeps $VAR and $(...) working: agenix's user paths are
+  # "${XDG_RUNTIME_DIR}/agenix/NAME" (on macOS "$(getconf
+  # DARWIN_USER_TEMP_DIR)/agenix/NAME"), for the shell to expand.
+  expanded = s: ''"${lib.replaceStrings [ ''"'' ''\'' "`" ] [ ''\"'' ''\\'' "\\`" ] s}"'';
+
+  rendered = if isLinux then ''"$XDG_RUNTIME_DIR/nix-auth/${renderDefaultName}"'' else lib.escapeShellArg cfg.output;
+
+  inputWords =
     if cfg.plainFile != null then
-      [
-        "--plain"
-        cfg.plainFile
-      ]
+      "--plain ${expanded cfg.plainFile}"
     else
-      [ "${cfg.secretsFile}" ] ++ lib.concatMap (p: [ "--identity" p ]) cfg.identityPaths;
+      lib.escapeShellArgs (common.inputArgs cfg);
 
-  command = [
-    (lib.getExe cfg.package)
-    "render"
-  ]
-  ++ input
-  ++ [
-    "--output"
-    cfg.output
-    "--mode"
-    "0600"
-    "--setting"
-    cfg.setting
+  link = lib.escapeShellArg cfg.output;
+  renderScript = pkgs.writeShellScript "nix-auth-render" (
+    lib.concatLines (
+      [
+        "set -eu"
+        "export PATH=${lib.makeBinPath [ pkgs.coreutils ]}:$PATH"
+      ]
+      ++ lib.optionals isLinux [
+        '': "''${XDG_RUNTIME_DIR:?is not set: not in a systemd user session}"''
+        ''mkdir -p "$XDG_RUNTIME_DIR/nix-auth"''
+        ''chmod 0700 "$XDG_RUNTIME_DIR/nix-auth"''
+      ]
+      ++ [ "${exe} render ${inputWords} --output ${rendered} --mode 0600 --setting ${cfg.setting}" ]
+      # The stable path nix.conf includes. It replaces a plaintext file an
+      # earlier version of this module rendered there.
+      ++ lib.optional isLinux ''
+        if [ "$(readlink ${link} || true)" != ${rendered} ]; then
+          mkdir -p "$(dirname ${link})"
+          ln -sfn ${rendered} ${link}
+        fi''
+    )
+  );
+
+  checkScript = pkgs.writeShellScript "nix-auth-check" ''
+    exec ${exe} status --plain ${
+      if cfg.plainFile != null then expanded cfg.plainFile else lib.escapeShellArg cfg.output
+    } --warn-expiring ${lib.escapeShellArg cfg.check.warnExpiring}
+  '';
+
+  # The user units of sops-nix and agenix (their home-manager modules):
+  # render after them, and again whenever they run again.
+  decrypters = lib.optionals (cfg.plainFile != null) [
+    "sops-nix.service"
+    "agenix.service"
   ];
+
+  systemctl = ''env XDG_RUNTIME_DIR="''${XDG_RUNTIME_DIR:-/run/user/$(id -u)}" ${config.systemd.user.systemctlPath}'';
+  agentLabel = config.launchd.agents.nix-auth.config.Label;
 in
 {
+  imports = [ (common.optionsModule "user") ];
+
   options.services.nix-auth = {
     enable = lib.mkEnableOption "rendering forge access tokens for the user's Nix with nix-auth";
-
-    package = mkOption {
-      type = types.package;
-      default = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
-      defaultText = lib.literalExpression "nix-auth.packages.\${pkgs.stdenv.hostPlatform.system}.default";
-      description = "The nix-auth package.";
-    };
-
-    secretsFile = mkOption {
-      type = types.nullOr types.path;
-      default = null;
-      example = lib.literalExpression "./secrets/tokens.yaml";
-      description = ''
-        Encrypted token store (sops `.yaml`/`.json` or `.age`) written by
-        `nix-auth login --encrypt-to`. A Nix path is copied to the Nix store,
-        still encrypted.
-      '';
-    };
-
-    plainFile = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      example = lib.literalExpression ''config.sops.secrets."nix-access-tokens".path'';
-      description = ''
-        A file that sops-nix or agenix already decrypted for this user (the
-        sops tree, or an `access-tokens = ...` line), instead of
-        {option}`services.nix-auth.secretsFile`.
-      '';
-    };
 
     identityPaths = mkOption {
       # Strings, not paths: a Nix path would copy the key into the store.
@@ -77,21 +99,26 @@ in
       example = [ "/home/alice/.ssh/id_ed25519_work" ];
       description = ''
         Keys that decrypt {option}`services.nix-auth.secretsFile`, besides
-        those sops looks for, which are always tried: `SOPS_AGE_KEY`,
-        `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`,
-        `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, ~/.config/sops/age/keys.txt and
-        ~/.ssh/id_ed25519 (as an ssh key and converted as ssh-to-age does).
-        Activation cannot ask for a passphrase: a protected key that sops
-        would look for is skipped, and one listed here is an error, as is a
-        listed key that does not exist.
+        those sops looks for, which are always tried: `SOPS_AGE_KEY_FILE`
+        and the like when set in the unit's environment,
+        ~/.config/sops/age/keys.txt and ~/.ssh/id_ed25519 (as an ssh key and
+        converted as ssh-to-age does). Rendering cannot ask for a
+        passphrase: a protected key that sops would look for is skipped, and
+        one listed here is an error, as is a listed key that does not exist.
       '';
     };
 
     output = mkOption {
       type = types.str;
-      default = "${config.xdg.configHome}/nix/access-tokens.rendered.conf";
-      defaultText = lib.literalExpression ''"''${config.xdg.configHome}/nix/access-tokens.rendered.conf"'';
-      description = "The access-tokens file, mode 0600, included from the user's nix.conf.";
+      default = defaultOutput;
+      defaultText = lib.literalExpression ''"''${config.xdg.configHome}/nix/${renderDefaultName}"'';
+      description = ''
+        The access-tokens file included from the user's nix.conf, mode 0600.
+        On Linux a symlink to the file the user unit renders in
+        $XDG_RUNTIME_DIR/nix-auth (tmpfs: the plaintext never reaches a disk,
+        and is gone at logout until the next login renders it again); on
+        macOS the rendered file itself.
+      '';
     };
 
     setting = mkOption {
@@ -99,42 +126,142 @@ in
         "access-tokens"
         "extra-access-tokens"
       ];
-      default = "access-tokens";
+      default = "extra-access-tokens";
       description = ''
-        The setting written to {option}`services.nix-auth.output`. The user's
-        nix.conf is read after the system's, so the default `access-tokens`
-        makes this user's tokens the only ones their Nix sends, replacing
-        any the system sets (for example with the NixOS module).
-        `extra-access-tokens` adds them to the system's instead, but where
-        both name the same host the system's token wins.
+        The setting written to {option}`services.nix-auth.output`. The
+        default `extra-access-tokens` adds this user's tokens to the
+        system's and to those `nix-auth login` saves (the first entry for a
+        host wins). `access-tokens` replaces every token set before the
+        file is read: the system's, and login's when its file is included
+        first.
+      '';
+    };
+
+    check.interval = mkOption {
+      type = if isDarwin then types.listOf (types.attrsOf types.int) else types.str;
+      default =
+        if isDarwin then
+          [
+            {
+              Hour = 9;
+              Minute = 30;
+            }
+          ]
+        else
+          "daily";
+      defaultText = lib.literalExpression ''if isDarwin then [ { Hour = 9; Minute = 30; } ] else "daily"'';
+      description = ''
+        When the health check runs: a systemd calendar event (`OnCalendar=`)
+        on Linux, spread by up to an hour and made up when missed; launchd
+        calendar intervals (`StartCalendarInterval`) on macOS.
       '';
     };
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = [
+  config = lib.mkIf cfg.enable (
+    lib.mkMerge [
       {
-        assertion = (cfg.secretsFile == null) != (cfg.plainFile == null);
-        message = "services.nix-auth: set exactly one of secretsFile and plainFile.";
+        assertions = common.assertions cfg;
+
+        # home-manager writes ~/.config/nix/nix.conf only with nix.package
+        # set (it checks the file with that Nix). Inside NixOS, home-manager
+        # sets it to the system's Nix, which wins over this default.
+        nix.package = lib.mkDefault pkgs.nix;
+        # !include: skipped while the file (or the symlink's target) does
+        # not exist.
+        nix.extraOptions = ''
+          !include ${cfg.output}
+        '';
       }
-    ];
 
-    # home-manager writes ~/.config/nix/nix.conf only with nix.package set
-    # (it checks the file with that Nix). Inside NixOS, home-manager sets it
-    # to the system's Nix, which wins over this default.
-    nix.package = lib.mkDefault pkgs.nix;
-    # !include: skipped while the file does not exist yet.
-    nix.extraOptions = ''
-      !include ${cfg.output}
-    '';
+      (lib.mkIf (common.inputSet cfg && isLinux) {
+        systemd.user.services.nix-auth = {
+          Unit = {
+            Description = "Render forge access tokens for the user's Nix";
+            After = decrypters;
+            # Their restart (home-manager restarts sops-nix on every switch,
+            # agenix when its secrets change) restarts this unit, after them.
+            PartOf = decrypters;
+          };
+          Service = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = "${renderScript}";
+          };
+          Install.WantedBy = [ "default.target" ];
+        };
 
-    # After linkGeneration, so the nix.conf that includes the file is in
-    # place. A failed render warns instead of failing the whole activation:
-    # the previous file, if any, stays as it was.
-    home.activation.nix-auth = lib.hm.dag.entryAfter [ "writeBoundary" "linkGeneration" ] ''
-      if ! run ${lib.escapeShellArgs command}; then
-        warnEcho ${lib.escapeShellArg "nix-auth: rendering ${cfg.output} failed (see above); Nix keeps the tokens it had."}
-      fi
-    '';
-  };
+        # See common.renderEverySwitch. After reloadSystemd, which has
+        # started or restarted the unit if its definition changed.
+        home.activation.nix-auth = lib.mkIf (common.renderEverySwitch cfg) (
+          lib.hm.dag.entryAfter [ "reloadSystemd" ] ''
+            systemdStatus=$(${systemctl} --user is-system-running 2>&1 || true)
+            if [[ $systemdStatus == running || $systemdStatus == degraded ]]; then
+              run ${systemctl} --user restart nix-auth.service ||
+                warnEcho "nix-auth: rendering the tokens failed (journalctl --user -u nix-auth); Nix keeps the ones it had."
+            fi
+            unset systemdStatus
+          ''
+        );
+
+        systemd.user.services.nix-auth-check = lib.mkIf cfg.check.enable {
+          Unit = {
+            Description = "Check the forge tokens rendered for the user's Nix";
+            After = [ "nix-auth.service" ];
+          };
+          Service = {
+            Type = "oneshot";
+            ExecStart = "${checkScript}";
+          };
+        };
+
+        systemd.user.timers.nix-auth-check = lib.mkIf cfg.check.enable {
+          Unit.Description = "Check the forge tokens rendered for the user's Nix";
+          Timer = {
+            OnCalendar = cfg.check.interval;
+            Persistent = true;
+            RandomizedDelaySec = "1h";
+          };
+          Install.WantedBy = [ "timers.target" ];
+        };
+      })
+
+      (lib.mkIf (common.inputSet cfg && isDarwin) {
+        launchd.agents.nix-auth = {
+          enable = true;
+          config = {
+            ProgramArguments = [ "${renderScript}" ];
+            RunAtLoad = true;
+            # launchd cannot order agents: at login sops-nix or agenix may
+            # not have decrypted plainFile yet. A failed render is run again
+            # (ThrottleInterval seconds later) until it succeeds.
+            KeepAlive.SuccessfulExit = false;
+            ThrottleInterval = 30;
+            # A new decrypted file renders again at once (when its path
+            # needs no shell to expand).
+            WatchPaths = lib.mkIf (cfg.plainFile != null && !lib.hasInfix "$" cfg.plainFile) [ cfg.plainFile ];
+            StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
+            StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
+          };
+        };
+
+        home.activation.nix-auth = lib.mkIf (common.renderEverySwitch cfg) (
+          lib.hm.dag.entryAfter [ "setupLaunchAgents" ] ''
+            run /bin/launchctl kickstart -k "gui/$(id -u)/${agentLabel}" ||
+              warnEcho "nix-auth: could not start ${agentLabel}; the tokens are rendered at the next login."
+          ''
+        );
+
+        launchd.agents.nix-auth-check = lib.mkIf cfg.check.enable {
+          enable = true;
+          config = {
+            ProgramArguments = [ "${checkScript}" ];
+            StartCalendarInterval = cfg.check.interval;
+            StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/check.log";
+            StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/check.log";
+          };
+        };
+      })
+    ]
+  );
 }

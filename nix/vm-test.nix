@@ -2,7 +2,8 @@
 # TEST-ONLY host key and sops stores of fake tokens encrypted to it).
 #
 # encrypted: a sops store decrypted with the host key, output for group wheel;
-#            a new store in the configuration re-renders on switch.
+#            a new store in the configuration re-renders on switch; the
+#            build checks the store's recipients; the health check runs.
 # plain:     a file that sops-nix or agenix would have decrypted (faked with
 #            environment.etc), default root-only output; a switch re-renders
 #            although only the file's content changed.
@@ -20,9 +21,9 @@ pkgs.testers.runNixOSTest {
     {
       imports = [ self.nixosModules.default ];
 
-      # The default identityPaths come from services.openssh.hostKeys, whose
-      # ed25519 entry is this path (sshd itself is not needed). mode makes a
-      # copy with that mode instead of a symlink into the store.
+      # The host key, put where sshd would make it (sshd itself is not
+      # needed, so identityPaths names it). mode makes a copy with that mode
+      # instead of a symlink into the store.
       environment.etc."ssh/ssh_host_ed25519_key" = {
         source = vm + "/ssh_host_ed25519_key";
         mode = "0600";
@@ -31,7 +32,11 @@ pkgs.testers.runNixOSTest {
       services.nix-auth = {
         enable = true;
         secretsFile = vm + "/tokens.yaml";
+        identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
         group = "wheel";
+        # Building this node runs the recipient check in the sandbox.
+        hostPublicKey = lib.removeSuffix "\n" (builtins.readFile (vm + "/ssh_host_ed25519_key.pub"));
+        check.enable = true;
       };
 
       users.users.alice = {
@@ -96,7 +101,7 @@ pkgs.testers.runNixOSTest {
       with subtest("encrypted: the host key decrypts the store at boot"):
           encrypted.wait_for_unit("nix-auth.service")
           encrypted.succeed(f"grep -Fx '!include {OUT}' /etc/nix/nix.conf")
-          assert "nix-daemon.service" in encrypted.succeed(
+          assert "systemd-user-sessions.service" in encrypted.succeed(
               "systemctl show -p Before --value nix-auth.service"
           )
           mode, owner, group, *_ = stat(encrypted).split()
@@ -112,6 +117,13 @@ pkgs.testers.runNixOSTest {
       with subtest("encrypted: the log masks the token"):
           encrypted.succeed("journalctl -u nix-auth.service --grep github.com")
           encrypted.fail("journalctl -u nix-auth.service | grep -F vmtest-token-0001")
+
+      with subtest("encrypted: the health check reads the tokens, and fails without the forge"):
+          # The VM has no network: the forge cannot answer, which fails the
+          # check (and would page whoever watches failed units).
+          encrypted.fail("systemctl start nix-auth-check.service")
+          encrypted.succeed("journalctl -u nix-auth-check.service --grep github.com")
+          encrypted.fail("journalctl -u nix-auth-check.service | grep -F vmtest-token-0001")
 
       with subtest("encrypted: a second run rewrites nothing"):
           before = stat(encrypted)

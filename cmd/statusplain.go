@@ -1,0 +1,134 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/render"
+)
+
+// The status modes that the NixOS, home-manager and nix-darwin modules run:
+// --plain on what render wrote (the health-check timer) and
+// --expect-recipient on a store at build time (hostPublicKey).
+
+func addStatusFileFlags(fl *pflag.FlagSet, o *statusOptions) {
+	fl.StringVar(&o.plain, "plain", "",
+		"show a decrypted token file: one render wrote, or one sops-nix or agenix decrypted (what render --plain reads)")
+	fl.BoolVar(&o.offline, "offline", false,
+		"with --file or --plain: ask no forge and use no key; show what the file says, expiry judged from its metadata")
+	fl.StringArrayVar(&o.expect, "expect-recipient", nil,
+		"with --file: only check that STORE is encrypted to KEY (age1..., \"ssh-ed25519 ...\", or a file of keys; repeatable)")
+}
+
+func checkStatusFileFlags(hosts []string, o *statusOptions) error {
+	switch {
+	case o.plain != "" && o.file != "":
+		return usagef("give --file (an encrypted store) or --plain (a decrypted file), not both")
+	case o.offline && o.file == "" && o.plain == "":
+		return usagef("--offline reads a --file or --plain file; the tokens in nix.conf are shown validated")
+	case o.offline && len(o.keys.identities) > 0:
+		return usagef("--offline uses no key: drop --identity, or --offline to decrypt and validate")
+	case o.plain != "" && len(o.keys.identities) > 0:
+		return usagef("--identity decrypts a --file store; a --plain file is already decrypted")
+	case len(o.expect) > 0 && o.file == "":
+		return usagef("--expect-recipient checks an encrypted store: give it with --file STORE")
+	case len(o.expect) > 0 && (o.json || len(hosts) > 0 || o.warnExpiring != 0):
+		return usagef("--expect-recipient only checks the recipients: it takes no HOST, --json or --warn-expiring")
+	}
+	return nil
+}
+
+// runStatusPlain shows a decrypted token file, read as render --plain
+// reads it: the tokens validated with their forges, or with --offline
+// only what the file says.
+func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
+	es, err := render.ReadPlain(o.plain, f.warn)
+	if err != nil {
+		return err
+	}
+	if len(es) == 0 {
+		// What render writes when every token has expired: Nix has none.
+		return &hintError{msg: o.plain + " holds no tokens",
+			hints: []string{"render leaves expired tokens out: see what the store holds with `nix-auth status --file STORE --offline`"}}
+	}
+	var rows []statusHost
+	if o.offline {
+		rows, err = metaRows(&crypt.Meta{Path: o.plain, Entries: es}, hosts, f.Now(), o.warnExpiring)
+		for i := range rows {
+			k := slices.IndexFunc(es, func(e crypt.Entry) bool { return e.Host == rows[i].Host })
+			rows[i].Token = nixconf.MaskToken(es[k].Token)
+		}
+	} else {
+		entries := make([]nixconf.Entry, len(es))
+		for i, e := range es {
+			entries[i] = nixconf.Entry{Host: e.Host, Token: e.Token, File: o.plain}
+		}
+		if entries, err = selectHosts(entries, hosts, o.plain); err == nil {
+			rows = checkAll(ctx, f, entries, o.warnExpiring)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return reportStatus(f, statusReport{SchemaVersion: 1, File: o.plain, Hosts: rows})
+	}
+	termsafe.Fprintf(f.IO.Out, "%s (%d host%s)\n", o.plain, len(rows), plural(len(rows)))
+	if o.offline {
+		termsafe.Fprintf(f.IO.Out, "Note: --offline: tokens not validated.\n")
+	}
+	printStatusTable(f, rows)
+	return statusExit(rows)
+}
+
+// runExpectRecipients checks only that the store is encrypted to every
+// --expect-recipient key, from what the file shows without a key. It needs
+// no key, no network and no clock, so a build sandbox can run it: the
+// NixOS module's hostPublicKey check fails the build, not the activation.
+func runExpectRecipients(f *Factory, o *statusOptions) error {
+	if _, err := formatOf(o.file); err != nil {
+		return err
+	}
+	want, err := crypt.ResolveRecipientFlags(o.expect)
+	if err != nil {
+		return err
+	}
+	missing, err := crypt.MissingRecipients(o.file, want)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, r := range want {
+		if slices.Contains(missing, r) {
+			names = append(names, recipientName(r))
+			continue
+		}
+		termsafe.Fprintf(f.IO.Out, "%s is encrypted to %s\n", o.file, recipientName(r))
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return &hintError{
+		msg: fmt.Sprintf("%s is not encrypted to %s", o.file, strings.Join(names, ", ")),
+		hints: []string{
+			"add the key to the store's .sops.yaml creation rule (sops) or secrets.nix entry (agenix), then run `nix-auth rekey " + o.file + "`",
+			"or rekey with it directly: nix-auth rekey " + o.file + " --recipient KEY (every recipient, old and new)",
+		},
+	}
+}
+
+// recipientName shows a recipient as it was given: the ssh key (and, for
+// sops, the age key it stands for) or the age key.
+func recipientName(r crypt.Recipient) string {
+	if r.SSH != "" {
+		return r.SSH + " (" + r.Age + ")"
+	}
+	return r.Age
+}

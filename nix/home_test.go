@@ -1,0 +1,204 @@
+package nix
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// userUnit is a home-manager systemd user unit, as the module defines it.
+type userUnit struct {
+	Unit struct {
+		After, PartOf []string
+	}
+	Service struct {
+		ExecStart       []string
+		Type            string
+		RemainAfterExit bool
+	}
+	Timer   map[string]any
+	Install struct{ WantedBy []string }
+}
+
+// homeConfig is a home-manager scenario's summary (hmSummary in
+// testdata/scenarios.nix).
+type homeConfig struct {
+	Assertions, Warnings []string
+	Unit                 *userUnit
+	UnitFile             *string
+	CheckUnit            *userUnit
+	CheckTimer           *userUnit
+	Activation           *string
+	ActivationAfter      []string
+	ExtraOptions         string
+	Output               string
+	RenderScript         *string
+	CheckScript          *string
+	AgentScript          *string
+	Agent                map[string]any
+	CheckAgent           map[string]any
+	ActivationPackage    *string
+}
+
+const aliceOutput = "/home/alice/.config/nix/access-tokens.rendered.conf"
+
+func TestHomeManager(t *testing.T) {
+	t.Parallel()
+	others := scenarios(t, "others")
+	var hm map[string]homeConfig
+	scenario(t, others, "hm", &hm)
+	get := func(t *testing.T, name string) homeConfig {
+		t.Helper()
+		c, ok := hm[name]
+		if !ok {
+			t.Fatalf("no scenario %q", name)
+		}
+		if len(c.Assertions) > 0 {
+			t.Fatalf("failed assertions: %q", c.Assertions)
+		}
+		noWarnings(t, c.Warnings)
+		if name != "darwin" {
+			if c.ActivationPackage == nil {
+				t.Fatal("the home configuration did not evaluate")
+			}
+			instantiated(t, "activationPackage", *c.ActivationPackage)
+		}
+		return c
+	}
+	var scripts []string
+	for _, c := range hm {
+		for _, s := range []*string{c.RenderScript, c.CheckScript, c.AgentScript} {
+			if s != nil {
+				scripts = append(scripts, *s)
+			}
+		}
+	}
+	env := drvEnv(t, scripts...)
+	text := func(t *testing.T, drv *string) string {
+		t.Helper()
+		if drv == nil {
+			t.Fatal("no script")
+		}
+		return env[*drv]["text"]
+	}
+
+	t.Run("secretsFile: user unit under XDG_RUNTIME_DIR", func(t *testing.T) {
+		c := get(t, "secrets")
+		if c.Unit == nil || c.UnitFile == nil {
+			t.Fatal("no nix-auth user unit")
+		}
+		if len(c.Unit.Unit.After)+len(c.Unit.Unit.PartOf) > 0 || !slices.Equal(c.Unit.Install.WantedBy, []string{"default.target"}) ||
+			c.Unit.Service.Type != "oneshot" || !c.Unit.Service.RemainAfterExit {
+			t.Errorf("unit %+v", *c.Unit)
+		}
+		has(t, "the render script", text(t, c.RenderScript),
+			`(?m)^/nix/store/[0-9a-z]{32}-nix-auth-eval-test/bin/nix-auth render '?/nix/store/[0-9a-z]{32}-tokens.yaml'? --output "\$XDG_RUNTIME_DIR/nix-auth/access-tokens.rendered.conf" --mode 0600 --setting extra-access-tokens$`,
+			`ln -sfn "\$XDG_RUNTIME_DIR/nix-auth/access-tokens.rendered.conf" `+aliceOutput)
+		if c.Output != aliceOutput || c.ExtraOptions != "!include "+aliceOutput+"\n" {
+			t.Errorf("output %q, nix.extraOptions %q", c.Output, c.ExtraOptions)
+		}
+		// A store path changes the unit, which home-manager restarts.
+		if c.Activation != nil {
+			t.Errorf("a restart on every switch for a store in the Nix store: %q", *c.Activation)
+		}
+	})
+
+	t.Run("plainFile from sops-nix: after its unit, with the check", func(t *testing.T) {
+		c := get(t, "sops-nix")
+		decrypters := []string{"sops-nix.service", "agenix.service"}
+		if c.Unit == nil || !slices.Equal(c.Unit.Unit.After, decrypters) || !slices.Equal(c.Unit.Unit.PartOf, decrypters) {
+			t.Fatalf("unit %+v: want After and PartOf %q", c.Unit, decrypters)
+		}
+		has(t, "the render script", text(t, c.RenderScript),
+			`nix-auth render --plain "/home/alice/.config/sops-nix/secrets/nix-tokens" --output "\$XDG_RUNTIME_DIR/nix-auth/access-tokens.rendered.conf"`)
+		if c.Activation == nil || !slices.Equal(c.ActivationAfter, []string{"reloadSystemd"}) {
+			t.Fatalf("activation %v after %q: want a restart after reloadSystemd", c.Activation, c.ActivationAfter)
+		}
+		has(t, "the activation", *c.Activation, `run .*systemctl --user restart nix-auth.service`, `warnEcho`)
+		if c.CheckUnit == nil || c.CheckTimer == nil {
+			t.Fatal("no check unit or timer")
+		}
+		if !slices.Equal(c.CheckUnit.Unit.After, []string{"nix-auth.service"}) || len(c.CheckUnit.Install.WantedBy) > 0 {
+			t.Errorf("check unit %+v", *c.CheckUnit)
+		}
+		if c.CheckTimer.Timer["OnCalendar"] != "daily" || c.CheckTimer.Timer["Persistent"] != true ||
+			!slices.Equal(c.CheckTimer.Install.WantedBy, []string{"timers.target"}) {
+			t.Errorf("check timer %+v", *c.CheckTimer)
+		}
+		// The decrypted input still has what render left out (expired
+		// tokens) and the metadata.
+		has(t, "the check script", text(t, c.CheckScript),
+			`(?m)^exec /nix/store/[0-9a-z]{32}-nix-auth-eval-test/bin/nix-auth status --plain "/home/alice/.config/sops-nix/secrets/nix-tokens" --warn-expiring '?168h'?$`)
+	})
+
+	t.Run("plainFile from agenix: the script renders and links", func(t *testing.T) {
+		c := get(t, "agenix")
+		script := text(t, c.RenderScript)
+		// agenix's path is for the shell to expand.
+		has(t, "the render script", script, `--plain "\$\{XDG_RUNTIME_DIR\}/agenix/nix-tokens"`)
+
+		// Run it as the user unit would, with this tree's nix-auth, in a
+		// scratch home and runtime directory.
+		dir := t.TempDir()
+		home, rt := filepath.Join(dir, "home"), filepath.Join(dir, "run")
+		script = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-nix-auth-eval-test/bin/nix-auth`).ReplaceAllLiteralString(script, builtNixAuth(t))
+		script = strings.ReplaceAll(script, "/home/alice", home)
+		path := filepath.Join(dir, "render.sh")
+		if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{filepath.Join(rt, "agenix"), filepath.Join(home, ".config", "nix")} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write := func(p, s string) {
+			if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(filepath.Join(rt, "agenix", "nix-tokens"), "access-tokens = github.com=hmtest-token-0001\n")
+		link := filepath.Join(home, ".config", "nix", "access-tokens.rendered.conf")
+		write(link, "access-tokens = github.com=old-plaintext-on-disk\n") // what the module rendered before
+		for range 2 {
+			cmd := exec.Command("bash", path)
+			cmd.Env = append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+rt)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("the render script failed: %v\n%s", err, out)
+			}
+		}
+		target, err := os.Readlink(link)
+		if err != nil || target != filepath.Join(rt, "nix-auth", "access-tokens.rendered.conf") {
+			t.Fatalf("%s links to %q (%v), want the rendered file in XDG_RUNTIME_DIR", link, target, err)
+		}
+		got, err := os.ReadFile(link)
+		if err != nil || !strings.Contains(string(got), "\nextra-access-tokens = github.com=hmtest-token-0001\n") {
+			t.Errorf("rendered %q (%v)", got, err)
+		}
+		if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("rendered file: %v, %v", fi, err)
+		}
+	})
+
+	t.Run("macOS: a launchd agent", func(t *testing.T) {
+		c := get(t, "darwin")
+		if c.Unit != nil || c.Agent == nil || c.CheckAgent == nil {
+			t.Fatalf("unit %v, agent %v, check agent %v: want launchd agents only", c.Unit != nil, c.Agent != nil, c.CheckAgent != nil)
+		}
+		if c.Agent["Label"] != "org.nix-community.home.nix-auth" || c.Agent["RunAtLoad"] != true ||
+			c.Agent["KeepAlive"].(map[string]any)["SuccessfulExit"] != false {
+			t.Errorf("agent %v", c.Agent)
+		}
+		if _, ok := c.CheckAgent["StartCalendarInterval"]; !ok {
+			t.Errorf("check agent %v", c.CheckAgent)
+		}
+		// No runtime directory on macOS: the output is the rendered file.
+		script := text(t, c.AgentScript)
+		has(t, "the agent's script", script, `--output '?/Users/alice/.config/nix/access-tokens.rendered.conf'? --mode 0600`)
+		hasNot(t, "the agent's script", script, `XDG_RUNTIME_DIR`, `ln -s`)
+	})
+}
