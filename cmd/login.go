@@ -33,10 +33,10 @@ func newLoginCmd(f *Factory) *cobra.Command {
 		Long: strings.TrimSpace(`
 Get a token for a forge and save it where Nix reads it.
 
-` + joinWords(providers.Titles(true), "and") + ` use the OAuth device flow: nix-auth shows a code and a URL,
-you approve in a browser, and the token comes back by itself. ` + joinWords(providers.Titles(false), "and") + `
-use a personal access token that you create on the forge's settings page
-and paste at a prompt that does not echo.
+` + joinWords(forgeTitles(true), "and") + ` use the OAuth device flow: nix-auth shows a code and a
+URL, you approve in a browser, and the token comes back by itself.
+` + joinWords(forgeTitles(false), "and") + ` use a personal access token that you
+create on the forge's settings page and paste at a prompt that does not echo.
 
 The argument is a provider name (` + strings.Join(providers.HostNames(), ", ") + `) or a
 host (github.example.com); an unknown host is identified by probing it, or
@@ -128,6 +128,25 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		ch.expiring(f, fl.host, tok.ExpiresAt)
 	}
 	return nil
+}
+
+// forgeTitles names, from the forge table, the forges whose login uses
+// the device flow (deviceFlow) or a personal token, each followed by its
+// public hosts that have a name of their own (Forgejo, Codeberg).
+func forgeTitles(deviceFlow bool) []string {
+	var out []string
+	for _, fg := range providers.Forges() {
+		if (fg.DeviceFlow != nil) != deviceFlow {
+			continue
+		}
+		out = append(out, fg.Title)
+		for _, p := range fg.Public {
+			if p.Title != "" {
+				out = append(out, p.Title)
+			}
+		}
+	}
+	return out
 }
 
 // currentValid reports whether the forge accepts the token host already

@@ -153,10 +153,10 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Use:   "nix-auth",
 		Short: "Get forge tokens and put them where Nix reads them",
 		Long: strings.TrimSpace(`
-nix-auth gets access tokens for code forges (GitHub, GitLab, Gitea, Forgejo,
-Codeberg, SourceHut), validates them, and writes them where Nix reads them:
-a 0600 access-tokens.conf beside nix.conf, pulled in with
-"!include access-tokens.conf".`),
+nix-auth gets access tokens for code forges
+(` + strings.Join(append(forgeTitles(true), forgeTitles(false)...), ", ") + `), validates them, and
+writes them where Nix reads them: a 0600 access-tokens.conf beside nix.conf,
+pulled in with "!include access-tokens.conf".`),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       version,

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 			syscall.Umask(u)
 			for _, mode := range []fs.FileMode{0o600, 0o644} {
 				p := filepath.Join(dir, fmt.Sprintf("f-%o-%o", u, mode))
-				if err := safefile.WriteFile(p, []byte("x"), mode); err != nil {
+				if err := safefile.Write(safefile.File{Path: p, Data: []byte("x"), Mode: mode}); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(1)
 				}

@@ -267,25 +267,6 @@ func HostNames() []string {
 	return out
 }
 
-// Titles returns the names in messages of the forges whose login uses the
-// device flow (deviceFlow) or a personal token (!deviceFlow), each
-// followed by its public hosts' own titles (Forgejo, Codeberg).
-func Titles(deviceFlow bool) []string {
-	var out []string
-	for _, f := range forges {
-		if (f.DeviceFlow != nil) != deviceFlow {
-			continue
-		}
-		out = append(out, f.Title)
-		for _, p := range f.Public {
-			if p.Title != "" {
-				out = append(out, p.Title)
-			}
-		}
-	}
-	return out
-}
-
 // DefaultClientID is the OAuth application the device flow uses on host
 // (host[/path]) when none is given, or "" when there is none.
 func DefaultClientID(host string) string {

@@ -53,9 +53,6 @@ func TestForgeTable(t *testing.T) {
 	if got := strings.Join(providers.HostNames(), ","); got != "github,gitlab,codeberg,sourcehut" {
 		t.Errorf("HostNames = %s", got)
 	}
-	if got := strings.Join(providers.Titles(false), ","); got != "Gitea,Forgejo,Codeberg,SourceHut" {
-		t.Errorf("Titles(personal) = %s", got)
-	}
 	if providers.DefaultClientID("gitlab.com/group") != providers.DefaultGitLabClientID || providers.DefaultClientID("gitlab.example.com") != "" {
 		t.Error("DefaultClientID")
 	}

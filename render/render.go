@@ -77,7 +77,7 @@ type Options struct {
 	// Check writes nothing and reports whether Output (and the include in
 	// NixConf) is up to date.
 	Check bool
-	// Now decides which tokens have expired (zero: the current time).
+	// Now decides which tokens have expired; it must be set.
 	Now time.Time
 	// Log gets one line per host rendered; nil discards them.
 	Log io.Writer
@@ -172,7 +172,7 @@ func Render(o Options) (*Result, error) {
 		return nil, &Error{msg: fmt.Sprintf("mode %o has bits other than permissions", o.Mode), hints: []string{"use a mode such as 0600 or 0640"}}
 	}
 	if o.Now.IsZero() {
-		o.Now = time.Now()
+		return nil, errors.New("render: no time given to judge expiry by")
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
