@@ -24,31 +24,31 @@ type hintRule func(err error) []string
 // library's own).
 var hintRules = []hintRule{
 	// Forges.
-	onForge(providers.ErrDenied, func(e *providers.Error) string {
+	onTyped(providers.ErrDenied, func(e *providers.Error) string {
 		return fmt.Sprintf("run `nix-auth login %s` again and approve the request", e.Host)
 	}),
-	onForge(providers.ErrExpired, func(e *providers.Error) string {
+	onTyped(providers.ErrExpired, func(e *providers.Error) string {
 		return fmt.Sprintf("run `nix-auth login %s` again and enter the code before it expires", e.Host)
 	}),
-	onForge(providers.ErrRefused, func(e *providers.Error) string {
+	onTyped(providers.ErrRefused, func(e *providers.Error) string {
 		return fmt.Sprintf("run `nix-auth login %s` again", e.Host)
 	}),
-	onForge(providers.ErrClientID, func(e *providers.Error) string {
+	onTyped(providers.ErrClientID, func(e *providers.Error) string {
 		return fmt.Sprintf("check --client-id: it must be the ID of an OAuth app on %s that allows the device flow", e.Host)
 	}),
-	onForge(providers.ErrRefreshClient, func(*providers.Error) string {
+	onTyped(providers.ErrRefreshClient, func(*providers.Error) string {
 		return "pass --client-id with the application ID you logged in with"
 	}),
-	onForge(providers.ErrRefreshRejected, func(e *providers.Error) string {
+	onTyped(providers.ErrRefreshRejected, func(e *providers.Error) string {
 		return fmt.Sprintf("log in again: `nix-auth login %s`", e.Host)
 	}),
-	onForge(providers.ErrNotAPI, func(e *providers.Error) string {
+	onTyped(providers.ErrNotAPI, func(e *providers.Error) string {
 		return "if it runs another forge, name it: " + providerFlag()
 	}),
-	onForge(providers.ErrNotForge, func(*providers.Error) string {
+	onTyped(providers.ErrNotForge, func(*providers.Error) string {
 		return "name the forge: " + providerFlag()
 	}),
-	onForge(providers.ErrSelfHosted, func(e *providers.Error) string {
+	onTyped(providers.ErrSelfHosted, func(e *providers.Error) string {
 		return fmt.Sprintf("name the host that runs it, e.g. `nix-auth login git.example.com --provider %s`", e.Kind)
 	}),
 	func(err error) []string {
@@ -70,14 +70,14 @@ var hintRules = []hintRule{
 	},
 
 	// The Nix config.
-	onConfig(nixconf.ErrNoUserConfig, func(*nixconf.Error) string { return "name the file with --config PATH" }),
-	onConfig(nixconf.ErrNotWritable, func(*nixconf.Error) string {
+	onTyped(nixconf.ErrNoUserConfig, func(*nixconf.Error) string { return "name the file with --config PATH" }),
+	onTyped(nixconf.ErrNotWritable, func(*nixconf.Error) string {
 		return "or point nix-auth at another nix.conf with --config"
 	}),
-	onConfig(nixconf.ErrNoToken, func(*nixconf.Error) string {
+	onTyped(nixconf.ErrNoToken, func(*nixconf.Error) string {
 		return "run `nix-auth status` to see the hosts that have tokens"
 	}),
-	onConfig(nixconf.ErrRendered, func(e *nixconf.Error) string {
+	onTyped(nixconf.ErrRendered, func(e *nixconf.Error) string {
 		return fmt.Sprintf("change the token in the store render reads: `nix-auth login %s --encrypt-to STORE`", e.Host)
 	}),
 	func(err error) []string {
@@ -148,22 +148,12 @@ func onKind(kind error, hint func(error) string) hintRule {
 	}
 }
 
-// onForge is a rule for a forge's error of kind, whose host and forge the
-// hint may name.
-func onForge(kind error, hint func(*providers.Error) string) hintRule {
+// onTyped is a rule for an error of kind whose typed form E (a forge's
+// *providers.Error, a config's *nixconf.Error) the hint reads: the host,
+// the forge.
+func onTyped[E error](kind error, hint func(E) string) hintRule {
 	return func(err error) []string {
-		var e *providers.Error
-		if !errors.Is(err, kind) || !errors.As(err, &e) {
-			return nil
-		}
-		return []string{hint(e)}
-	}
-}
-
-// onConfig is a rule for a Nix config error of kind.
-func onConfig(kind error, hint func(*nixconf.Error) string) hintRule {
-	return func(err error) []string {
-		var e *nixconf.Error
+		var e E
 		if !errors.Is(err, kind) || !errors.As(err, &e) {
 			return nil
 		}

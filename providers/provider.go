@@ -1,9 +1,10 @@
 // Package providers talks to the forges whose tokens Nix uses: it gets a
-// token (OAuth device flow for GitHub and GitLab, a pasted personal token
+// token (OAuth device flow where the forge has one, a pasted personal token
 // elsewhere), turns it into the value Nix's access-tokens setting needs, and
-// validates it with as few requests as the forge's API allows.
+// validates it with as few requests as the forge's API allows. What it
+// knows of each forge is one row of the forge table (forges.go).
 //
-// Nothing here keeps package-level state: the HTTP client, OAuth client ID
+// Nothing here keeps state that changes: the HTTP client, OAuth client ID
 // and clock come in through Options, so tests run every forge against a
 // local TLS fake (see internal/forgetest).
 package providers
@@ -42,8 +43,8 @@ type Options struct {
 	// Empty means the default for github.com and gitlab.com; GitHub
 	// Enterprise and self-hosted GitLab have no default.
 	ClientID string
-	// Now is the clock used to turn expires_in answers into times. Nil
-	// means time.Now.
+	// Now is the clock used to turn expires_in answers into times and to
+	// judge rate-limit resets; New refuses a nil one.
 	Now func() time.Time
 }
 
