@@ -40,8 +40,9 @@ type sinkChange interface {
 	// report prints it: host's token nixTok saved, or with nixTok ""
 	// removed.
 	report(f *Factory, host, nixTok string)
-	// expiring says that host's token expires at, and what then happens
-	// to it there.
+	// expiring warns that host's GitLab OAuth token expires at at, and
+	// says what that means here: a plain config cannot refresh it, and
+	// render leaves it out of a store's output after that.
 	expiring(f *Factory, host string, at time.Time)
 }
 
