@@ -1,10 +1,9 @@
 package cmd
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,30 +42,6 @@ func providerOptions(f *Factory, clientID string) providers.Options {
 	return providers.Options{HTTPClient: f.HTTPClient(), ClientID: clientID, Now: f.Now}
 }
 
-// resolveTarget turns a provider name or host (and an optional --provider)
-// into a forge kind and host, probing the host when nothing else says what
-// it is.
-func resolveTarget(ctx context.Context, f *Factory, target, provider string) (providers.Kind, string, error) {
-	kind, host, known, err := resolveArg(target, provider)
-	if err != nil {
-		return "", "", err
-	}
-	if err := nixconf.ValidateHost(host); err != nil {
-		return "", "", &usageError{err}
-	}
-	if known {
-		return kind, host, nil
-	}
-	kind, err = providers.Detect(ctx, host, f.HTTPClient())
-	if err != nil {
-		return "", "", &hintError{
-			msg:   fmt.Sprintf("could not tell which forge %s runs: %v", host, err),
-			hints: []string{"name it: --provider github|gitlab|gitea|forgejo|sourcehut"},
-		}
-	}
-	return kind, host, nil
-}
-
 // resolveArg is providers.Resolve for a command-line argument: a refusal is
 // a usage error, and a token typed where a host goes is told how tokens
 // are given instead.
@@ -91,6 +66,14 @@ func tokenArgument(msg string) error {
 }
 
 func baseName(p string) string { return filepath.Base(p) }
+
+// joinWords lists items as prose: "a", "a and b", "a, b and c".
+func joinWords(items []string, conj string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " " + conj + " " + items[len(items)-1]
+}
 
 // warn prints a warning line in the same style as errors.
 func (f *Factory) warn(msg string) { termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: %s\n", msg) }

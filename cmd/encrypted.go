@@ -6,15 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
-	"github.com/nix-auth/nix-auth/nixconf"
-	"github.com/nix-auth/nix-auth/providers"
 )
 
 // keyOptions are the flags that name who can decrypt a store (recipients)
@@ -174,61 +171,6 @@ func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) 
 		return nil, err
 	}
 	return file, nil
-}
-
-// saveEncrypted puts host's token into the store and writes it.
-func saveEncrypted(f *Factory, file *crypt.File, e crypt.Entry, dryRun bool) error {
-	_, existed := file.Entry(e.Host)
-	if err := file.Put(e); err != nil {
-		return err
-	}
-	if dryRun {
-		termsafe.Fprintf(f.IO.Out, "Dry run: would write %s=%s to %s; nothing was written.\n", e.Host, nixconf.MaskToken(e.Token), file.Path())
-		return nil
-	}
-	// A new store in the flake repo may be the first file in its folder:
-	// Save makes it.
-	if err := file.Save(); err != nil {
-		return err
-	}
-	verb := "Saved"
-	if existed {
-		verb = "Replaced"
-	}
-	termsafe.Fprintf(f.IO.Out, "%s the token for %s in %s (encrypted to %d recipient%s).\n",
-		verb, e.Host, file.Path(), len(file.Recipients()), plural(len(file.Recipients())))
-	termsafe.Fprintf(f.IO.Out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", file.Path())
-	return nil
-}
-
-// entryFor makes the store entry for a validated token.
-func entryFor(f *Factory, kind providers.Kind, host, nixTok string, tok *providers.Token, st *providers.Status) crypt.Entry {
-	e := crypt.Entry{Host: host, Token: nixTok, Provider: string(kind), Created: f.Now().UTC().Truncate(time.Second)}
-	if st != nil {
-		e.User, e.Scopes, e.Expires = st.User, st.Scopes, st.ExpiresAt
-	}
-	if tok != nil {
-		e.RefreshToken = tok.RefreshToken
-		if e.Expires.IsZero() {
-			e.Expires = tok.ExpiresAt
-		}
-	}
-	return e
-}
-
-// oauthClientID is the OAuth application a device-flow login or refresh
-// used: the --client-id given, else the provider's default, which applies
-// only where a flow without one succeeds (github.com, gitlab.com).
-func oauthClientID(kind providers.Kind, flag string) string {
-	switch {
-	case flag != "":
-		return flag
-	case kind == providers.GitHub:
-		return providers.DefaultGitHubClientID
-	case kind == providers.GitLab:
-		return providers.DefaultGitLabClientID
-	}
-	return ""
 }
 
 func plural(n int) string {

@@ -9,8 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 type logoutOptions struct {
@@ -34,48 +36,7 @@ you revoke it there.`),
   nix-auth logout`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
-			if o.encryptTo != "" {
-				if len(a) != 1 {
-					return usagef("name the host to remove from %s", o.encryptTo)
-				}
-				return logoutEncrypted(f, a[0], o)
-			}
-			store, err := openStore(f, configFlag(c), o.dryRun)
-			if err != nil {
-				return err
-			}
-			var host string
-			if len(a) == 1 {
-				_, h, _, err := resolveArg(a[0], "")
-				if err != nil {
-					return err
-				}
-				if err := nixconf.ValidateHost(h); err != nil {
-					return &usageError{err}
-				}
-				host = h
-			} else if host, err = pickHost(f, store); err != nil {
-				return err
-			}
-			if err := store.CheckWritable(); err != nil {
-				return err
-			}
-			change, err := store.Remove(host)
-			if err != nil {
-				return err
-			}
-			if o.dryRun {
-				termsafe.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, change.TokensFile)
-				return nil
-			}
-			termsafe.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, change.TokensFile)
-			if len(change.Migrated) > 0 {
-				termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
-					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)
-			}
-			termsafe.Fprintln(f.IO.Out, "The token is still valid at the forge until you revoke it there.")
-			printNixNotes(f, change, false)
-			return nil
+			return runLogout(f, configFlag(c), a, o)
 		},
 	}
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
@@ -85,56 +46,56 @@ you revoke it there.`),
 	return c
 }
 
-// logoutEncrypted removes one host from an encrypted store.
-func logoutEncrypted(f *Factory, target string, o *logoutOptions) error {
-	_, host, _, err := resolveArg(target, "")
+func runLogout(f *Factory, config string, a []string, o *logoutOptions) error {
+	if o.encryptTo != "" && len(a) != 1 {
+		return usagef("name the host to remove from %s", o.encryptTo)
+	}
+	host := ""
+	if len(a) == 1 {
+		_, h, _, err := resolveArg(a[0], "")
+		if err != nil {
+			return err
+		}
+		if err := nixconf.ValidateHost(h); err != nil {
+			return &usageError{err}
+		}
+		host = h
+	}
+	sink, err := f.openSink(sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun}, false)
 	if err != nil {
 		return err
 	}
-	if err := nixconf.ValidateHost(host); err != nil {
-		return &usageError{err}
+	if host == "" {
+		if host, err = pickHost(f, sink); err != nil {
+			return err
+		}
 	}
-	file, err := f.openExisting(o.encryptTo, &o.keys)
+	if err := sink.CheckRemove(host); err != nil {
+		return err
+	}
+	ch, err := sink.Remove(host)
 	if err != nil {
 		return err
 	}
-	if err := file.Remove(host); err != nil {
-		return err
-	}
-	if o.dryRun {
-		termsafe.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, file.Path())
-		return nil
-	}
-	if err := file.Save(); err != nil {
-		return err
-	}
-	termsafe.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, file.Path())
-	termsafe.Fprintln(f.IO.Out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
+	ch.report(f, host, "")
 	return nil
 }
 
 // pickHost asks which host to log out from, on a terminal only: a script
 // that forgot the argument must fail, not block on a prompt.
-func pickHost(f *Factory, store *nixconf.Store) (string, error) {
-	all, err := store.Tokens()
+func pickHost(f *Factory, sink tokenSink) (string, error) {
+	entries, err := sink.Entries()
 	if err != nil {
 		return "", err
 	}
-	// Only the user's own tokens: the system's are not theirs to remove.
-	var entries []nixconf.Entry
-	for _, e := range all {
-		if e.Layer == nixconf.LayerUser {
-			entries = append(entries, e)
-		}
-	}
 	if len(entries) == 0 {
-		return "", fmt.Errorf("no tokens in %s; nothing to log out from", store.Paths.NixConf)
+		return "", fmt.Errorf("no tokens in %s; nothing to log out from", sink.Path())
 	}
 	if !f.IO.InTTY {
 		return "", usagef("name the host to log out from (one of: %s)", hostList(entries))
 	}
 	for i, e := range entries {
-		termsafe.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, nixconf.MaskToken(e.Token))
+		termsafe.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, providers.MaskToken(e.Token))
 	}
 	termsafe.Fprintf(f.IO.ErrOut, "Log out from which host? [1-%d] ", len(entries))
 	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
@@ -148,7 +109,7 @@ func pickHost(f *Factory, store *nixconf.Store) (string, error) {
 	return entries[n-1].Host, nil
 }
 
-func hostList(entries []nixconf.Entry) string {
+func hostList(entries []crypt.Entry) string {
 	hosts := make([]string, len(entries))
 	for i, e := range entries {
 		hosts[i] = e.Host

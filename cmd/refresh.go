@@ -11,7 +11,6 @@ import (
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
-	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
 
@@ -71,42 +70,41 @@ func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptio
 			},
 		}}
 	}
-	file, err := f.openExisting(o.encryptTo, &o.keys)
+	sink, err := f.openSink(sinkOptions{encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun}, false)
 	if err != nil {
 		return err
 	}
-	entries, failed, err := refreshTargets(f, file, hosts)
+	entries, failed, err := refreshTargets(f, sink, hosts)
 	if err != nil {
 		return err
 	}
 	refreshed := 0
 	for _, e := range entries {
 		if o.dryRun {
-			termsafe.Fprintf(f.IO.Out, "Dry run: would refresh %s (token %s%s).\n", e.Host, nixconf.MaskToken(e.Token), expiresText(e.Expires))
+			termsafe.Fprintf(f.IO.Out, "Dry run: would refresh %s (token %s%s).\n", e.Host, providers.MaskToken(e.Token), expiresText(e.Expires))
 			continue
 		}
-		ne, err := refreshOne(ctx, f, e, file.Path(), o.clientID)
-		if ne != nil {
-			if perr := file.Put(*ne); perr != nil {
-				err = perr
-			} else {
-				refreshed++
-			}
+		saved, err := refreshOne(ctx, f, sink, e, o.clientID)
+		if saved {
+			refreshed++
+		}
+		var se *saveError
+		if errors.As(err, &se) {
+			// The forge has spent the old refresh token already: stop
+			// before it spends more.
+			return &hintError{msg: se.err.Error(), hints: append(hintsOf(se.err),
+				fmt.Sprintf("the refreshed token for %s was not saved and its old refresh token is spent: log in again with `nix-auth login %s --encrypt-to %s`", e.Host, e.Host, sink.Path()))}
 		}
 		if err != nil {
 			failed++
 			reportError(f.IO.ErrOut, err)
 		}
 	}
-	if o.dryRun {
+	switch {
+	case o.dryRun:
 		termsafe.Fprintf(f.IO.Out, "Dry run: nothing was sent or written.\n")
-	} else if refreshed > 0 {
-		if err := file.Save(); err != nil {
-			// The forge has spent the old refresh tokens already.
-			return &hintError{msg: err.Error(), hints: append(hintsOf(err),
-				fmt.Sprintf("the refreshed tokens were not saved and the old refresh tokens are spent: log in again with `nix-auth login HOST --encrypt-to %s`", file.Path()))}
-		}
-		termsafe.Fprintf(f.IO.Out, "Saved %d refreshed token%s in %s.\n", refreshed, plural(refreshed), file.Path())
+	case refreshed > 0:
+		termsafe.Fprintf(f.IO.Out, "Saved %d refreshed token%s in %s.\n", refreshed, plural(refreshed), sink.Path())
 	}
 	if failed > 0 {
 		return &exitError{exitFail}
@@ -117,9 +115,13 @@ func runRefresh(ctx context.Context, f *Factory, hosts []string, o *refreshOptio
 // refreshTargets picks the entries to refresh: the named hosts, each of
 // which must have a refresh token (failed counts those that do not), or
 // every entry that has one.
-func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []crypt.Entry, failed int, err error) {
+func refreshTargets(f *Factory, sink tokenSink, hosts []string) (entries []crypt.Entry, failed int, err error) {
+	all, err := sink.Entries()
+	if err != nil {
+		return nil, 0, err
+	}
 	if len(hosts) == 0 {
-		for _, e := range file.Entries() {
+		for _, e := range all {
 			if e.RefreshToken == "" {
 				termsafe.Fprintf(f.IO.Out, "Skipped %s: no refresh token (a personal token, or one that does not expire).\n", e.Host)
 				continue
@@ -127,7 +129,7 @@ func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []cry
 			entries = append(entries, e)
 		}
 		if len(entries) == 0 {
-			termsafe.Fprintf(f.IO.Out, "No token in %s has a refresh token; nothing to do.\n", file.Path())
+			termsafe.Fprintf(f.IO.Out, "No token in %s has a refresh token; nothing to do.\n", sink.Path())
 		}
 		return entries, 0, nil
 	}
@@ -136,16 +138,16 @@ func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []cry
 		if err != nil {
 			return nil, 0, err
 		}
-		e, ok := file.Entry(host)
+		e, ok := sink.Entry(host)
 		switch {
 		case !ok:
 			failed++
-			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("%s has no token for %s", file.Path(), host),
-				hints: []string{"hosts in the file: " + joinOr(entryHosts(file), "(none)")}})
+			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("%s has no token for %s", sink.Path(), host),
+				hints: []string{"hosts in the file: " + joinOr(entryHosts(all), "(none)")}})
 		case e.RefreshToken == "":
 			failed++
-			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("the token for %s in %s has no refresh token, so it cannot be refreshed", host, file.Path()),
-				hints: []string{"only GitLab OAuth tokens from `nix-auth login` have one; a personal token is replaced with `nix-auth set-token " + host + " --encrypt-to " + file.Path() + "`"}})
+			reportError(f.IO.ErrOut, &hintError{msg: fmt.Sprintf("the token for %s in %s has no refresh token, so it cannot be refreshed", host, sink.Path()),
+				hints: []string{"only GitLab OAuth tokens from `nix-auth login` have one; a personal token is replaced with `nix-auth set-token " + host + " --encrypt-to " + sink.Path() + "`"}})
 		default:
 			entries = append(entries, e)
 		}
@@ -153,10 +155,17 @@ func refreshTargets(f *Factory, file *crypt.File, hosts []string) (entries []cry
 	return entries, failed, nil
 }
 
-// refreshOne renews e's token. Once the forge has answered, the old
-// refresh token is spent: the new entry is returned even when validating
-// the new token fails, so that the new refresh token is kept.
-func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID string) (*crypt.Entry, error) {
+// saveError is a refreshed token that could not be saved.
+type saveError struct{ err error }
+
+func (e *saveError) Error() string { return e.err.Error() }
+func (e *saveError) Unwrap() error { return e.err }
+
+// refreshOne renews e's token and saves it. Once the forge has answered,
+// the old refresh token is spent: the new token is saved even when
+// validating it fails, so that the new refresh token is kept (saved
+// says so), and a failed save is a *saveError.
+func refreshOne(ctx context.Context, f *Factory, sink tokenSink, e crypt.Entry, clientID string) (saved bool, err error) {
 	kind := providers.Kind(e.Provider)
 	if kind == "" {
 		// An entry written without validation records no provider.
@@ -167,42 +176,48 @@ func refreshOne(ctx context.Context, f *Factory, e crypt.Entry, path, clientID s
 		// default one.
 		clientID = e.ClientID
 	}
-	p, err := providers.New(kind, e.Host, providerOptions(f, clientID))
+	fl, err := newFlow(f, sink, kind, e.Host, clientID)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Host, err)
+		return false, fmt.Errorf("%s: %w", e.Host, err)
 	}
-	r, ok := p.(providers.Refresher)
+	r, ok := fl.p.(providers.Refresher)
 	if !ok {
-		return nil, fmt.Errorf("%s: nix-auth refreshes GitLab OAuth tokens only, and this token is %s's", e.Host, orUnknown(e.Provider))
+		return false, fmt.Errorf("%s: nix-auth refreshes GitLab OAuth tokens only, and this token is %s's", e.Host, orUnknown(e.Provider))
 	}
 	tok, err := r.Refresh(ctx, e.RefreshToken)
 	if errors.Is(err, providers.ErrRefreshRejected) {
-		return nil, &hintError{msg: err.Error() + "; the stored token was not changed",
-			hints: []string{fmt.Sprintf("log in again: `nix-auth login %s --encrypt-to %s`", e.Host, path),
-				fmt.Sprintf("for a fleet, a personal access token (read_api) avoids this: `nix-auth set-token %s --encrypt-to %s`", e.Host, path)}}
+		return false, &hintError{msg: err.Error() + "; the stored token was not changed",
+			hints: []string{fmt.Sprintf("log in again: `nix-auth login %s --encrypt-to %s`", e.Host, sink.Path()),
+				fmt.Sprintf("for a fleet, a personal access token (read_api) avoids this: `nix-auth set-token %s --encrypt-to %s`", e.Host, sink.Path())}}
 	}
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	nixTok := p.NixToken(tok)
-	if err := nixconf.ValidateToken(nixTok); err != nil {
-		return nil, fmt.Errorf("the token %s issued: %w; nothing was stored for it", e.Host, err)
+	nixTok, err := fl.issued(tok)
+	if err != nil {
+		return false, err
 	}
-	st, verr := p.Validate(ctx, nixTok)
+	st, verr := fl.p.Validate(ctx, nixTok)
 	if verr == nil && !st.Valid {
 		verr = fmt.Errorf("%s rejected the token it just issued: %s", e.Host, st.Problem)
 	}
+	var ne crypt.Entry
 	if verr != nil {
 		// Keep what the old entry knew; the forge's answer says the rest.
-		ne := entryFor(f, kind, e.Host, nixTok, tok, nil)
-		ne.User, ne.Scopes, ne.ClientID = e.User, tok.Scopes, oauthClientID(kind, clientID)
-		return &ne, &hintError{msg: fmt.Sprintf("refreshed %s, but could not validate the new token: %v", e.Host, verr),
-			hints: []string{"it was saved anyway, since the old refresh token is spent; check it with `nix-auth status --file " + path + "`"}}
+		ne = fl.entry(nixTok, tok, nil)
+		ne.User, ne.Scopes = e.User, tok.Scopes
+	} else {
+		ne = fl.entry(nixTok, tok, st)
 	}
-	ne := entryFor(f, kind, e.Host, nixTok, tok, st)
-	ne.ClientID = oauthClientID(kind, clientID)
-	termsafe.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, termsafe.Field(orUnknown(st.User)), nixconf.MaskToken(nixTok), expiresText(ne.Expires))
-	return &ne, nil
+	if _, err := sink.Save(ne); err != nil {
+		return false, &saveError{err}
+	}
+	if verr != nil {
+		return true, &hintError{msg: fmt.Sprintf("refreshed %s, but could not validate the new token: %v", e.Host, verr),
+			hints: []string{"it was saved anyway, since the old refresh token is spent; check it with `nix-auth status --file " + sink.Path() + "`"}}
+	}
+	termsafe.Fprintf(f.IO.Out, "Refreshed %s as %s (token %s%s).\n", e.Host, termsafe.Field(orUnknown(st.User)), providers.MaskToken(nixTok), expiresText(ne.Expires))
+	return true, nil
 }
 
 func expiresText(t time.Time) string {
@@ -212,18 +227,10 @@ func expiresText(t time.Time) string {
 	return ", expires " + t.UTC().Format(time.RFC3339)
 }
 
-func entryHosts(file *crypt.File) []string {
+func entryHosts(entries []crypt.Entry) []string {
 	var hs []string
-	for _, e := range file.Entries() {
+	for _, e := range entries {
 		hs = append(hs, e.Host)
 	}
 	return hs
-}
-
-func hintsOf(err error) []string {
-	var h hinter
-	if errors.As(err, &h) {
-		return h.Hints()
-	}
-	return nil
 }

@@ -117,11 +117,8 @@ func reportErrorFor(w io.Writer, err error, c *cobra.Command) int {
 		return ee.code
 	}
 	termsafe.Fprintf(w, "nix-auth: error: %s\n", err)
-	var h hinter
-	if errors.As(err, &h) {
-		for _, hint := range h.Hints() {
-			termsafe.Fprintf(w, "nix-auth: hint: %s\n", hint)
-		}
+	for _, hint := range hintsOf(err) {
+		termsafe.Fprintf(w, "nix-auth: hint: %s\n", hint)
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -137,9 +134,17 @@ func reportErrorFor(w io.Writer, err error, c *cobra.Command) int {
 	return exitFail
 }
 
-func hasHints(err error) bool {
+func hasHints(err error) bool { return len(hintsOf(err)) > 0 }
+
+// hintsOf is everything to print under err: its own hints (the first
+// error in its chain that has any), then those cmd adds by its kind.
+func hintsOf(err error) []string {
+	var hs []string
 	var h hinter
-	return errors.As(err, &h) && len(h.Hints()) > 0
+	if errors.As(err, &h) {
+		hs = append(hs, h.Hints()...)
+	}
+	return append(hs, flagHints(err)...)
 }
 
 // NewRootCmd builds the command tree around f.
@@ -148,10 +153,10 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Use:   "nix-auth",
 		Short: "Get forge tokens and put them where Nix reads them",
 		Long: strings.TrimSpace(`
-nix-auth gets access tokens for code forges (GitHub, GitLab, Gitea, Forgejo,
-Codeberg, SourceHut), validates them, and writes them where Nix reads them:
-a 0600 access-tokens.conf beside nix.conf, pulled in with
-"!include access-tokens.conf".`),
+nix-auth gets access tokens for code forges
+(` + strings.Join(append(forgeTitles(true), forgeTitles(false)...), ", ") + `), validates them, and
+writes them where Nix reads them: a 0600 access-tokens.conf beside nix.conf,
+pulled in with "!include access-tokens.conf".`),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       version,

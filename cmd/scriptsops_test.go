@@ -3,9 +3,11 @@ package cmd
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/nix-auth/nix-auth/crypt"
@@ -53,10 +55,14 @@ func init() {
 		if neg || len(args) != 2 {
 			ts.Fatalf("usage: age-identity SSHKEY OUT")
 		}
-		priv, err := os.ReadFile(ts.MkAbs(args[0]))
+		// The conversion identities are loaded with: the X25519 half of
+		// what an ssh ed25519 key gives.
+		ids, err := crypt.LoadIdentities(func(string) string { return "" }, []string{ts.MkAbs(args[0])}, nil, nil)
 		ts.Check(err)
-		id, err := crypt.SSHToAgeIdentity(priv, nil)
-		ts.Check(err)
-		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(id+"\n"), 0o600))
+		i := slices.IndexFunc(ids.List, func(id age.Identity) bool { _, ok := id.(*age.X25519Identity); return ok })
+		if i < 0 {
+			ts.Fatalf("%s gives no X25519 identity", args[0])
+		}
+		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(ids.List[i].(*age.X25519Identity).String()+"\n"), 0o600))
 	}
 }

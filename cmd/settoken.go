@@ -7,9 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
-	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 )
 
@@ -55,7 +53,7 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: github, gitlab, gitea, forgejo, sourcehut")
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", "))
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
@@ -65,80 +63,35 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
-	kind, host, known, err := resolveArg(o.host, o.provider)
+	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider},
+		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
 	}
-	if err := nixconf.ValidateHost(host); err != nil {
-		return &usageError{err}
-	}
-	var store *nixconf.Store
-	var enc *crypt.File
-	if o.encryptTo != "" {
-		if enc, err = f.openEncrypted(o.encryptTo, &o.keys); err != nil {
-			return err
-		}
-	} else {
-		if store, err = openStore(f, config, o.dryRun); err != nil {
-			return err
-		}
-		// Everything Set checks, before a token exists: a forge never
-		// issues one that could not be saved or would not reach Nix.
-		if err := store.CheckSet(host); err != nil {
-			return err
-		}
-	}
-	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", host), false)
+	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", fl.host), false)
 	if err != nil {
 		return err
 	}
-	nixTok := raw
-	if known {
-		if nixTok, err = providers.NormalizeToken(kind, raw); err != nil {
-			return err
-		}
-	}
-	if err := nixconf.ValidateToken(nixTok); err != nil {
-		return badToken(err)
+	nixTok, err := fl.pasted(raw)
+	if err != nil {
+		return err
 	}
 	var st *providers.Status
 	switch {
 	case o.noValidate:
-	case !known:
-		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", host)
+	case fl.p == nil:
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: %s is not a known forge, so the token was not validated (use --provider to validate it)\n", fl.host)
 	default:
-		p, err := providers.New(kind, host, providerOptions(f, ""))
-		if err != nil {
-			return err
-		}
-		if st, err = p.Validate(ctx, nixTok); err != nil {
+		st, err = fl.validate(ctx, nixTok, func(err error) error {
 			return &hintError{
 				msg:   fmt.Sprintf("could not validate the token: %v; nothing was written", err),
 				hints: []string{"retry when the forge is reachable, or save it anyway with --no-validate"},
 			}
-		}
-		if !st.Valid {
-			return &hintError{
-				msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", host, st.Problem),
-				hints: []string{"check that the token was copied whole and has not been revoked"},
-			}
+		})
+		if err != nil {
+			return err
 		}
 	}
-	if st != nil {
-		printLoggedIn(f, host, nixTok, st)
-	}
-	if enc != nil {
-		provider := ""
-		if known {
-			provider = string(kind)
-		}
-		e := entryFor(f, providers.Kind(provider), host, nixTok, nil, st)
-		return saveEncrypted(f, enc, e, o.dryRun)
-	}
-	change, err := store.Set(host, nixTok)
-	if err != nil {
-		return err
-	}
-	printChange(f, change, host, nixTok, o.dryRun)
-	return nil
+	_, err = fl.save(fl.entry(nixTok, nil, st), st)
+	return err
 }

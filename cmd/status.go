@@ -161,7 +161,7 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 			// reading one forge's answer is that row's error, not a crash.
 			defer func() {
 				if r := recover(); r != nil {
-					rows[i] = statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{},
+					rows[i] = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{},
 						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
 				}
 			}()
@@ -370,11 +370,11 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 // forge's API. Only a host that answers the probes as no forge nix-auth
 // knows is "unchecked".
 func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration) statusHost {
-	row := statusHost{Host: e.Host, Token: nixconf.MaskToken(e.Token), Scopes: []string{}}
+	row := statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
 	kind, host, known, err := providers.Resolve(e.Host, "")
 	if err != nil {
 		if errors.Is(err, providers.ErrTokenArgument) {
-			row.Host = nixconf.MaskToken(e.Host) // a token saved as a host
+			row.Host = providers.MaskToken(e.Host) // a token saved as a host
 		}
 		row.State, row.Problem = stateError, err.Error()
 		return row
@@ -415,6 +415,9 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 	}
 	if !st.Valid {
 		row.State, row.Problem = stateInvalid, st.Problem
+		if st.Misstored {
+			row.Problem += fmt.Sprintf("; store it again with `nix-auth set-token %s`", e.Host)
+		}
 		return row
 	}
 	row.State, row.Problem = expiryState(row.ExpiresAt, f.Now(), warn, stateValid)

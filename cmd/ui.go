@@ -13,7 +13,6 @@ import (
 type deviceUI struct {
 	f         *Factory
 	noBrowser bool
-	fromStdin bool
 	waiting   bool
 }
 
@@ -65,12 +64,7 @@ func (u *deviceUI) OpenTokenPage(url, instructions string) {
 }
 
 func (u *deviceUI) ReadSecret(prompt string) (string, error) {
-	return u.f.readSecret(prompt, u.fromStdin)
-}
-
-func (u *deviceUI) Warn(msg string) {
-	u.done()
-	u.f.warn(msg)
+	return u.f.readSecret(prompt, false)
 }
 
 func (u *deviceUI) open(url string) {

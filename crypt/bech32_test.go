@@ -2,6 +2,8 @@ package crypt
 
 import (
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -115,4 +117,49 @@ func TestBech32AgeRoundTrip(t *testing.T) {
 	if _, err := bech32Encode("Mixed", []byte{1}); err == nil {
 		t.Error("mixed-case HRP accepted")
 	}
+}
+
+// The decoder is the tests' oracle for the encoder (nix-auth itself only
+// encodes: age parses what it reads); the BIP-173 vectors check it.
+
+// bech32Decode returns the HRP (in the case it was written) and the data.
+func bech32Decode(s string) (hrp string, data []byte, err error) {
+	hrp, values, err := bech32DecodeSymbols(s)
+	if err != nil {
+		return "", nil, err
+	}
+	data, err = bech32ConvertBits(values, 5, 8, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return hrp, data, nil
+}
+
+// bech32DecodeSymbols checks the string and its checksum and returns the
+// 5-bit data symbols without the checksum.
+func bech32DecodeSymbols(s string) (hrp string, values []byte, err error) {
+	if strings.ToLower(s) != s && strings.ToUpper(s) != s {
+		return "", nil, errors.New("mixed case")
+	}
+	pos := strings.LastIndexByte(s, '1')
+	if pos < 1 || pos+7 > len(s) {
+		return "", nil, errors.New("separator '1' missing or misplaced")
+	}
+	hrp = s[:pos]
+	if err := validHRP(hrp); err != nil {
+		return "", nil, err
+	}
+	lower := strings.ToLower(s)
+	values = make([]byte, 0, len(s)-pos-1)
+	for i := pos + 1; i < len(s); i++ {
+		c := strings.IndexByte(bech32Charset, lower[i])
+		if c < 0 {
+			return "", nil, fmt.Errorf("invalid character in data part at position %d", i)
+		}
+		values = append(values, byte(c))
+	}
+	if bech32Polymod(append(bech32HRPExpand(hrp), values...)) != 1 {
+		return "", nil, errors.New("invalid checksum")
+	}
+	return hrp, values[:len(values)-6], nil
 }

@@ -177,7 +177,7 @@ func (a Agenix) Recipients(file string) (recips []Recipient, secretsNix string, 
 			_, err = os.Stat(secretsNix)
 		}
 		if err != nil {
-			return nil, "", &keyError{msg: "RULES names a secrets.nix that cannot be read", err: err,
+			return nil, "", &keyError{msg: "RULES names a secrets.nix that cannot be read", err: err, kind: ErrDeclaration,
 				hints: []string{"fix or unset RULES"}}
 		}
 	} else {
@@ -194,7 +194,7 @@ func (a Agenix) Recipients(file string) (recips []Recipient, secretsNix string, 
 		}
 		if secretsNix == "" {
 			return nil, "", &keyError{msg: "no secrets.nix in the current directory or beside " + file, err: ErrNoSecretsNix,
-				hints: []string{"set RULES to agenix's secrets.nix, or give --recipient"}}
+				kind: ErrDeclaration, hints: []string{"set RULES to agenix's secrets.nix"}}
 		}
 	}
 
@@ -232,7 +232,7 @@ in
 	out, err := cmd.Output()
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s needs Nix to be read, and %s was not found", secretsNix, bin), err: err,
-			hints: []string{"install Nix (nix-instantiate evaluates secrets.nix, as agenix does), or give --recipient"}}
+			kind: ErrDeclaration, hints: []string{"install Nix (nix-instantiate evaluates secrets.nix, as agenix does)"}}
 	}
 	if err != nil {
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(stderr.String())), err: err,
@@ -247,7 +247,7 @@ in
 	}
 	if res == nil {
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("there is no rule for %s in %s", names[0], secretsNix),
-			hints: []string{fmt.Sprintf("add `%q.publicKeys = [ ... ];` to %s, or give --recipient", names[len(names)-1], secretsNix)}}
+			kind: ErrDeclaration, hints: []string{fmt.Sprintf("add `%q.publicKeys = [ ... ];` to %s", names[len(names)-1], secretsNix)}}
 	}
 	keys := make([]string, 0, len(res.Keys))
 	for i, k := range res.Keys {

@@ -15,13 +15,23 @@ var ErrNoSopsConfig = errors.New("no sops config")
 // secrets.nix, so callers can fall back to --recipient flags.
 var ErrNoSecretsNix = errors.New("no agenix secrets.nix")
 
+// ErrDeclaration is wrapped by errors about a declaration of recipients
+// that cannot be used (agenix's secrets.nix cannot be found, evaluated, or
+// has no entry for the file): the commands take recipients from their
+// flags instead.
+var ErrDeclaration = errors.New("the recipients' declaration cannot be used")
+
 // keyError is an error about keys, recipients or identities that carries
 // advice: cmd prints Error() and then each hint on its own line.
 type keyError struct {
 	msg   string
 	err   error // cause, kept for errors.Is; never holds key material
+	kind  error // an Err* kind the error also is, without its text
 	hints []string
 }
+
+// Is reports whether target is e's kind.
+func (e *keyError) Is(target error) bool { return e.kind != nil && target == e.kind }
 
 func (e *keyError) Error() string {
 	if e.err != nil {

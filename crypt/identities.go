@@ -33,7 +33,7 @@ const (
 	envSSHKeyFile       = "SOPS_AGE_SSH_PRIVATE_KEY_FILE"
 	envSSHKeyCmd        = "SOPS_AGE_SSH_PRIVATE_KEY_CMD"
 	sopsKeysUserConfig  = "sops/age/keys.txt"
-	passphraseHintNoTTY = "use a key without a passphrase (on a host: --identity /etc/ssh/ssh_host_ed25519_key), or put an age key in SOPS_AGE_KEY or SOPS_AGE_KEY_FILE"
+	passphraseHintNoTTY = "use a key without a passphrase (on a host, its own ssh host key), or put an age key in SOPS_AGE_KEY or SOPS_AGE_KEY_FILE"
 )
 
 // Identities are the keys available to decrypt stores.

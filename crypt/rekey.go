@@ -89,7 +89,7 @@ func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) 
 	}
 	if !o.Force && !canDecryptAfter(f, recips, ids) {
 		return res, fileErr(path, ErrLockout, "none of the identities given could decrypt it with the new recipients",
-			"add a recipient for one of your keys, or pass --force if the new recipients' holders will manage the file")
+			"add a recipient for one of your keys")
 	}
 	if o.DryRun {
 		return res, nil

@@ -27,19 +27,9 @@ var ed25519Hints = []string{
 	"or give the host's age key (age1...) directly",
 }
 
-// SSHToAgeRecipient converts an ssh-ed25519 public key in authorized_keys
-// form ("ssh-ed25519 AAAA... comment") into the age recipient "age1..." that
-// ssh-to-age prints for it. Other key types are refused, as ssh-to-age does.
-func SSHToAgeRecipient(pub []byte) (string, error) {
-	pk, _, _, _, err := ssh.ParseAuthorizedKey(pub)
-	if err != nil {
-		return "", &keyError{msg: "not an ssh public key", err: err,
-			hints: []string{"expected one line like `ssh-ed25519 AAAAC3Nza... comment`"}}
-	}
-	return sshPublicKeyToAge(pk)
-}
-
-// sshPublicKeyToAge converts a parsed ssh-ed25519 key; see SSHToAgeRecipient.
+// sshPublicKeyToAge converts a parsed ssh-ed25519 key into the age
+// recipient "age1..." that ssh-to-age prints for it. Other key types are
+// refused, as ssh-to-age does.
 func sshPublicKeyToAge(pk ssh.PublicKey) (string, error) {
 	if pk.Type() != ssh.KeyAlgoED25519 {
 		return "", &keyError{msg: fmt.Sprintf("%s key refused: only ssh-ed25519 keys can become age recipients", pk.Type()),
@@ -64,21 +54,9 @@ func ed25519ToAgeRecipient(pk ed25519.PublicKey) (string, error) {
 	return bech32Encode("age", p.BytesMontgomery())
 }
 
-// SSHToAgeIdentity converts an OpenSSH ed25519 private key (PEM) into the age
-// identity "AGE-SECRET-KEY-1..." that `ssh-to-age -private-key` prints for it.
-// passphrase is used only when the key is encrypted; an encrypted key with no
-// or a wrong passphrase gives an error wrapping ErrPassphrase. The returned
-// string is a secret.
-func SSHToAgeIdentity(priv []byte, passphrase []byte) (string, error) {
-	key, err := parseSSHEd25519PrivateKey(priv, passphrase)
-	if err != nil {
-		return "", err
-	}
-	return ed25519ToAgeIdentity(key)
-}
-
 // ed25519ToAgeIdentity derives the X25519 scalar as Ed25519 does (RFC 8032
-// 5.1.5: the low half of SHA-512(seed)) and encodes it as age does. The
+// 5.1.5: the low half of SHA-512(seed)) and encodes it as age does: the
+// identity "AGE-SECRET-KEY-1..." that `ssh-to-age -private-key` prints. The
 // scalar is left unclamped, as ssh-to-age (and age's agessh) leave it: X25519
 // clamps on use, so the key works either way, but only this spelling is
 // byte-exact with the reference.

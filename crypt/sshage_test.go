@@ -3,6 +3,7 @@ package crypt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestSSHToAgeVectors(t *testing.T) {
 			wantRecip := strings.TrimSpace(string(readKey(t, v.name+".age-recipient")))
 			wantID := strings.TrimSpace(string(readKey(t, v.name+".age-identity")))
 
-			got, err := SSHToAgeRecipient(readKey(t, v.name+".pub"))
+			got, err := sshToAgeRecipient(readKey(t, v.name+".pub"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +57,7 @@ func TestSSHToAgeVectors(t *testing.T) {
 				t.Errorf("recipient = %s, want %s", got, wantRecip)
 			}
 
-			id, err := SSHToAgeIdentity(readKey(t, v.name), []byte(v.passphrase))
+			id, err := sshToAgeIdentity(readKey(t, v.name), []byte(v.passphrase))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +80,7 @@ func TestSSHToAgeVectors(t *testing.T) {
 }
 
 func TestSSHToAgeRefusesRSA(t *testing.T) {
-	_, err := SSHToAgeRecipient(readKey(t, "rsa1.pub"))
+	_, err := sshToAgeRecipient(readKey(t, "rsa1.pub"))
 	if err == nil {
 		t.Fatal("ssh-rsa key accepted")
 	}
@@ -103,7 +104,7 @@ func TestSSHToAgeIdentityPassphrase(t *testing.T) {
 		{"none", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := SSHToAgeIdentity(pem, []byte(tc.pass))
+			id, err := sshToAgeIdentity(pem, []byte(tc.pass))
 			if tc.wantErr {
 				if !errors.Is(err, ErrPassphrase) {
 					t.Fatalf("err = %v, want ErrPassphrase", err)
@@ -119,19 +120,19 @@ func TestSSHToAgeIdentityPassphrase(t *testing.T) {
 		})
 	}
 	// A passphrase given for an unprotected key is ignored, as ssh-to-age does.
-	if _, err := SSHToAgeIdentity(readKey(t, "host1"), []byte("unused")); err != nil {
+	if _, err := sshToAgeIdentity(readKey(t, "host1"), []byte("unused")); err != nil {
 		t.Errorf("unprotected key with passphrase: %v", err)
 	}
 }
 
 func TestSSHToAgeRejectsGarbage(t *testing.T) {
-	if _, err := SSHToAgeRecipient([]byte("not a key")); err == nil {
+	if _, err := sshToAgeRecipient([]byte("not a key")); err == nil {
 		t.Error("garbage public key accepted")
 	}
-	if _, err := SSHToAgeIdentity([]byte("not a key"), nil); err == nil {
+	if _, err := sshToAgeIdentity([]byte("not a key"), nil); err == nil {
 		t.Error("garbage private key accepted")
 	}
-	if _, err := SSHToAgeIdentity(readKey(t, "host1.pub"), nil); err == nil {
+	if _, err := sshToAgeIdentity(readKey(t, "host1.pub"), nil); err == nil {
 		t.Error("public key accepted as private key")
 	}
 }
@@ -171,7 +172,7 @@ func TestConvertedAndAgesshInterop(t *testing.T) {
 	pem := readKey(t, "host1")
 	pub := readKey(t, "host1.pub")
 
-	recipStr, err := SSHToAgeRecipient(pub)
+	recipStr, err := sshToAgeRecipient(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestConvertedAndAgesshInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idStr, err := SSHToAgeIdentity(pem, nil)
+	idStr, err := sshToAgeIdentity(pem, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,4 +212,27 @@ func TestConvertedAndAgesshInterop(t *testing.T) {
 	if _, err := decryptWith(toSSH, convertedID); err == nil {
 		t.Error("converted identity opened an ssh-ed25519 stanza")
 	}
+}
+
+// sshToAgeRecipient converts a public key the way recipients are read
+// (ParseRecipients), so the vectors prove that path.
+func sshToAgeRecipient(pub []byte) (string, error) {
+	rs, err := ParseRecipients(pub, "test")
+	if err != nil {
+		return "", err
+	}
+	if len(rs) != 1 {
+		return "", fmt.Errorf("%d recipients in one key", len(rs))
+	}
+	return rs[0].Age, nil
+}
+
+// sshToAgeIdentity converts a private key with the pieces identities are
+// loaded with (convertedIdentity), as a string: a secret.
+func sshToAgeIdentity(priv, passphrase []byte) (string, error) {
+	key, err := parseSSHEd25519PrivateKey(priv, passphrase)
+	if err != nil {
+		return "", err
+	}
+	return ed25519ToAgeIdentity(key)
 }

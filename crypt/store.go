@@ -130,9 +130,8 @@ func (e *DecryptError) Hints() []string {
 	if len(e.Tried) > 0 {
 		h = append(h, "identities tried: "+strings.Join(e.Tried, ", "))
 	} else {
-		h = append(h, "no identity was found: set SOPS_AGE_KEY_FILE or pass --identity PATH")
+		h = append(h, "no identity was found: set SOPS_AGE_KEY_FILE")
 	}
-	h = append(h, "use a key the file is encrypted to (--identity PATH), or ask someone who can decrypt it to add your recipient and run `nix-auth rekey`")
 	return h
 }
 
@@ -251,11 +250,21 @@ func (f *File) Put(e Entry) error {
 
 // Remove deletes the entry for host.
 func (f *File) Remove(host string) error {
-	if !f.st.remove(host) {
+	if err := f.CheckRemove(host); err != nil {
+		return err
+	}
+	f.st.remove(host)
+	f.ops = append(f.ops, func(s store) error { s.remove(host); return nil })
+	return nil
+}
+
+// CheckRemove returns the error Remove(host) would, without removing: a
+// caller checks before it does anything else about the token.
+func (f *File) CheckRemove(host string) error {
+	if _, ok := f.Entry(host); !ok {
 		return fileErr(f.path, ErrNoHost, "no token for "+host+" in this file",
 			"hosts in the file: "+strings.Join(hostList(f.st.entries()), ", "))
 	}
-	f.ops = append(f.ops, func(s store) error { s.remove(host); return nil })
 	return nil
 }
 
@@ -390,8 +399,7 @@ func Load(path string, ids []age.Identity, tried []string) (*File, error) {
 
 func readErr(path string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return fileErr(path, fs.ErrNotExist, "no such file",
-			"check the path, or create the store by adding a token with `nix-auth login --encrypt-to "+path+"`")
+		return fileErr(path, fs.ErrNotExist, "no such file", "check the path")
 	}
 	return fmt.Errorf("reading %s: %w", path, err)
 }

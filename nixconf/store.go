@@ -128,6 +128,19 @@ const preflightToken = "nix-auth-preflight"
 // NIX_CONFIG overriding it). A forge then never issues a token that
 // cannot be saved.
 func (s *Store) CheckSet(host string) error {
+	tok := preflightToken
+	return s.preflight(host, &tok)
+}
+
+// CheckRemove finds out, before anything else is done about host's token
+// (such as revoking it at the forge), whether Remove(host) would work:
+// everything Remove checks, on the same edit.
+func (s *Store) CheckRemove(host string) error {
+	return s.preflight(host, nil)
+}
+
+// preflight plans Set (token != nil) or Remove without writing anything.
+func (s *Store) preflight(host string, token *string) error {
 	if err := ValidateHost(host); err != nil {
 		return err
 	}
@@ -146,8 +159,7 @@ func (s *Store) CheckSet(host string) error {
 		}
 		defer unlock()
 	}
-	tok := preflightToken
-	_, err = s.plan(host, &tok, readOnly == "")
+	_, err = s.plan(host, token, readOnly == "")
 	return err
 }
 
@@ -343,15 +355,14 @@ func checkRemovable(entries []Entry, host string, ours bool, nixConf string) err
 	}
 	i := slices.IndexFunc(entries, func(e Entry) bool { return e.Host == host })
 	if i < 0 {
-		return &hintError{
-			msg:   fmt.Sprintf("no token for %s in %s or the files it includes; nothing was changed", host, nixConf),
-			hints: []string{"run `nix-auth status` to see the hosts that have tokens"},
+		return &Error{Kind: ErrNoToken, Host: host,
+			msg: fmt.Sprintf("no token for %s in %s or the files it includes; nothing was changed", host, nixConf),
 		}
 	}
 	e := entries[i]
-	return &hintError{
+	return &Error{Host: host,
 		msg:   fmt.Sprintf("the token for %s is set in %s, which nix-auth does not manage; nothing was changed", host, where(e.File, e.Line)),
-		hints: []string{fixHint(e.File, e.Layer, host, false)},
+		hints: []string{fixHint(e.File, e.Layer, false)},
 	}
 }
 
@@ -364,13 +375,14 @@ func where(file string, line int) string {
 }
 
 // fixHint says how to change a token setting that nix-auth does not
-// manage. rendered is true for a file `nix-auth render` writes.
-func fixHint(file string, layer Layer, host string, rendered bool) string {
+// manage. rendered is true for a file render writes (the error is then
+// ErrRendered, and the commands say how to change the store).
+func fixHint(file string, layer Layer, rendered bool) string {
 	switch {
 	case layer == LayerEnv:
 		return "Nix applies NIX_CONFIG after every file: remove its access-tokens setting, or unset it (`unset NIX_CONFIG`), then run nix-auth again"
 	case rendered:
-		return file + " is written by `nix-auth render`: change the token in the store it renders (`nix-auth login " + host + " --encrypt-to STORE`), or remove that store's include"
+		return file + " is written by render: change the token in the store it renders, or remove that store's include"
 	case layer == LayerBefore:
 		return "it comes from the system's config, read before yours: remove it there (on NixOS: nix.settings.access-tokens, or the fleet's token store)"
 	}
@@ -430,6 +442,7 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 	// tokens file, an access-tokens line (it replaces what came before)
 	// or one that names a host that comes out wrong.
 	var others, hints []string
+	var kind error
 	for _, a := range cfg.assigns {
 		if !a.st.isTokens() || a.file == tokFile || a.layer == LayerBefore {
 			continue
@@ -442,7 +455,11 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 			continue
 		}
 		others = append(others, where(a.file, a.st.line))
-		h := fixHint(a.file, a.layer, host, WriterOf(a.data) == WriterRender)
+		rendered := WriterOf(a.data) == WriterRender
+		if rendered {
+			kind = ErrRendered
+		}
+		h := fixHint(a.file, a.layer, rendered)
 		if a.layer == LayerUser && WriterOf(a.data) != WriterRender {
 			h = "move those access-tokens lines into " + tokFile + " (or delete them), then run nix-auth again"
 		}
@@ -453,13 +470,13 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 	if len(others) == 0 {
 		// Nothing else sets tokens: the tokens file itself holds tokens
 		// that Nix does not use now, and including it would bring them in.
-		return &hintError{
+		return &Error{
 			msg: fmt.Sprintf("%s holds tokens that Nix does not use now (for %s); editing it for %s would bring them back; nothing was written",
 				tokFile, strings.Join(wrong, ", "), host),
 			hints: []string{"delete the tokens you do not want from " + tokFile + ", then run nix-auth again"},
 		}
 	}
-	return &hintError{
+	return &Error{Kind: kind, Host: host,
 		msg: fmt.Sprintf("editing %s for %s would not give Nix the expected tokens (for %s) because of other access-tokens lines: %s; nothing was written",
 			tokFile, host, strings.Join(wrong, ", "), strings.Join(others, ", ")),
 		hints: hints,

@@ -150,32 +150,3 @@ func checkHostName(name string) error {
 	}
 	return nil
 }
-
-// MaskToken shows a token safely: a type prefix Nix or the forge defines
-// (GitLab's "PAT:"/"OAuth2:", then "ghp_", "glpat-", ...) and the last four
-// characters when the token is long enough that they give nothing away.
-func MaskToken(tok string) string {
-	if tok == "" {
-		return ""
-	}
-	prefix := ""
-	for _, p := range []string{"PAT:", "OAuth2:"} {
-		if strings.HasPrefix(tok, p) {
-			prefix, tok = p, tok[len(p):]
-			break
-		}
-	}
-	// Forge prefixes, longest first: they say what kind of token it is
-	// without revealing any of the secret.
-	for _, p := range []string{"github_pat_", "glpat-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"} {
-		if strings.HasPrefix(tok, p) {
-			prefix, tok = prefix+p, tok[len(p):]
-			break
-		}
-	}
-	if len(tok) < 12 || !utf8.ValidString(tok) {
-		return prefix + "…"
-	}
-	r := []rune(tok)
-	return prefix + "…" + string(r[len(r)-4:])
-}

@@ -1,6 +1,7 @@
 package nixconf
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ func TestValidateHost(t *testing.T) {
 func TestValidateToken(t *testing.T) {
 	for _, tok := range []string{"ghp_abc123", "PAT:glpat-xyz", "OAuth2:abc", "a=b==", "x"} {
 		if err := ValidateToken(tok); err != nil {
-			t.Errorf("ValidateToken(%s) = %v", MaskToken(tok), err)
+			t.Errorf("ValidateToken(%s) = %v", maskTok(tok), err)
 		}
 	}
 	const secret = "SECRETPART"
@@ -85,7 +86,7 @@ func TestValidateToken(t *testing.T) {
 	for tok, want := range bad {
 		err := ValidateToken(tok)
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ValidateToken(%s) = %v, want an error containing %q", MaskToken(tok), err, want)
+			t.Errorf("ValidateToken(%s) = %v, want an error containing %q", maskTok(tok), err, want)
 			continue
 		}
 		if strings.Contains(err.Error(), secret) {
@@ -94,21 +95,5 @@ func TestValidateToken(t *testing.T) {
 	}
 }
 
-func TestMaskToken(t *testing.T) {
-	cases := map[string]string{
-		"":                                         "",
-		"ghp_0123456789abcdefghijWXYZ":             "ghp_…WXYZ",
-		"github_pat_11AAAAAA_0123456789abcdwxyz":   "github_pat_…wxyz",
-		"gho_0123456789abcdefwxyz":                 "gho_…wxyz",
-		"PAT:glpat-0123456789abcdefwxyz":           "PAT:glpat-…wxyz",
-		"OAuth2:0123456789abcdef0123456789abwxyz":  "OAuth2:…wxyz",
-		"0123456789abcdef0123456789abcdef01234567": "…4567",
-		"short":     "…",
-		"ghp_short": "ghp_…",
-	}
-	for in, want := range cases {
-		if got := MaskToken(in); got != want {
-			t.Errorf("MaskToken(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
+// maskTok names a token in a test failure without showing it.
+func maskTok(tok string) string { return fmt.Sprintf("<token of %d bytes>", len(tok)) }

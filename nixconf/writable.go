@@ -122,16 +122,16 @@ func checkTokensFile(tokensFile, storeDir string) error {
 	}
 	dir := filepath.Dir(tokensFile)
 	if err := dirWritable(dir); err != nil {
-		return &hintError{
+		return &Error{Kind: ErrNotWritable,
 			msg:   fmt.Sprintf("cannot write to %s: %v; nothing was written", dir, err),
-			hints: []string{"make the directory writable, or point nix-auth at another nix.conf with --config"},
+			hints: []string{"make the directory writable"},
 		}
 	}
 	real, err := filepath.EvalSymlinks(tokensFile)
 	if err != nil || !inDir(real, storeDir) {
 		return safefile.Check(tokensFile, false)
 	}
-	return &hintError{
+	return &Error{
 		msg:   fmt.Sprintf("%s is a symlink into %s, so it cannot be written; nothing was written", tokensFile, storeDir),
 		hints: []string{"remove it from your home-manager or NixOS configuration, or keep the tokens in an encrypted store (--encrypt-to)"},
 	}

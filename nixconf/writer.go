@@ -86,16 +86,16 @@ func (e *WriterError) Error() string {
 	return fmt.Sprintf("%s was written %s; %s does not write over a file it did not make; nothing was written", e.Path, who, e.Want)
 }
 
-// Hints says where each writer's tokens go instead.
+// Hints says where each writer's tokens go instead, as far as the files
+// go: render's output is chosen on its command line, so the commands say
+// how (Want is WriterRender, and Own is its default).
 func (e *WriterError) Hints() []string {
 	switch {
-	case e.Want == WriterRender && e.Own != "":
-		return []string{"let render write its own file: leave out --output (default " + e.Own + "), or name a new file"}
 	case e.Want == WriterRender:
-		return []string{"name a file of render's own with --output (a new file, or one render wrote)"}
+		return nil
 	case e.Writer == WriterRender:
 		return []string{"render writes " + RenderFileName + " now: run your render again, then delete " + e.Path +
-			"; or keep the token in the store render reads (`nix-auth login HOST --encrypt-to STORE`)"}
+			"; or keep the token in the store render reads"}
 	}
 	return []string{"move " + e.Path + " away, then run nix-auth again"}
 }
@@ -122,7 +122,7 @@ func CheckWriter(path string, want Writer, own string) error {
 		return fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return &hintError{msg: path + " is not a regular file; nothing was written",
+		return &Error{msg: path + " is not a regular file; nothing was written",
 			hints: []string{"name a regular file, or remove what is at " + path}}
 	}
 	head, err := io.ReadAll(io.LimitReader(f, maxHeader))

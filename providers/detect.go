@@ -23,14 +23,14 @@ type probe struct {
 	identify func(r *response) (kind Kind, tentative bool)
 }
 
-// probes are the version/meta endpoints that differ between forges.
+// probes are the version/meta endpoints that differ between forges, from
+// the table.
 func probes() []probe {
-	return []probe{
-		{path: "/api/v3/meta", identify: isGitHubEnterprise},
-		{path: "/api/v4/version", identify: isGitLab},
-		{path: "/api/v1/version", identify: isGitea},
-		{path: "/api/forgejo/v1/version", identify: isForgejo},
+	var ps []probe
+	for _, f := range forges {
+		ps = append(ps, f.probes...)
 	}
+	return ps
 }
 
 type probeResult struct {
@@ -114,12 +114,15 @@ func detectError(host string, seen []probeResult) error {
 	if allNet && netErr != nil {
 		return netErr
 	}
+	var probed []string
+	for _, f := range forges {
+		if len(f.probes) > 0 {
+			probed = append(probed, f.Title)
+		}
+	}
 	return &Error{
-		Host: host,
-		Msg:  fmt.Sprintf("%s does not look like GitHub Enterprise, GitLab, Gitea or Forgejo (%s)", host, strings.Join(parts, "; ")),
-		Advice: []string{
-			"name the forge: --provider github|gitlab|gitea|forgejo|sourcehut",
-		},
+		Host:  host,
+		Msg:   fmt.Sprintf("%s does not look like %s (%s)", host, joinWords(probed, "or"), strings.Join(parts, "; ")),
 		class: ErrNotForge,
 	}
 }

@@ -75,9 +75,6 @@ func TestDetectNotAForge(t *testing.T) {
 	if !errors.Is(err, providers.ErrNotForge) {
 		t.Errorf("Detect error %v is not ErrNotForge", err)
 	}
-	if !strings.Contains(strings.Join(hints(err), " "), "--provider") {
-		t.Errorf("hints %q do not mention --provider", hints(err))
-	}
 }
 
 func TestDetectUnreachable(t *testing.T) {

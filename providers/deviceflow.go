@@ -25,6 +25,9 @@ var (
 	ErrDenied = errors.New("authorization denied")
 	// ErrExpired is the device code expiring before it was approved.
 	ErrExpired = errors.New("device code expired")
+	// ErrRefused is the forge refusing the device flow for another reason
+	// it names (an OAuth error code).
+	ErrRefused = errors.New("device flow refused")
 )
 
 // Bounds on the numbers a forge sends about a device code (RFC 8628
@@ -316,21 +319,19 @@ func (d *deviceFlow) fail(ctx context.Context, doing string, expired bool, err e
 	if ctx.Err() != nil {
 		return fmt.Errorf("login to %s stopped: %w", d.host, ctx.Err())
 	}
-	again := fmt.Sprintf("run `nix-auth login %s` again", d.host)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		switch re.ErrorCode {
 		case "access_denied":
-			return &Error{Host: d.host, Msg: "the authorization was denied in the browser; nothing was saved", Err: ErrDenied,
-				Advice: []string{again + " and approve the request"}}
+			return &Error{Host: d.host, Msg: "the authorization was denied in the browser; nothing was saved", Err: ErrDenied}
 		case "expired_token":
-			return d.expired(again)
+			return d.expired()
 		case "device_flow_disabled":
 			return &Error{Host: d.host, Msg: fmt.Sprintf("the OAuth app %s has the device flow disabled", d.clientID),
-				Advice: []string{"enable \"Device Flow\" in the OAuth app's settings, or use another --client-id"}}
+				Advice: []string{"enable \"Device Flow\" in the OAuth app's settings"}, class: ErrClientID}
 		case "incorrect_client_credentials", "invalid_client", "unauthorized_client":
 			return &Error{Host: d.host, Msg: fmt.Sprintf("%s does not accept the OAuth client ID %s for the device flow", d.host, d.clientID),
-				Advice: []string{"check --client-id: it must be the ID of an OAuth app on " + d.host + " that allows the device flow"}}
+				class: ErrClientID}
 		case "":
 			status := 0
 			if re.Response != nil {
@@ -351,13 +352,13 @@ func (d *deviceFlow) fail(ctx context.Context, doing string, expired bool, err e
 			if re.ErrorDescription != "" {
 				msg += ": " + re.ErrorDescription
 			}
-			return &Error{Host: d.host, Msg: msg, Advice: []string{again}}
+			return &Error{Host: d.host, Msg: msg, class: ErrRefused}
 		}
 	}
 	// Only the code's own deadline means expiry: one request timing out
 	// (also a DeadlineExceeded) is a network problem.
 	if expired && errors.Is(err, context.DeadlineExceeded) {
-		return d.expired(again)
+		return d.expired()
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
@@ -373,9 +374,8 @@ func (d *deviceFlow) fail(ctx context.Context, doing string, expired bool, err e
 		Advice: []string{"check that the host runs the forge you named", "a login portal or proxy in front of the forge can cause this"}}
 }
 
-func (d *deviceFlow) expired(again string) error {
-	return &Error{Host: d.host, Msg: "the one-time code expired before it was approved; nothing was saved", Err: ErrExpired,
-		Advice: []string{again + " and enter the code before it expires"}}
+func (d *deviceFlow) expired() error {
+	return &Error{Host: d.host, Msg: "the one-time code expired before it was approved; nothing was saved", Err: ErrExpired}
 }
 
 // acceptJSON asks the token endpoints for JSON: GitHub answers

@@ -1,44 +1,29 @@
 package providers
 
-// Usernames that forges accept with a token as the HTTPS git password.
-const (
-	// GitHub takes any username with a personal or OAuth token, and
-	// requires x-access-token with an app installation token (ghs_), so
-	// x-access-token works for every kind. Gitea and Forgejo read the
-	// password as the token and the account from the token, whatever the
-	// username, so it serves them too.
-	gitUserToken = "x-access-token"
-	// GitLab requires oauth2 with an OAuth token and takes any username
-	// with a personal, project or group token.
-	gitUserGitLab = "oauth2"
-)
-
 // GitCredential is what git should send over HTTPS to host (host[:port],
 // as git names it) for nixToken, the access-tokens value Nix uses there:
-// the username the forge expects and the token as password, without the
-// PAT: or OAuth2: type that only Nix's GitLab fetcher reads. ok is false
-// when the forge takes no token over HTTPS git: git.sr.ht serves clones of
-// public repositories and takes pushes over SSH only, so a token sent
-// there would only travel for nothing. The forge is known offline only for
-// the public hosts; a GitLab token elsewhere is known by its prefix, and
-// any other host gets x-access-token, which GitHub Enterprise, Gitea and
-// Forgejo accept.
+// the username the forge expects (the table's GitUser) and the token as
+// password, without the type prefix that only Nix's fetcher reads. ok is
+// false when the forge takes no token over HTTPS git (the table's GitUser
+// is empty). The forge is known offline only for the public hosts; a token
+// elsewhere is known by its type prefix (GitLab's), and any other host
+// gets x-access-token, which GitHub Enterprise, Gitea and Forgejo accept.
 func GitCredential(host, nixToken string) (username, password string, ok bool) {
-	kind, known := knownHost(hostPart(host))
-	if known && kind == SourceHut {
+	f, _ := publicHost(hostPart(host))
+	if f != nil && f.GitUser == "" {
 		return "", "", false
 	}
-	if _, rest, typed := splitGitLabPrefix(nixToken); typed {
+	if _, rest, owner, typed := splitNixType(nixToken); typed {
 		if rest == "" {
 			return "", "", false
 		}
-		return gitUserGitLab, rest, true
+		return owner.GitUser, rest, true
 	}
-	if nixToken == "" {
+	switch {
+	case nixToken == "":
 		return "", "", false
-	}
-	if known && kind == GitLab {
-		return gitUserGitLab, nixToken, true
+	case f != nil:
+		return f.GitUser, nixToken, true
 	}
 	return gitUserToken, nixToken, true
 }

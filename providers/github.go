@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -25,61 +24,16 @@ const githubScope = "repo"
 // githubProvider is github.com or a GitHub Enterprise Server.
 type githubProvider struct {
 	base
-	web string // https://github.com or https://ghe.host
 	api string // https://api.github.com or https://ghe.host/api/v3
 }
 
 func newGitHub(b base) *githubProvider {
-	g := &githubProvider{base: b, web: b.origin(), api: b.origin() + "/api/v3"}
+	g := &githubProvider{base: b, api: b.origin() + "/api/v3"}
 	if b.apiHost == githubHost {
 		g.api = "https://api." + githubHost
 	}
 	return g
 }
-
-func (g *githubProvider) enterprise() bool { return g.apiHost != githubHost }
-
-func (g *githubProvider) tokenPage() string {
-	return g.web + "/settings/tokens/new?scopes=" + githubScope + "&description=nix-auth"
-}
-
-const githubInstructions = "Nix sends this token with its github: fetcher (flake inputs such as github:owner/repo), " +
-	"which needs it for private repositories and to avoid the anonymous rate limit. " +
-	"Create a classic token with the \"repo\" scope, or a fine-grained token with read access to \"Contents\" of the repositories Nix fetches."
-
-// Login runs the device flow (or the token prompt when asked for).
-func (g *githubProvider) Login(ctx context.Context, ui UI) (*Token, error) {
-	if g.personal {
-		return g.personalLogin(ui, g.apiHost, g.tokenPage(), githubInstructions)
-	}
-	clientID := g.clientID
-	if clientID == "" {
-		if g.enterprise() {
-			return nil, &Error{
-				Host: g.apiHost,
-				Msg:  fmt.Sprintf("GitHub Enterprise at %s needs the client ID of an OAuth app there for the device flow", g.apiHost),
-				Advice: []string{
-					fmt.Sprintf("create an OAuth app at %s/settings/applications/new with \"Enable Device Flow\" checked, then run `nix-auth login %s --client-id <ID>`", g.web, g.host),
-					fmt.Sprintf("or create a token at %s and run `nix-auth set-token %s`", g.tokenPage(), g.host),
-				},
-			}
-		}
-		clientID = DefaultGitHubClientID
-	}
-	d := &deviceFlow{
-		host:     g.apiHost,
-		client:   g.client,
-		clientID: clientID,
-		authURL:  g.web + "/login/device/code",
-		tokenURL: g.web + "/login/oauth/access_token",
-		scopes:   []string{githubScope},
-		now:      g.now,
-	}
-	return d.run(ctx, ui)
-}
-
-// NixToken is the token itself: Nix sends "Authorization: token <value>".
-func (g *githubProvider) NixToken(t *Token) string { return t.Value }
 
 // Validate reads everything from one GET /user: the login from the body,
 // scopes from X-OAuth-Scopes (absent for fine-grained tokens), expiry from

@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,60 +28,6 @@ type gitlabProvider struct {
 
 func newGitLab(b base) *gitlabProvider { return &gitlabProvider{base: b} }
 
-func (g *gitlabProvider) tokenPage() string {
-	return g.origin() + "/-/user_settings/personal_access_tokens?name=nix-auth&scopes=" + gitlabScope
-}
-
-const gitlabInstructions = "Nix sends this token with its gitlab: fetcher (flake inputs such as gitlab:owner/repo); " +
-	"nix-auth stores it as PAT:<token> so that Nix sends it as a PRIVATE-TOKEN header. " +
-	"Give it the \"read_api\" scope: the fetcher reads through the API, which \"read_repository\" alone does not open."
-
-// Login runs the device flow (or the token prompt when asked for). Device
-// flow tokens last 2 hours; the refresh token and expiry are kept in the
-// result.
-func (g *gitlabProvider) Login(ctx context.Context, ui UI) (*Token, error) {
-	if g.personal {
-		return g.personalLogin(ui, g.apiHost, g.tokenPage(), gitlabInstructions)
-	}
-	clientID := g.clientID
-	if clientID == "" {
-		if g.apiHost != gitlabHost {
-			return nil, &Error{
-				Host: g.apiHost,
-				Msg:  fmt.Sprintf("self-managed GitLab at %s needs the ID of an OAuth application there for the device flow", g.apiHost),
-				Advice: []string{
-					fmt.Sprintf("create a non-confidential application with the read_api scope at %s/-/user_settings/applications, then run `nix-auth login %s --client-id <application ID>`", g.origin(), g.host),
-					fmt.Sprintf("or create a personal token at %s and run `nix-auth set-token %s`", g.tokenPage(), g.host),
-				},
-			}
-		}
-		clientID = DefaultGitLabClientID
-	}
-	d := &deviceFlow{
-		host:     g.apiHost,
-		client:   g.client,
-		clientID: clientID,
-		authURL:  g.origin() + "/oauth/authorize_device",
-		tokenURL: g.origin() + "/oauth/token",
-		scopes:   []string{gitlabScope},
-		now:      g.now,
-	}
-	return d.run(ctx, ui)
-}
-
-// NixToken adds the prefix that tells Nix's fetcher which header to send:
-// OAuth2: for device-flow tokens, PAT: for personal ones. A value that
-// already has one is kept (canonically spelt).
-func (g *gitlabProvider) NixToken(t *Token) string {
-	if prefix, rest, ok := splitGitLabPrefix(t.Value); ok {
-		return prefix + rest
-	}
-	if t.Type == OAuth {
-		return gitlabOAuthPrefix + t.Value
-	}
-	return gitlabPATPrefix + t.Value
-}
-
 // Validate asks GitLab about the token. No single GitLab endpoint gives
 // user, scopes and expiry: GET /api/v4/user has the username but no
 // scopes; GET /api/v4/personal_access_tokens/self (PATs) and GET
@@ -92,10 +37,10 @@ func (g *gitlabProvider) NixToken(t *Token) string {
 // token fails here as it would in Nix.
 func (g *gitlabProvider) Validate(ctx context.Context, nixToken string) (*Status, error) {
 	st := &Status{RateLimitRemaining: -1}
-	prefix, tok, ok := splitGitLabPrefix(nixToken)
+	nt, tok, owner, ok := splitNixType(nixToken)
 	switch {
-	case !ok:
-		st.Problem = fmt.Sprintf("it has no PAT: or OAuth2: prefix, so Nix sends no credentials with it; store it again with `nix-auth set-token %s`", g.host)
+	case !ok || owner != g.forge:
+		st.Problem, st.Misstored = "it has no PAT: or OAuth2: prefix, so Nix sends no credentials with it", true
 		return st, nil
 	case tokenProblem(tok) != "":
 		st.Problem = tokenProblem(tok)
@@ -103,7 +48,8 @@ func (g *gitlabProvider) Validate(ctx context.Context, nixToken string) (*Status
 	}
 	hdr := http.Header{"Accept": {"application/json"}}
 	infoURL := g.origin() + "/api/v4/personal_access_tokens/self"
-	if prefix == gitlabOAuthPrefix {
+	oauth := nt.Type == OAuth
+	if oauth {
 		hdr.Set("Authorization", "Bearer "+tok)
 		infoURL = g.origin() + "/oauth/token/info"
 	} else {
@@ -152,7 +98,7 @@ func (g *gitlabProvider) Validate(ctx context.Context, nixToken string) (*Status
 
 	switch info.status {
 	case http.StatusOK:
-		if prefix == gitlabOAuthPrefix {
+		if oauth {
 			if err := g.oauthInfo(info, st); err != nil {
 				return nil, err
 			}

@@ -20,7 +20,6 @@ type fakeUI struct {
 	expiresAt    time.Time
 	waits        int
 	pages, instr []string
-	warns        []string
 	prompts      []string
 	onWait       func(n int) // called (outside the lock) on every Waiting
 }
@@ -57,12 +56,6 @@ func (u *fakeUI) ReadSecret(prompt string) (string, error) {
 	return u.secret, u.secretErr
 }
 
-func (u *fakeUI) Warn(msg string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.warns = append(u.warns, msg)
-}
-
 func (u *fakeUI) waitCount() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -74,6 +67,10 @@ func newProvider(t *testing.T, kind providers.Kind, host string, o providers.Opt
 	t.Helper()
 	fake := forgetest.New(t)
 	o.HTTPClient = fake.Client()
+	if o.Now == nil {
+		// Tests that assert on times give a fixed clock.
+		o.Now = time.Now
+	}
 	p, err := providers.New(kind, host, o)
 	if err != nil {
 		t.Fatalf("New(%s, %s): %v", kind, host, err)

@@ -105,12 +105,10 @@ func (e *RedirectError) Error() string {
 	return fmt.Sprintf("%s redirected to %s; refused to follow, so the token is not sent there", e.From, e.To)
 }
 
-// Hints says what to do about a redirect.
+// Hints says what to do about a redirect; the commands add how to use
+// the host it points to.
 func (e *RedirectError) Hints() []string {
-	return []string{
-		fmt.Sprintf("if the forge moved to %s, use that host: `nix-auth login %s`", e.To, e.To),
-		"a single sign-on proxy in front of the API can cause this: ask its admins for direct API access",
-	}
+	return []string{"a single sign-on proxy in front of the API can cause this: ask its admins for direct API access"}
 }
 
 // uaTransport sets the User-Agent on requests that have none.
@@ -127,20 +125,56 @@ func (t *uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r2)
 }
 
-// Error is trouble talking to a forge: a network failure or an answer that
-// is not the API's. Its text never contains a token.
+// Error is trouble talking to a forge: a network failure, an answer that
+// is not the API's, a refusal. Its text never contains a token.
 type Error struct {
 	// Host is the host that failed; empty when not about a host.
 	Host string
+	// Kind is the forge the error is about, when known.
+	Kind Kind
 	// Msg says what went wrong.
 	Msg string
-	// Advice is what the user can do.
+	// Advice is what the user can do about the forge or the host; the
+	// commands add what to run (errors.Is on the Err* kinds).
 	Advice []string
 	// Err is the underlying error, if any.
 	Err error
 	// class is a sentinel the error also matches with errors.Is (such as
 	// ErrNotForge) without its text joining the message.
 	class error
+}
+
+// Kinds of Error that the commands act on or add advice to, for errors.Is.
+var (
+	// ErrNotAPI is an answer that is not the forge's API (a web page, a
+	// 4xx without the API's JSON): the host may run another forge.
+	ErrNotAPI = errors.New("the answer is not the forge's API")
+	// ErrClientID is the forge refusing the OAuth client ID of a device
+	// flow: unknown, or with the device flow disabled.
+	ErrClientID = errors.New("the OAuth client ID was refused")
+	// ErrRefreshClient is a refresh without the OAuth client ID the token
+	// was issued to, or with another one.
+	ErrRefreshClient = errors.New("the OAuth client ID for the refresh is missing or refused")
+	// ErrSelfHosted is a software's name given where a host goes: it runs
+	// on many hosts, and only a host can be logged in to.
+	ErrSelfHosted = errors.New("the forge software is self-hosted")
+)
+
+// ClientIDError is a device flow on a host that has no default OAuth
+// application: one must be made there, or a personal token used instead.
+type ClientIDError struct {
+	// Host is the host as access-tokens names it; Forge its software's
+	// title.
+	Host, Forge string
+	// AppPage is where the OAuth application is made, and App what to make.
+	AppPage, App string
+	// TokenPage is where a personal token is made instead.
+	TokenPage string
+}
+
+// Error says what is missing.
+func (e *ClientIDError) Error() string {
+	return fmt.Sprintf("%s at %s has no default OAuth application for the device flow: it needs the client ID of one made there", e.Forge, hostPart(e.Host))
 }
 
 // Error is the message, followed by the underlying error if any.
@@ -228,18 +262,20 @@ func netError(host string, err error) error {
 // error, or an HTML page from a portal or proxy.
 func (r *response) unexpected(kind Kind) error {
 	host := r.url.Host
-	e := &Error{Host: host, Msg: fmt.Sprintf("%s answered %d %s to %s %s", host, r.status, http.StatusText(r.status), r.method, r.url.Path)}
+	e := &Error{Host: host, Kind: kind, Msg: fmt.Sprintf("%s answered %d %s to %s %s", host, r.status, http.StatusText(r.status), r.method, r.url.Path)}
 	switch {
 	case r.status >= 500:
 		e.Advice = []string{"the forge is having trouble: try again later"}
 	case !r.isJSON():
 		e.Msg += " with a web page instead of the API's JSON"
 		e.Advice = []string{
-			fmt.Sprintf("check that %s runs %s (or name the forge with --provider)", host, kind),
+			fmt.Sprintf("check that %s runs %s", host, kind),
 			"a login portal or proxy in front of the forge can cause this",
 		}
+		e.class = ErrNotAPI
 	default:
-		e.Advice = []string{fmt.Sprintf("check that %s runs %s (or name the forge with --provider)", host, kind)}
+		e.Advice = []string{fmt.Sprintf("check that %s runs %s", host, kind)}
+		e.class = ErrNotAPI
 	}
 	return e
 }
@@ -256,8 +292,8 @@ func (r *response) decode(kind Kind, v any) error {
 		return r.unexpected(kind)
 	}
 	if err := json.Unmarshal(r.body, v); err != nil {
-		return &Error{Host: r.url.Host, Msg: fmt.Sprintf("%s sent malformed JSON for %s", r.url.Host, r.url.Path), Err: err,
-			Advice: []string{fmt.Sprintf("check that %s runs %s", r.url.Host, kind)}}
+		return &Error{Host: r.url.Host, Kind: kind, Msg: fmt.Sprintf("%s sent malformed JSON for %s", r.url.Host, r.url.Path), Err: err,
+			Advice: []string{fmt.Sprintf("check that %s runs %s", r.url.Host, kind)}, class: ErrNotAPI}
 	}
 	return nil
 }

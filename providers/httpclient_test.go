@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/nix-auth/nix-auth/internal/forgetest"
 	"github.com/nix-auth/nix-auth/providers"
@@ -58,7 +58,7 @@ func TestNewHTTPClientAgainstFake(t *testing.T) {
 	c.Transport = fake.Client().Transport
 	fake.AddToken(forgetest.Token{Value: "glpat-redirected", User: "tanuki"})
 	fake.Fail("gitlab.com", "/api/v4/user", forgetest.FailRedirect)
-	p, err := providers.New(providers.GitLab, "gitlab.com", providers.Options{HTTPClient: c})
+	p, err := providers.New(providers.GitLab, "gitlab.com", providers.Options{HTTPClient: c, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +67,8 @@ func TestNewHTTPClientAgainstFake(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("Validate error = %v, want a RedirectError", err)
 	}
-	if !strings.Contains(strings.Join(hints(err), " "), forgetest.RedirectHost) {
-		t.Errorf("hints %q", hints(err))
+	if re.To != forgetest.RedirectHost || len(hints(err)) == 0 {
+		t.Errorf("redirect to %q, hints %q", re.To, hints(err))
 	}
 	noSecret(t, err, "glpat-redirected")
 	if n := len(requestsTo(fake, forgetest.RedirectHost)); n != 0 {
@@ -86,7 +86,7 @@ func TestInjectedClientIsGuarded(t *testing.T) {
 	fake.AddForge("git.example.com", forgetest.Gitea)
 	fake.AddToken(forgetest.Token{Value: "gitea-redirected", User: "u"})
 	fake.Fail("git.example.com", "/api/v1/user", forgetest.FailRedirect)
-	p, err := providers.New(providers.Gitea, "git.example.com", providers.Options{HTTPClient: c})
+	p, err := providers.New(providers.Gitea, "git.example.com", providers.Options{HTTPClient: c, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

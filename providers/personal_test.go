@@ -43,23 +43,6 @@ func TestPersonalTokenLogin(t *testing.T) {
 			mention:   []string{"sourcehut: fetcher", "git.sr.ht"},
 			wantValue: "srht-pasted", wantType: providers.Personal, wantNix: "srht-pasted", validateAs: "~gopher",
 		},
-		{
-			name: "gitlab personal", kind: providers.GitLab, host: "gitlab.com", opts: providers.Options{PersonalToken: true},
-			pasted: "glpat-pasted", page: "https://gitlab.com/-/user_settings/personal_access_tokens?name=nix-auth&scopes=read_api",
-			mention:   []string{"gitlab: fetcher", "PAT:", "read_api"},
-			wantValue: "glpat-pasted", wantType: providers.Personal, wantNix: "PAT:glpat-pasted", validateAs: "gopher",
-		},
-		{
-			name: "gitlab pasted with OAuth2:", kind: providers.GitLab, host: "gitlab.com", opts: providers.Options{PersonalToken: true},
-			pasted: "OAuth2:gloat-pasted", page: "https://gitlab.com/-/user_settings/personal_access_tokens?name=nix-auth&scopes=read_api",
-			wantValue: "gloat-pasted", wantType: providers.OAuth, wantNix: "OAuth2:gloat-pasted", validateAs: "gopher",
-		},
-		{
-			name: "github personal", kind: providers.GitHub, host: "github.com", opts: providers.Options{PersonalToken: true},
-			pasted: "ghp_pasted", page: "https://github.com/settings/tokens/new?scopes=repo&description=nix-auth",
-			mention:   []string{"github: fetcher", "repo"},
-			wantValue: "ghp_pasted", wantType: providers.Personal, wantNix: "ghp_pasted", validateAs: "gopher",
-		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,17 +90,14 @@ func TestPersonalTokenLoginErrors(t *testing.T) {
 	if _, err := p.Login(context.Background(), ui); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty paste: %v", err)
 	}
-	if len(ui.warns) != 1 || !strings.Contains(ui.warns[0], "--client-id is ignored") {
-		t.Errorf("warnings %q", ui.warns)
-	}
 	boom := errors.New("no terminal")
 	if _, err := p.Login(context.Background(), &fakeUI{secretErr: boom}); !errors.Is(err, boom) {
 		t.Errorf("ReadSecret error not returned: %v", err)
 	}
-	p, _ = newProvider(t, providers.GitHub, "github.com", providers.Options{PersonalToken: true})
-	_, err := p.Login(context.Background(), &fakeUI{secret: "PAT:ghp_secretvalue"})
+	p, _ = newProvider(t, providers.Forgejo, "codeberg.org", providers.Options{})
+	_, err := p.Login(context.Background(), &fakeUI{secret: "PAT:cb_secretvalue"})
 	if err == nil || !strings.Contains(err.Error(), "GitLab") {
-		t.Errorf("GitLab prefix on a GitHub token: %v", err)
+		t.Errorf("GitLab prefix on a Forgejo token: %v", err)
 	}
-	noSecret(t, err, "ghp_secretvalue")
+	noSecret(t, err, "cb_secretvalue")
 }

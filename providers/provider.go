@@ -1,9 +1,10 @@
 // Package providers talks to the forges whose tokens Nix uses: it gets a
-// token (OAuth device flow for GitHub and GitLab, a pasted personal token
+// token (OAuth device flow where the forge has one, a pasted personal token
 // elsewhere), turns it into the value Nix's access-tokens setting needs, and
-// validates it with as few requests as the forge's API allows.
+// validates it with as few requests as the forge's API allows. What it
+// knows of each forge is one row of the forge table (forges.go).
 //
-// Nothing here keeps package-level state: the HTTP client, OAuth client ID
+// Nothing here keeps state that changes: the HTTP client, OAuth client ID
 // and clock come in through Options, so tests run every forge against a
 // local TLS fake (see internal/forgetest).
 package providers
@@ -32,15 +33,6 @@ const (
 	SourceHut Kind = "sourcehut"
 )
 
-// Well-known hosts, so that the common cases need neither --provider nor a
-// network probe.
-const (
-	githubHost    = "github.com"
-	gitlabHost    = "gitlab.com"
-	codebergHost  = "codeberg.org"
-	sourcehutHost = "git.sr.ht"
-)
-
 // Options carries what a provider needs from outside.
 type Options struct {
 	// HTTPClient sends every request. Nil means NewHTTPClient(). Whatever
@@ -51,11 +43,8 @@ type Options struct {
 	// Empty means the default for github.com and gitlab.com; GitHub
 	// Enterprise and self-hosted GitLab have no default.
 	ClientID string
-	// PersonalToken makes Login prompt for a personal access token even on
-	// forges that have a device flow.
-	PersonalToken bool
-	// Now is the clock used to turn expires_in answers into times. Nil
-	// means time.Now.
+	// Now is the clock used to turn expires_in answers into times and to
+	// judge rate-limit resets; New refuses a nil one.
 	Now func() time.Time
 }
 
@@ -92,8 +81,6 @@ type UI interface {
 	OpenTokenPage(url, instructions string)
 	// ReadSecret reads a token without echoing it.
 	ReadSecret(prompt string) (string, error)
-	// Warn tells the user about something that does not stop the login.
-	Warn(msg string)
 }
 
 // TokenType says how a token was issued, which for GitLab decides the
@@ -125,6 +112,9 @@ type Status struct {
 	Valid bool
 	// Problem says why a token is not valid, in words for the user.
 	Problem string
+	// Misstored is a token that is stored in a form Nix cannot send (a
+	// GitLab token without its type prefix): storing it again fixes it.
+	Misstored bool
 	// User is the account name; empty when the token may not read it.
 	User string
 	// Scopes are the token's scopes; ScopesKnown is false when the forge
@@ -145,44 +135,40 @@ func New(kind Kind, host string, o Options) (Provider, error) {
 	if h == "" {
 		return nil, errors.New("no host given")
 	}
-	b := base{
-		kind:     kind,
+	f := forgeOf(kind)
+	if f == nil {
+		return nil, unknownKind(kind)
+	}
+	if o.Now == nil {
+		return nil, errors.New("providers.New: no clock")
+	}
+	return f.new(base{
+		forge:    f,
 		host:     host,
 		apiHost:  h,
 		client:   safeClient(o.HTTPClient),
 		clientID: o.ClientID,
-		personal: o.PersonalToken,
 		now:      o.Now,
-	}
-	if b.now == nil {
-		b.now = time.Now
-	}
-	switch kind {
-	case GitHub:
-		return newGitHub(b), nil
-	case GitLab:
-		return newGitLab(b), nil
-	case Gitea, Forgejo:
-		return newGitea(b), nil
-	case SourceHut:
-		return newSourceHut(b), nil
-	}
-	return nil, fmt.Errorf("unknown provider %q: use github, gitlab, gitea, forgejo or sourcehut", kind)
+	}), nil
+}
+
+// unknownKind is a forge name nix-auth does not know.
+func unknownKind(kind Kind) error {
+	return fmt.Errorf("unknown provider %q: use %s", kind, joinWords(Names(), "or"))
 }
 
 // base holds what every provider shares.
 type base struct {
-	kind     Kind
+	forge    *Forge
 	host     string // as given: host[/path]
 	apiHost  string // host[:port] that requests go to
 	client   *http.Client
 	clientID string
-	personal bool
 	now      func() time.Time
 }
 
 // Kind is the forge software.
-func (b *base) Kind() Kind { return b.kind }
+func (b *base) Kind() Kind { return b.forge.Kind }
 
 // Host is the host as access-tokens names it.
 func (b *base) Host() string { return b.host }
@@ -190,139 +176,97 @@ func (b *base) Host() string { return b.host }
 // origin is where API requests go: https://host[:port].
 func (b *base) origin() string { return "https://" + b.apiHost }
 
+// NixToken is the access-tokens value for t: the token with the type
+// prefix the forge's Nix fetcher needs, if any.
+func (b *base) NixToken(t *Token) string { return b.forge.nixToken(t) }
+
+// Login runs the forge's device flow, or asks for a personal token where
+// it has none.
+func (b *base) Login(ctx context.Context, ui UI) (*Token, error) {
+	flow := b.forge.DeviceFlow
+	if flow == nil {
+		return b.personalLogin(ui)
+	}
+	clientID := b.clientID
+	if clientID == "" {
+		clientID = DefaultClientID(b.apiHost)
+	}
+	if clientID == "" {
+		_, page := b.forge.TokenPage(b.apiHost)
+		return nil, &ClientIDError{Host: b.host, Forge: b.forge.Title,
+			AppPage: b.origin() + flow.AppPage, App: flow.App, TokenPage: page}
+	}
+	d := &deviceFlow{
+		host:     b.apiHost,
+		client:   b.client,
+		clientID: clientID,
+		authURL:  b.origin() + flow.AuthPath,
+		tokenURL: b.origin() + flow.TokenPath,
+		scopes:   flow.Scopes,
+		now:      b.now,
+	}
+	return d.run(ctx, ui)
+}
+
 // personalLogin is the personal-token flow: send the user to the settings
-// page (on pageHost), then read the token without echo.
-func (b *base) personalLogin(ui UI, pageHost, page, instructions string) (*Token, error) {
+// page, then read the token without echo.
+func (b *base) personalLogin(ui UI) (*Token, error) {
+	pageHost, page := b.forge.TokenPage(b.apiHost)
 	page, err := forgeURL(page, pageHost)
 	if err != nil {
 		return nil, err
 	}
-	ui.OpenTokenPage(page, instructions)
+	ui.OpenTokenPage(page, b.forge.Instructions(b.apiHost))
 	raw, err := ui.ReadSecret(fmt.Sprintf("Paste the token for %s (input is hidden): ", b.host))
 	if err != nil {
 		return nil, err
 	}
-	nixTok, err := NormalizeToken(b.kind, raw)
-	if err != nil {
-		return nil, err
-	}
-	t := &Token{Value: nixTok, Type: Personal}
-	if b.kind == GitLab {
-		prefix, rest, _ := splitGitLabPrefix(nixTok)
-		t.Value = rest
-		if prefix == gitlabOAuthPrefix {
-			t.Type = OAuth
-		}
-	}
-	return t, nil
-}
-
-// Nix's GitLab fetcher reads the part before the first ':' as the token
-// type: OAuth2 sends "Authorization: Bearer", PAT sends "PRIVATE-TOKEN"; a
-// token without a known type gets no usable header at all.
-const (
-	gitlabPATPrefix   = "PAT:"
-	gitlabOAuthPrefix = "OAuth2:"
-)
-
-// splitGitLabPrefix returns the canonical prefix and the rest when tok
-// starts with PAT: or OAuth2: (in any letter case, which Nix would not
-// accept, so it is canonicalised).
-func splitGitLabPrefix(tok string) (prefix, rest string, ok bool) {
-	for _, p := range []string{gitlabPATPrefix, gitlabOAuthPrefix} {
-		if len(tok) >= len(p) && strings.EqualFold(tok[:len(p)], p) {
-			return p, tok[len(p):], true
-		}
-	}
-	return "", tok, false
+	return ParseToken(b.forge.Kind, raw)
 }
 
 // NormalizeToken turns a token as pasted into the value for access-tokens:
-// surrounding whitespace goes; a GitLab token keeps its OAuth2: or PAT:
-// prefix and a bare one gets PAT:, since Nix sends nothing for a bare
-// GitLab token. The error never contains the token.
+// surrounding whitespace goes; on a forge whose Nix fetcher reads a type
+// prefix (GitLab's OAuth2: or PAT:) the token keeps its own and a bare one
+// gets the first (PAT:), since Nix sends nothing for a bare GitLab token;
+// elsewhere a type prefix is refused. The error never contains the token.
 func NormalizeToken(kind Kind, raw string) (string, error) {
+	f := forgeOf(kind)
+	if f == nil {
+		return "", unknownKind(kind)
+	}
 	tok := strings.TrimSpace(raw)
 	if tok == "" {
 		return "", errors.New("the token is empty")
 	}
-	prefix, rest, typed := splitGitLabPrefix(tok)
-	switch kind {
-	case GitLab:
-		if !typed {
-			return gitlabPATPrefix + tok, nil
+	nt, rest, owner, typed := splitNixType(tok)
+	switch {
+	case typed && owner != f:
+		return "", &Error{
+			Msg:    fmt.Sprintf("the token starts with %s, a prefix only %s tokens take", nt.Prefix, owner.Title),
+			Advice: []string{fmt.Sprintf("paste the %s token alone, without %s", kind, nt.Prefix)},
 		}
-		if strings.TrimSpace(rest) == "" {
-			return "", fmt.Errorf("the token is only a %s prefix, with nothing after it", prefix)
-		}
-		return prefix + rest, nil
-	case GitHub, Gitea, Forgejo, SourceHut:
-		if typed {
-			return "", &Error{
-				Msg:    fmt.Sprintf("the token starts with %s, a prefix only GitLab tokens take", prefix),
-				Advice: []string{fmt.Sprintf("paste the %s token alone, without %s", kind, prefix)},
-			}
-		}
-		return tok, nil
+	case typed && strings.TrimSpace(rest) == "":
+		return "", fmt.Errorf("the token is only a %s prefix, with nothing after it", nt.Prefix)
+	case typed:
+		return nt.Prefix + rest, nil
+	case len(f.NixTypes) > 0:
+		return f.NixTypes[0].Prefix + tok, nil
 	}
-	return "", fmt.Errorf("unknown provider %q", kind)
+	return tok, nil
 }
 
-// parseKind accepts a provider name as users type it.
-func parseKind(s string) (Kind, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "github":
-		return GitHub, true
-	case "gitlab":
-		return GitLab, true
-	case "gitea":
-		return Gitea, true
-	case "forgejo", "codeberg":
-		return Forgejo, true
-	case "sourcehut", "srht":
-		return SourceHut, true
+// ParseToken is a pasted token as a Token: NormalizeToken's value, its
+// type prefix (if any) taken off into Type.
+func ParseToken(kind Kind, raw string) (*Token, error) {
+	nixTok, err := NormalizeToken(kind, raw)
+	if err != nil {
+		return nil, err
 	}
-	return "", false
-}
-
-// aliasHost maps the provider names that stand for one public host.
-func aliasHost(name string) (Kind, string, bool) {
-	switch strings.ToLower(name) {
-	case "github":
-		return GitHub, githubHost, true
-	case "gitlab":
-		return GitLab, gitlabHost, true
-	case "codeberg":
-		return Forgejo, codebergHost, true
-	case "sourcehut", "srht":
-		return SourceHut, sourcehutHost, true
+	t := &Token{Value: nixTok, Type: Personal}
+	if nt, rest, _, ok := splitNixType(nixTok); ok {
+		t.Value, t.Type = rest, nt.Type
 	}
-	return "", "", false
-}
-
-// knownHost is the kind of the public forges, found without a probe.
-func knownHost(h string) (Kind, bool) {
-	switch h {
-	case githubHost:
-		return GitHub, true
-	case gitlabHost:
-		return GitLab, true
-	case codebergHost:
-		return Forgejo, true
-	case sourcehutHost:
-		return SourceHut, true
-	}
-	return "", false
-}
-
-// compatible reports whether an explicit --provider agrees with what a host
-// is known to run; Gitea and Forgejo share their API, so either will do.
-func compatible(want, got Kind) bool {
-	if want == got {
-		return true
-	}
-	isGitea := func(k Kind) bool { return k == Gitea || k == Forgejo }
-	return isGitea(want) && isGitea(got)
+	return t, nil
 }
 
 // Resolve turns a login target (a provider name such as "github" or
@@ -346,7 +290,7 @@ func Resolve(target string, provider Kind) (kind Kind, host string, known bool, 
 	if provider != "" {
 		k, ok := parseKind(string(provider))
 		if !ok {
-			return "", "", false, fmt.Errorf("unknown provider %q: use github, gitlab, gitea, forgejo, codeberg or sourcehut", provider)
+			return "", "", false, unknownKind(provider)
 		}
 		want = k
 	}
@@ -358,7 +302,7 @@ func Resolve(target string, provider Kind) (kind Kind, host string, known bool, 
 	}
 	if k, ok := parseKind(t); ok {
 		// gitea and forgejo name software, not a host.
-		return "", "", false, fmt.Errorf("%s is self-hosted: name the host, e.g. `nix-auth login git.example.com --provider %s`", t, k)
+		return "", "", false, &Error{Kind: k, Msg: fmt.Sprintf("%s is self-hosted: name the host", t), class: ErrSelfHosted}
 	}
 	host, err = normalizeHost(t)
 	if err != nil {

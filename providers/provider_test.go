@@ -3,6 +3,7 @@ package providers_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -106,7 +107,7 @@ func TestNixToken(t *testing.T) {
 		{providers.SourceHut, providers.Token{Value: "abc", Type: providers.Personal}, "abc"},
 	}
 	for _, tc := range tests {
-		p, err := providers.New(tc.kind, "host.example.com", providers.Options{})
+		p, err := providers.New(tc.kind, "host.example.com", providers.Options{Now: time.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,17 +118,17 @@ func TestNixToken(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	p, err := providers.New(providers.GitHub, "github.com/NixOS", providers.Options{})
+	p, err := providers.New(providers.GitHub, "github.com/NixOS", providers.Options{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Kind() != providers.GitHub || p.Host() != "github.com/NixOS" {
 		t.Errorf("Kind, Host = %s, %s", p.Kind(), p.Host())
 	}
-	if _, err := providers.New("bitbucket", "bitbucket.org", providers.Options{}); err == nil {
+	if _, err := providers.New("bitbucket", "bitbucket.org", providers.Options{Now: time.Now}); err == nil {
 		t.Error("New accepted an unknown kind")
 	}
-	if _, err := providers.New(providers.GitHub, "", providers.Options{}); err == nil {
+	if _, err := providers.New(providers.GitHub, "", providers.Options{Now: time.Now}); err == nil {
 		t.Error("New accepted an empty host")
 	}
 }

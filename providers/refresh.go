@@ -29,22 +29,21 @@ type Refresher interface {
 // glab's on gitlab.com).
 func (g *gitlabProvider) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
 	if tokenProblem(refreshToken) != "" {
-		return nil, &Error{Host: g.apiHost, Msg: "the stored refresh token is empty or malformed",
-			Advice: []string{fmt.Sprintf("log in again: `nix-auth login %s`", g.host)}}
+		return nil, &Error{Host: g.apiHost, Msg: "the stored refresh token is empty or malformed", class: ErrRefreshRejected}
 	}
 	clientID := g.clientID
 	if clientID == "" {
-		if g.apiHost != gitlabHost {
-			return nil, &Error{Host: g.apiHost,
-				Msg:    fmt.Sprintf("refreshing a token of self-managed GitLab at %s needs the ID of the OAuth application it was issued to", g.apiHost),
-				Advice: []string{"pass --client-id with the application ID you logged in with"}}
-		}
-		clientID = DefaultGitLabClientID
+		clientID = DefaultClientID(g.apiHost)
+	}
+	if clientID == "" {
+		return nil, &Error{Host: g.apiHost,
+			Msg:   fmt.Sprintf("refreshing a token of self-managed GitLab at %s needs the ID of the OAuth application it was issued to", g.apiHost),
+			class: ErrRefreshClient}
 	}
 	cfg := &oauth2.Config{
 		ClientID: clientID,
 		Endpoint: oauth2.Endpoint{
-			TokenURL: g.origin() + "/oauth/token",
+			TokenURL: g.origin() + g.forge.DeviceFlow.TokenPath,
 			// A public client has no secret to send with HTTP Basic.
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
@@ -78,16 +77,15 @@ func (g *gitlabProvider) refreshFail(ctx context.Context, clientID string, err e
 	if ctx.Err() != nil {
 		return fmt.Errorf("refreshing the token for %s stopped: %w", g.host, ctx.Err())
 	}
-	login := fmt.Sprintf("log in again: `nix-auth login %s`", g.host)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		switch re.ErrorCode {
 		case "invalid_grant":
 			return &Error{Host: g.apiHost, Msg: g.apiHost + " refused to refresh the token (invalid_grant)", Err: ErrRefreshRejected,
-				Advice: []string{login, "a token refreshed twice at once (two timers) spends the refresh token twice: run one refresh per store"}}
+				Advice: []string{"a token refreshed twice at once (two timers) spends the refresh token twice: run one refresh per store"}}
 		case "invalid_client", "unauthorized_client":
 			return &Error{Host: g.apiHost, Msg: fmt.Sprintf("%s does not accept the OAuth client ID %s for refreshing", g.apiHost, clientID),
-				Advice: []string{"pass --client-id with the application ID you logged in with"}}
+				class: ErrRefreshClient}
 		case "":
 			status := 0
 			if re.Response != nil {
@@ -97,7 +95,7 @@ func (g *gitlabProvider) refreshFail(ctx context.Context, clientID string, err e
 			if status >= 500 {
 				e.Advice = []string{"the forge is having trouble: try again later; the stored token was not changed"}
 			} else {
-				e.Advice = []string{"check that the host runs GitLab", login}
+				e.Advice = []string{"check that the host runs GitLab"}
 			}
 			return e
 		default:
@@ -105,7 +103,7 @@ func (g *gitlabProvider) refreshFail(ctx context.Context, clientID string, err e
 			if re.ErrorDescription != "" {
 				msg += ": " + re.ErrorDescription
 			}
-			return &Error{Host: g.apiHost, Msg: msg, Advice: []string{login}}
+			return &Error{Host: g.apiHost, Msg: msg, class: ErrRefreshRejected}
 		}
 	}
 	var ue *url.Error

@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -24,24 +23,6 @@ func newSourceHut(b base) *sourcehutProvider {
 func metaHost(gitHost string) string {
 	return "meta." + strings.TrimPrefix(gitHost, "git.")
 }
-
-func (s *sourcehutProvider) instructions() string {
-	return fmt.Sprintf("Nix sends this token as a Bearer token with its sourcehut: fetcher (flake inputs such as sourcehut:~user/repo) to %s. "+
-		"Nix's own source notes that SourceHut does not accept it for archives of private repositories yet, so it helps with refs more than with private tarballs. "+
-		"nix-auth checks the token on %s: grant it read access to the meta.sr.ht profile and to git.sr.ht repositories.",
-		s.apiHost, metaHost(s.apiHost))
-}
-
-// Login prompts for a personal token made on meta's settings page.
-func (s *sourcehutProvider) Login(ctx context.Context, ui UI) (*Token, error) {
-	if s.clientID != "" {
-		ui.Warn("--client-id is ignored: SourceHut has no OAuth device flow")
-	}
-	return s.personalLogin(ui, metaHost(s.apiHost), s.meta+"/oauth2/personal-token", s.instructions())
-}
-
-// NixToken is the token itself.
-func (s *sourcehutProvider) NixToken(t *Token) string { return t.Value }
 
 // Validate is one GraphQL query on meta: { me { canonicalName } }. The
 // answer says nothing of grants or expiry, so those stay unknown.

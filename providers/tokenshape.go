@@ -4,30 +4,12 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrTokenArgument is an argument given where a provider or host goes that
 // looks like an access token. Its text never contains the argument.
 var ErrTokenArgument = errors.New("the argument looks like an access token, not a provider or host; it was not used or sent anywhere")
-
-// tokenPrefixes are the prefixes forges give their tokens, with the length
-// of random text that follows at least (shorter is a name that happens to
-// start alike). GitHub: docs.github.com "About authentication to GitHub"
-// (ghp_ personal, gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server,
-// ghr_ refresh, github_pat_ fine-grained). GitLab: docs.gitlab.com
-// "Token prefixes" (personal, OAuth application secret, deploy, runner,
-// CI/CD job, trigger, feed, incoming mail, agent, SCIM, feature flags
-// client tokens, and the legacy runner registration token). Nix's own
-// PAT:/OAuth2: forms of a GitLab token are tokens as well.
-var tokenPrefixes = []struct {
-	prefix  string
-	minRest int
-}{
-	{"ghp_", 20}, {"gho_", 20}, {"ghu_", 20}, {"ghs_", 20}, {"ghr_", 20}, {"github_pat_", 20},
-	{"glpat-", 16}, {"gloas-", 16}, {"gldt-", 16}, {"glrt-", 16}, {"glcbt-", 16}, {"glptt-", 16},
-	{"glft-", 16}, {"glimt-", 16}, {"glagent-", 16}, {"glsoat-", 16}, {"glffct-", 16}, {"gr1348941", 16},
-	{"pat:", 1}, {"oauth2:", 1},
-}
 
 // minRandom is the length from which a word made only of token characters
 // is judged by how random it looks: real host labels and organisation
@@ -67,16 +49,56 @@ func LooksLikeToken(s string) bool {
 	return false
 }
 
+// hasTokenPrefix reports whether s starts with a prefix the table gives
+// forge tokens (followed by enough token characters), or with a type
+// prefix Nix reads off a token (followed by anything).
 func hasTokenPrefix(s string) bool {
-	for _, p := range tokenPrefixes {
-		if len(s) >= len(p.prefix)+p.minRest && strings.EqualFold(s[:len(p.prefix)], p.prefix) {
-			rest := s[len(p.prefix):]
-			if p.minRest == 1 || onlyTokenChars(rest) {
+	for _, f := range forges {
+		for _, p := range f.TokenPrefixes {
+			if len(s) >= len(p.Prefix)+p.MinRest && strings.EqualFold(s[:len(p.Prefix)], p.Prefix) && onlyTokenChars(s[len(p.Prefix):]) {
 				return true
 			}
 		}
 	}
-	return false
+	_, rest, _, typed := splitNixType(s)
+	return typed && rest != ""
+}
+
+// MaskToken shows a token safely: its type prefix (GitLab's PAT: or
+// OAuth2:) and the prefix its forge gives it (ghp_, glpat-, ...), which
+// say what kind of token it is without any of the secret, then the last
+// four characters when the token is long enough that they give nothing
+// away.
+func MaskToken(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	prefix := ""
+	if nt, rest, _, ok := splitNixType(tok); ok && strings.HasPrefix(tok, nt.Prefix) {
+		prefix, tok = nt.Prefix, rest
+	}
+	if p := forgePrefix(tok); p != "" {
+		prefix, tok = prefix+p, tok[len(p):]
+	}
+	if len(tok) < 12 || !utf8.ValidString(tok) {
+		return prefix + "…"
+	}
+	r := []rune(tok)
+	return prefix + "…" + string(r[len(r)-4:])
+}
+
+// forgePrefix is the longest of the table's token prefixes that tok
+// starts with (exactly: a prefix is shown as the forge spells it).
+func forgePrefix(tok string) string {
+	best := ""
+	for _, f := range forges {
+		for _, p := range f.TokenPrefixes {
+			if len(p.Prefix) > len(best) && strings.HasPrefix(tok, p.Prefix) {
+				best = p.Prefix
+			}
+		}
+	}
+	return best
 }
 
 // onlyTokenChars reports whether s is made of the characters tokens use:

@@ -3,6 +3,7 @@ package providers_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nix-auth/nix-auth/internal/forgetest"
 	"github.com/nix-auth/nix-auth/providers"
@@ -39,7 +40,7 @@ func BenchmarkValidate(b *testing.B) {
 				fake.AddForge(c.host, c.forge)
 			}
 			fake.AddToken(c.tok)
-			p, err := providers.New(c.kind, c.host, providers.Options{HTTPClient: fake.Client()})
+			p, err := providers.New(c.kind, c.host, providers.Options{HTTPClient: fake.Client(), Now: time.Now})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -28,9 +28,10 @@ func TestRenderWritesOnlyItsOwnFiles(t *testing.T) {
 			}
 			own := filepath.Join(dir, nixconf.RenderFileName)
 			for _, check := range []bool{true, false} {
-				_, err := Render(Options{Plain: plain, Output: out, NixConf: conf, Own: own, Check: check})
+				_, err := Render(Options{Plain: plain, Output: out, NixConf: conf, Own: own, Check: check, Now: now})
 				var we *nixconf.WriterError
-				if !errors.As(err, &we) || !strings.Contains(err.Error(), out) || !strings.Contains(strings.Join(we.Hints(), "\n"), own) {
+				// The commands name Own in the hint (cmd's TestFlagHints).
+				if !errors.As(err, &we) || !strings.Contains(err.Error(), out) || we.Own != own || we.Want != nixconf.WriterRender {
 					t.Fatalf("check=%v: err = %v, want a WriterError naming %s with a hint naming %s", check, err, out, own)
 				}
 			}
@@ -45,7 +46,7 @@ func TestRenderWritesOnlyItsOwnFiles(t *testing.T) {
 	// Its own file (and an empty one) it rewrites.
 	out := filepath.Join(t.TempDir(), nixconf.RenderFileName)
 	for range 2 {
-		if _, err := Render(Options{Plain: plain, Output: out}); err != nil {
+		if _, err := Render(Options{Plain: plain, Output: out, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +68,7 @@ func TestPlainReadAsNixAndCryptRead(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			plain := writePlain(t, "secret", c.content)
 			out := filepath.Join(t.TempDir(), "out.conf")
-			_, err := Render(Options{Plain: plain, Output: out})
+			_, err := Render(Options{Plain: plain, Output: out, Now: now})
 			if err == nil || !strings.Contains(err.Error(), plain) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want one naming %s and %q", err, plain, c.want)
 			}
@@ -82,7 +83,7 @@ func TestPlainReadAsNixAndCryptRead(t *testing.T) {
 	// Quoted digits are a string.
 	plain := writePlain(t, "secret", "hosts:\n  github.com:\n    token: \"0123456789\"\n")
 	out := filepath.Join(t.TempDir(), "out.conf")
-	if _, err := Render(Options{Plain: plain, Output: out}); err != nil || !strings.Contains(readFile(t, out), "github.com=0123456789\n") {
+	if _, err := Render(Options{Plain: plain, Output: out, Now: now}); err != nil || !strings.Contains(readFile(t, out), "github.com=0123456789\n") {
 		t.Errorf("quoted digits: %v", err)
 	}
 }

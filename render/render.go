@@ -25,6 +25,7 @@ import (
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 // Settings that render may write: access-tokens replaces the tokens set by
@@ -76,7 +77,7 @@ type Options struct {
 	// Check writes nothing and reports whether Output (and the include in
 	// NixConf) is up to date.
 	Check bool
-	// Now decides which tokens have expired (zero: the current time).
+	// Now decides which tokens have expired; it must be set.
 	Now time.Time
 	// Log gets one line per host rendered; nil discards them.
 	Log io.Writer
@@ -104,9 +105,15 @@ type Result struct {
 // from what would be rendered, or NixConf lacks the include.
 var ErrStale = errors.New("the access-tokens file is missing or out of date")
 
+// ErrInvalidEntry is an entry of the input that would break or inject into
+// the access-tokens line: the store must be fixed (or the entry replaced)
+// and deployed again.
+var ErrInvalidEntry = errors.New("invalid entry")
+
 // Error is a problem with render's input or options. Hints say what to do.
 type Error struct {
 	msg   string
+	kind  error // ErrInvalidEntry or nil, for errors.Is
 	hints []string
 }
 
@@ -115,6 +122,9 @@ func (e *Error) Error() string { return e.msg }
 
 // Hints says what the user can do.
 func (e *Error) Hints() []string { return e.hints }
+
+// Is reports whether target is e's kind.
+func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind }
 
 // DefaultSetting is the setting render writes unless told otherwise:
 // extra-access-tokens, which adds to the tokens set before the file is
@@ -147,14 +157,13 @@ func within(path, dir string) bool {
 // owner. Every host and token is validated before anything is written.
 func Render(o Options) (*Result, error) {
 	if (o.Store == "") == (o.Plain == "") {
-		return nil, &Error{msg: "render needs exactly one input: an encrypted store or a --plain file"}
+		return nil, &Error{msg: "render needs exactly one input: an encrypted store or a decrypted (plain) file"}
 	}
 	if o.Setting == "" {
 		o.Setting = DefaultSetting
 	}
 	if o.Setting != SettingReplace && o.Setting != SettingMerge {
-		return nil, &Error{msg: fmt.Sprintf("unknown setting %q", o.Setting),
-			hints: []string{"use --setting " + SettingReplace + " or --setting " + SettingMerge}}
+		return nil, &Error{msg: fmt.Sprintf("unknown setting %q: render writes %s or %s", o.Setting, SettingReplace, SettingMerge)}
 	}
 	if o.Mode == 0 {
 		o.Mode = DefaultMode
@@ -163,7 +172,7 @@ func Render(o Options) (*Result, error) {
 		return nil, &Error{msg: fmt.Sprintf("mode %o has bits other than permissions", o.Mode), hints: []string{"use a mode such as 0600 or 0640"}}
 	}
 	if o.Now.IsZero() {
-		o.Now = time.Now()
+		return nil, errors.New("render: no time given to judge expiry by")
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -244,7 +253,7 @@ func Render(o Options) (*Result, error) {
 		if !e.Expires.IsZero() {
 			exp = e.Expires.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(o.Log, "%s %s expires %s\n", e.Host, nixconf.MaskToken(e.Token), exp)
+		fmt.Fprintf(o.Log, "%s %s expires %s\n", e.Host, providers.MaskToken(e.Token), exp)
 	}
 	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home)); w != "" {
 		o.Warn(w)
@@ -266,14 +275,14 @@ func load(o Options) ([]crypt.Entry, string, error) {
 }
 
 func validate(entries []crypt.Entry, source string) error {
-	fix := "fix the store (`sops edit FILE`, or `nix-auth set-token HOST --encrypt-to FILE`) and deploy it again; nothing was written"
+	fix := []string{"fix the store (`sops edit FILE`) and deploy it again; nothing was written"}
 	for _, e := range entries {
 		if err := nixconf.ValidateHost(e.Host); err != nil {
-			return &Error{msg: fmt.Sprintf("%s: %v", source, err), hints: []string{fix}}
+			return &Error{msg: fmt.Sprintf("%s: %v", source, err), kind: ErrInvalidEntry, hints: fix}
 		}
 		// ValidateToken's error never quotes the token.
 		if err := nixconf.ValidateToken(e.Token); err != nil {
-			return &Error{msg: fmt.Sprintf("%s: the token for %s: %v", source, e.Host, err), hints: []string{fix}}
+			return &Error{msg: fmt.Sprintf("%s: the token for %s: %v", source, e.Host, err), kind: ErrInvalidEntry, hints: fix}
 		}
 	}
 	return nil

@@ -136,7 +136,7 @@ func TestRenderWrongKeyWritesNothing(t *testing.T) {
 	store, _ := newStore(t, "tokens.yaml", crypt.Entry{Host: "github.com", Token: ghTok})
 	other, _ := age.GenerateX25519Identity()
 	out := filepath.Join(t.TempDir(), "access-tokens.conf")
-	_, err := Render(Options{Store: store, Identities: []age.Identity{other}, Tried: []string{"other.key"}, Output: out})
+	_, err := Render(Options{Store: store, Identities: []age.Identity{other}, Tried: []string{"other.key"}, Output: out, Now: now})
 	if !errors.Is(err, crypt.ErrWrongKey) {
 		t.Fatalf("err = %v, want ErrWrongKey", err)
 	}
@@ -294,7 +294,7 @@ func TestRenderPlainNotOurs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			plain := writePlain(t, "secret", content)
 			out := filepath.Join(t.TempDir(), "access-tokens.conf")
-			_, err := Render(Options{Plain: plain, Output: out})
+			_, err := Render(Options{Plain: plain, Output: out, Now: now})
 			var re *Error
 			if !errors.As(err, &re) || len(re.Hints()) == 0 || !strings.Contains(err.Error(), plain) {
 				t.Fatalf("err = %v, want a render error naming the file", err)
@@ -424,7 +424,7 @@ func TestRenderModeOwner(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
 		t.Fatalf("owner not given back to root: uid %d gid %d", st.Uid, st.Gid)
 	}
-	if _, err := Render(Options{Plain: plain, Output: out, Owner: "no-such-user-nix-auth"}); err == nil {
+	if _, err := Render(Options{Plain: plain, Output: out, Owner: "no-such-user-nix-auth", Now: now}); err == nil {
 		t.Fatal("an unknown owner was accepted")
 	}
 }
@@ -432,7 +432,7 @@ func TestRenderModeOwner(t *testing.T) {
 func TestDefaultSetting(t *testing.T) {
 	// A user's file and a system file alike add to what was set before.
 	for _, home := range []string{"/home/alice", "/nonexistent"} {
-		res, err := Render(Options{Plain: writePlain(t, "secret", sopsDecrypted), Home: home,
+		res, err := Render(Options{Plain: writePlain(t, "secret", sopsDecrypted), Home: home, Now: now,
 			Output: filepath.Join(t.TempDir(), "access-tokens.rendered.conf")})
 		if err != nil || res.Setting != SettingMerge {
 			t.Errorf("home %s: setting %v, %v", home, res, err)
@@ -475,5 +475,14 @@ func TestReadabilityWarning(t *testing.T) {
 	}
 	if w := strings.Join(l.warns, "\n"); !strings.Contains(w, "silently ignores it") {
 		t.Errorf("no readability warning: %q", w)
+	}
+}
+
+// TestRenderNeedsClock: expiry is judged by the caller's clock, never a
+// default one.
+func TestRenderNeedsClock(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.conf")
+	if _, err := Render(Options{Plain: writePlain(t, "secret", sopsDecrypted), Output: out}); err == nil {
+		t.Error("Render without Now succeeded")
 	}
 }

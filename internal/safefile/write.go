@@ -37,11 +37,6 @@ type File struct {
 // Owner is a file's owner and group; -1 in either keeps the process's.
 type Owner struct{ UID, GID int }
 
-// WriteFile writes one file with mode (see Write).
-func WriteFile(path string, data []byte, mode fs.FileMode) error {
-	return Write(File{Path: path, Data: data, Mode: mode})
-}
-
 // Write puts every file in place, or, when it fails, none: no file changed
 // and no temporary file left, on a full disk too. Every temporary file is
 // written and fsynced before the first rename; the renames go in the order

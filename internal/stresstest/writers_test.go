@@ -229,12 +229,13 @@ var tokenSetting = regexp.MustCompile(`(?m)^[ \t]*(extra-)?access-tokens[ \t]*=`
 
 // nixconfTokens is what Nix would use with home's nix.conf, by our parser.
 func nixconfTokens(home string) (map[string]string, error) {
-	cfg, err := nixconf.Load(filepath.Join(home, nixConf))
+	s := &nixconf.Store{Paths: nixconf.Paths{NixConf: filepath.Join(home, nixConf)}}
+	entries, err := s.Tokens()
 	if err != nil {
 		return nil, err
 	}
 	m := map[string]string{}
-	for _, e := range cfg.AccessTokens() {
+	for _, e := range entries {
 		m[e.Host] = e.Token
 	}
 	return m, nil

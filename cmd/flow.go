@@ -1,0 +1,198 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
+	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
+)
+
+// tokenFlow is one host's way through resolve -> preflight -> token ->
+// validate -> save (or remove), which login, set-token, logout and refresh
+// share, as gh's commands share shared.Login: the host is resolved and the
+// sink opened and checked before any token exists, so that a forge never
+// issues a token that could not be saved and the user is never asked for
+// one. The steps are methods, so that a command that needs another order
+// (refresh saves a token it could not validate; a rotation revokes the old
+// token after the save) composes them instead of copying them.
+type tokenFlow struct {
+	f    *Factory
+	sink tokenSink
+	// kind is the host's forge; "" when it is not known (set-token on a
+	// host nobody named), and p is then nil.
+	kind providers.Kind
+	host string
+	p    providers.Provider
+	// clientID is the OAuth application given (--client-id), if any.
+	clientID string
+}
+
+// flowTarget is what a command was asked to do it for.
+type flowTarget struct {
+	target   string // a forge name or host, as typed
+	provider string // --provider
+	// detect probes a host whose forge is not known (login); without it
+	// such a host gets no provider, and its token is not validated.
+	detect   bool
+	clientID string
+}
+
+// startFlow resolves t, opens the sink o names and checks that host's
+// token can be saved there: everything that can refuse, before a token
+// exists.
+func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*tokenFlow, error) {
+	kind, host, known, err := resolveArg(t.target, t.provider)
+	if err != nil {
+		return nil, err
+	}
+	if err := nixconf.ValidateHost(host); err != nil {
+		return nil, &usageError{err}
+	}
+	if !known && t.detect {
+		if kind, err = detect(ctx, f, host); err != nil {
+			return nil, err
+		}
+	}
+	sink, err := f.openSink(o, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := sink.CheckSave(host); err != nil {
+		return nil, err
+	}
+	return newFlow(f, sink, kind, host, t.clientID)
+}
+
+// newFlow is the flow for host's token in an open sink.
+func newFlow(f *Factory, sink tokenSink, kind providers.Kind, host, clientID string) (*tokenFlow, error) {
+	fl := &tokenFlow{f: f, sink: sink, kind: kind, host: host, clientID: clientID}
+	if kind == "" {
+		return fl, nil
+	}
+	p, err := providers.New(kind, host, providerOptions(f, clientID))
+	if err != nil {
+		return nil, err
+	}
+	fl.p = p
+	return fl, nil
+}
+
+// pasted turns a token the user gave (stdin or prompt) into the
+// access-tokens value, with the forge's type prefix where it takes one.
+func (fl *tokenFlow) pasted(raw string) (string, error) {
+	nixTok := raw
+	if fl.kind != "" {
+		var err error
+		if nixTok, err = providers.NormalizeToken(fl.kind, raw); err != nil {
+			return "", err
+		}
+	}
+	if err := nixconf.ValidateToken(nixTok); err != nil {
+		return "", badToken(err)
+	}
+	return nixTok, nil
+}
+
+// issued is the access-tokens value of a token the forge issued (device
+// flow, refresh), which nix-auth checks as it checks a pasted one: a forge
+// is not trusted to send a token that fits on the line.
+func (fl *tokenFlow) issued(tok *providers.Token) (string, error) {
+	nixTok := fl.p.NixToken(tok)
+	if err := nixconf.ValidateToken(nixTok); err != nil {
+		return "", fmt.Errorf("the token %s issued: %w; nothing was written", fl.host, err)
+	}
+	return nixTok, nil
+}
+
+// validate asks the forge about nixTok and refuses a token it does not
+// accept. Trouble reaching the forge is its error, or what unreachable
+// (when not nil) makes of it: a command that can save without asking
+// says so.
+func (fl *tokenFlow) validate(ctx context.Context, nixTok string, unreachable func(error) error) (*providers.Status, error) {
+	st, err := fl.p.Validate(ctx, nixTok)
+	if err != nil && unreachable != nil {
+		return nil, unreachable(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Valid {
+		return st, &hintError{
+			msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", fl.host, st.Problem),
+			hints: []string{"check that the token was copied whole and has not been revoked"},
+		}
+	}
+	return st, nil
+}
+
+// entry is the record of nixTok: what the forge said (st, nil when it was
+// not asked) and, for a token it issued (tok), its refresh token, expiry
+// and OAuth application.
+func (fl *tokenFlow) entry(nixTok string, tok *providers.Token, st *providers.Status) crypt.Entry {
+	e := crypt.Entry{Host: fl.host, Token: nixTok, Provider: string(fl.kind), Created: fl.f.Now().UTC().Truncate(time.Second)}
+	if st != nil {
+		e.User, e.Scopes, e.Expires = st.User, st.Scopes, st.ExpiresAt
+	}
+	if tok != nil {
+		e.RefreshToken = tok.RefreshToken
+		if e.Expires.IsZero() {
+			e.Expires = tok.ExpiresAt
+		}
+		if tok.Type == providers.OAuth {
+			e.ClientID = fl.oauthClientID()
+		}
+	}
+	return e
+}
+
+// oauthClientID is the OAuth application a device-flow login or refresh
+// used: the one given, else the host's default (github.com, gitlab.com).
+func (fl *tokenFlow) oauthClientID() string {
+	if fl.clientID != "" {
+		return fl.clientID
+	}
+	return providers.DefaultClientID(fl.host)
+}
+
+// save writes e, then says who the forge took the token for (st, when it
+// was asked) and what was written.
+func (fl *tokenFlow) save(e crypt.Entry, st *providers.Status) (sinkChange, error) {
+	ch, err := fl.sink.Save(e)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		printLoggedIn(fl.f, fl.host, e.Token, st)
+	}
+	ch.report(fl.f, fl.host, e.Token)
+	return ch, nil
+}
+
+// detect finds the forge of a host nobody named.
+func detect(ctx context.Context, f *Factory, host string) (providers.Kind, error) {
+	kind, err := providers.Detect(ctx, host, f.HTTPClient())
+	if err != nil {
+		return "", &hintError{
+			msg:   fmt.Sprintf("could not tell which forge %s runs: %v", host, err),
+			hints: []string{"name it: " + providerFlag()},
+		}
+	}
+	return kind, nil
+}
+
+// printLoggedIn says what the forge said about the token: its user and
+// scopes are the forge's words, each escaped and cut to a field.
+func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status) {
+	termsafe.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, termsafe.Field(orUnknown(st.User)), providers.MaskToken(nixTok))
+	if st.ScopesKnown {
+		termsafe.Fprintf(f.IO.Out, ", scopes: %s", orNone(termsafe.List(st.Scopes, " ")))
+	}
+	if !st.ExpiresAt.IsZero() {
+		termsafe.Fprintf(f.IO.Out, ", expires %s", st.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	termsafe.Fprintln(f.IO.Out, ").")
+}
