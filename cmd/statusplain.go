@@ -11,6 +11,7 @@ import (
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
 	"github.com/nix-auth/nix-auth/render"
 )
 
@@ -63,7 +64,7 @@ func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOp
 		rows, err = metaRows(&crypt.Meta{Path: o.plain, Entries: es}, hosts, f.Now(), o.warnExpiring)
 		for i := range rows {
 			k := slices.IndexFunc(es, func(e crypt.Entry) bool { return e.Host == rows[i].Host })
-			rows[i].Token = nixconf.MaskToken(es[k].Token)
+			rows[i].Token = providers.MaskToken(es[k].Token)
 		}
 	} else {
 		entries := make([]nixconf.Entry, len(es))
