@@ -144,7 +144,7 @@ func (e *badEnv) store(name string) string {
 	e.t.Helper()
 	e.keys()
 	p := e.path(name)
-	f, err := crypt.Create(p, []string{badKeys()[0].Recipient().String()})
+	f, err := crypt.Create(p, []string{badKeys()[0].Recipient().String()}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

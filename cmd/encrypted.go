@@ -49,32 +49,36 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 }
 
 // storeRecipients says who a store at path is encrypted to: the flags when
-// given, else the .sops.yaml creation rule (sops files) or the agenix
-// secrets.nix entry (.age files). sops files get the converted age1 keys,
-// which sops-nix decrypts with; .age files keep ssh keys as ssh
-// recipients, which agenix decrypts with.
-func (f *Factory) storeRecipients(path string, flags []string) ([]string, error) {
+// given, else the .sops.yaml creation rule (sops files, which is returned
+// too) or the agenix secrets.nix entry (.age files). sops files get the
+// converted age1 keys, which sops-nix decrypts with; .age files keep ssh
+// keys as ssh recipients, which agenix decrypts with.
+func (f *Factory) storeRecipients(path string, flags []string) ([]string, *crypt.SopsRule, error) {
 	format, err := crypt.FormatOf(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var recips []crypt.Recipient
+	var rule *crypt.SopsRule
 	switch {
 	case len(flags) > 0:
 		recips, err = crypt.ResolveRecipientFlags(flags)
 	case format == crypt.FormatSOPS:
-		recips, _, err = crypt.SopsConfigRecipients(path, f.Getenv)
+		rule, err = crypt.SopsCreationRule(path, f.Getenv)
 		if errors.Is(err, crypt.ErrNoSopsConfig) {
-			return nil, noRecipients(path, ".sops.yaml creation rule")
+			return nil, nil, noRecipients(path, ".sops.yaml creation rule")
+		}
+		if err == nil {
+			recips = rule.Recipients
 		}
 	default:
 		recips, _, err = crypt.AgenixRecipients(path)
 		if errors.Is(err, crypt.ErrNoSecretsNix) {
-			return nil, noRecipients(path, "secrets.nix entry")
+			return nil, nil, noRecipients(path, "secrets.nix entry")
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]string, 0, len(recips))
 	for _, r := range recips {
@@ -84,7 +88,7 @@ func (f *Factory) storeRecipients(path string, flags []string) ([]string, error)
 			out = append(out, r.Age)
 		}
 	}
-	return out, nil
+	return out, rule, nil
 }
 
 // formatOf is crypt.FormatOf for a store named on the command line: a name
@@ -109,28 +113,32 @@ func noRecipients(path, where string) error {
 }
 
 // openEncrypted loads the store at path, or starts a new one when it does
-// not exist. It runs before any login flow so that a missing key fails
-// before the user goes through a browser.
-func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error) {
+// not exist, to hold host's token. It runs before any login flow so that a
+// missing key, or rules that would store the token in clear, fail before
+// the user goes through a browser.
+func (f *Factory) openEncrypted(path, host string, o *keyOptions) (*crypt.File, error) {
 	if _, err := formatOf(path); err != nil {
 		return nil, err
 	}
+	var file *crypt.File
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		recips, err := f.storeRecipients(path, o.recipients)
+		recips, rule, err := f.storeRecipients(path, o.recipients)
 		if err != nil {
 			return nil, err
 		}
-		file, err := crypt.Create(path, recips)
-		if err != nil {
+		if file, err = crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule}); err != nil {
 			return nil, err
 		}
 		file.Warn = f.warn
-		return file, nil
-	}
-	if len(o.recipients) > 0 {
+	} else if len(o.recipients) > 0 {
 		return nil, usagef("--recipient only applies when creating %s; change who can decrypt it with `nix-auth rekey %s --recipient ...`", path, path)
+	} else if file, err = f.openExisting(path, o.identities); err != nil {
+		return nil, err
 	}
-	return f.openExisting(path, o.identities)
+	if err := file.CheckEncrypts(host); err != nil {
+		return nil, err
+	}
+	return file, nil
 }
 
 // openExisting loads a store that must already exist.
@@ -142,7 +150,7 @@ func (f *Factory) openExisting(path string, identities []string) (*crypt.File, e
 	if err != nil {
 		return nil, err
 	}
-	file, err := crypt.Load(path, ids.List, ids.Tried)
+	file, err := crypt.Load(path, ids.List, ids.Tried, f.Now)
 	if err != nil {
 		return nil, err
 	}

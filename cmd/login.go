@@ -83,7 +83,7 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	var enc *crypt.File
 	var current string
 	if o.encryptTo != "" {
-		if enc, err = f.openEncrypted(o.encryptTo, &o.keys); err != nil {
+		if enc, err = f.openEncrypted(o.encryptTo, host, &o.keys); err != nil {
 			return err
 		}
 		if e, ok := enc.Entry(host); ok {

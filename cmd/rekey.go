@@ -89,11 +89,11 @@ func runRekey(f *Factory, files []string, o *rekeyOptions) error {
 }
 
 func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) error {
-	recips, err := f.storeRecipients(path, o.keys.recipients)
+	recips, _, err := f.storeRecipients(path, o.keys.recipients)
 	if err != nil {
 		return err
 	}
-	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried})
+	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now})
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,9 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 	}
 	for _, r := range res.Removed {
 		fmt.Fprintf(out, "  - %s\n", r)
+	}
+	for _, k := range res.OtherKeys {
+		fmt.Fprintf(out, "  = %s (kept: nix-auth manages age keys only; change it with `sops updatekeys %s`)\n", k, path)
 	}
 	switch {
 	case !res.Changed:
@@ -138,7 +141,7 @@ func findStores(f *Factory, root string) ([]string, error) {
 		if err != nil {
 			return nil
 		}
-		if _, err := f.storeRecipients(p, nil); err != nil {
+		if _, _, err := f.storeRecipients(p, nil); err != nil {
 			return nil
 		}
 		if format == crypt.FormatSOPS {

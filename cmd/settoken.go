@@ -74,7 +74,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 	var store *nixconf.Store
 	var enc *crypt.File
 	if o.encryptTo != "" {
-		if enc, err = f.openEncrypted(o.encryptTo, &o.keys); err != nil {
+		if enc, err = f.openEncrypted(o.encryptTo, host, &o.keys); err != nil {
 			return err
 		}
 	} else {

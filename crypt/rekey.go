@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"slices"
+	"time"
 
 	"filippo.io/age"
 )
@@ -15,6 +16,8 @@ type RekeyOptions struct {
 	Force bool
 	// Tried describes the identities, for the error when none decrypts.
 	Tried []string
+	// Now is the clock (required), as for Load.
+	Now func() time.Time
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -27,6 +30,10 @@ type RekeyResult struct {
 	OldUnknown bool
 	// Changed is true when the file is (or would be) rewritten.
 	Changed bool
+	// OtherKeys are a sops file's keys of types nix-auth does not manage
+	// (pgp, kms, ...): they are kept as they are; `sops updatekeys`
+	// changes them.
+	OtherKeys []string
 }
 
 // Rekey re-encrypts a store to recips. For a sops file only the data key
@@ -38,7 +45,7 @@ type RekeyResult struct {
 // the old file can still read values written later. Rotate the tokens
 // after removing someone who should lose access.
 func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*RekeyResult, error) {
-	f, err := Load(path, ids, o.Tried)
+	f, err := Load(path, ids, o.Tried, o.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +58,9 @@ func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*R
 			"name them in .sops.yaml (sops) or secrets.nix (agenix), or pass --recipient age1...")
 	}
 	res := &RekeyResult{Path: path}
+	if s, ok := f.st.(*sopsStore); ok {
+		res.OtherKeys = s.meta.otherKeys()
+	}
 	old := f.Recipients()
 	if old == nil {
 		res.OldUnknown, res.Added, res.Changed = true, recips, true
@@ -95,10 +105,11 @@ func canDecryptAfter(f *File, recips []string, ids []age.Identity) bool {
 			return true
 		}
 	}
-	out, err := f.st.marshal()
+	now := f.now()
+	out, err := f.st.marshal(now)
 	if err != nil {
 		return false
 	}
-	_, err = decode(f.path, f.format, out, ids, nil)
+	_, err = decode(f.path, f.format, out, ids, nil, now)
 	return err == nil
 }

@@ -9,10 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/pgp"
 )
 
 func stRecips(ids ...*age.X25519Identity) []string {
@@ -36,7 +35,7 @@ func TestRekeySops(t *testing.T) {
 	before, _ := os.ReadFile(p)
 	ids := []age.Identity{id1}
 
-	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true})
+	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true, Now: time.Now})
 	if err != nil || !res.Changed || !slices.Equal(res.Added, stRecips(id2)) || len(res.Removed) != 0 {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
@@ -44,7 +43,7 @@ func TestRekeySops(t *testing.T) {
 		t.Fatal("dry run wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{Now: time.Now})
 	if err != nil || !res.Changed {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -61,7 +60,7 @@ func TestRekeySops(t *testing.T) {
 		t.Error("sops -d with the new recipient's key")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: time.Now})
 	if err != nil || res.Changed {
 		t.Errorf("same recipients: %+v, %v", res, err)
 	}
@@ -69,21 +68,21 @@ func TestRekeySops(t *testing.T) {
 		t.Error("a no-op rekey wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{Now: time.Now})
 	if !errors.Is(err, ErrLockout) || !slices.Equal(res.Removed, stRecips(id1, id2)) {
 		t.Errorf("lockout: %+v, %v", res, err)
 	}
 	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
 		t.Error("a refused rekey wrote")
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true}); !errors.Is(err, ErrLockout) {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true, Now: time.Now}); !errors.Is(err, ErrLockout) {
 		t.Errorf("dry run does not warn about the lockout: %v", err)
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true}); err != nil {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true, Now: time.Now}); err != nil {
 		t.Fatal(err)
 	}
 	stSameEntries(t, stLoad(t, p, id3).Entries(), stEntries())
-	if _, err := Load(p, ids, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, ids, nil, time.Now); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("removed recipient still decrypts: %v", err)
 	}
 }
@@ -100,10 +99,10 @@ func TestRekeyChecksOtherIdentitiesByDecrypting(t *testing.T) {
 		p := filepath.Join(t.TempDir(), name)
 		stCreate(t, p, stEntries(), id1)
 		ids := []age.Identity{wrappedIdentity{id1}}
-		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{}); !errors.Is(err, ErrLockout) {
+		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{Now: time.Now}); !errors.Is(err, ErrLockout) {
 			t.Errorf("%s: lockout not detected: %v", name, err)
 		}
-		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{}); err != nil {
+		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: time.Now}); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		stSameEntries(t, stLoad(t, p, id2).Entries(), stEntries())
@@ -118,7 +117,7 @@ func TestRekeyAge(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.age")
 	stCreate(t, p, stEntries(), id1)
-	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{})
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: time.Now})
 	if err != nil || !slices.Equal(res.Added, stRecips(id2)) || res.OldUnknown {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -131,7 +130,7 @@ func TestRekeyAge(t *testing.T) {
 	}
 
 	os.WriteFile(p, stAgeEncrypt(t, "access-tokens = github.com=TESTTOKEN1\n", id1), 0o600)
-	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{})
+	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{Now: time.Now})
 	if err != nil || !res.OldUnknown || !res.Changed {
 		t.Fatalf("foreign file: %+v, %v", res, err)
 	}
@@ -140,27 +139,68 @@ func TestRekeyAge(t *testing.T) {
 	}
 }
 
+// pgpStanza is a pgp key as sops writes it (sorted keys, created_at); the
+// key itself is fake: nobody needs to decrypt with it.
+const pgpStanza = `    pgp:
+        - created_at: "2026-11-24T21:00:00Z"
+          enc: |-
+            -----BEGIN PGP MESSAGE-----
+
+            hQEMAxxxFAKExxxAQf/not-a-real-key
+            =abcd
+            -----END PGP MESSAGE-----
+          fp: "0000111122223333444455556666777788889999"
+`
+
+// stInsertPGP adds pgpStanza to a YAML sops file's metadata, where sops
+// would put it (the keys are sorted: pgp comes before version).
+func stInsertPGP(t testing.TB, p string) {
+	t.Helper()
+	b, _ := os.ReadFile(p)
+	i := bytes.Index(b, []byte("\n    version: "))
+	if i < 0 {
+		t.Fatal("no version line")
+	}
+	b = slices.Concat(b[:i+1], []byte(pgpStanza), b[i+1:])
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRekeyKeepsOtherKeyTypes: a pgp (or kms, ...) key of a sops file is
-// kept: nix-auth only manages age recipients.
+// kept byte for byte: nix-auth only manages age recipients, and the data
+// key it wraps does not change.
 func TestRekeyKeepsOtherKeyTypes(t *testing.T) {
 	id1, id2 := stKey(t), stKey(t)
 	p := filepath.Join(t.TempDir(), "t.yaml")
 	stCreate(t, p, stEntries(), id1)
-	f := stLoad(t, p, id1)
-	s := f.st.(*sopsStore)
-	fake := &pgp.MasterKey{Fingerprint: "0000111122223333444455556666777788889999", EncryptedKey: "not a real key", CreationDate: stT0}
-	s.meta.KeyGroups = []sops.KeyGroup{append(slices.Clone(s.meta.KeyGroups[0]), fake)}
-	out, err := s.marshal()
+	stInsertPGP(t, p)
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(p, out, 0o600)
-	if _, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{}); err != nil {
-		t.Fatal(err)
+	fp := "0000111122223333444455556666777788889999"
+	if !slices.Equal(res.OtherKeys, []string{"pgp " + fp}) {
+		t.Errorf("RekeyResult.OtherKeys = %v", res.OtherKeys)
 	}
 	m, _ := LoadMeta(p)
-	if !slices.Equal(m.OtherKeys, []string{"pgp " + fake.Fingerprint}) || !slices.Equal(m.Recipients, stRecips(id1, id2)) {
+	if !slices.Equal(m.OtherKeys, []string{"pgp " + fp}) || !slices.Equal(m.Recipients, stRecips(id1, id2)) {
 		t.Errorf("keys after rekey: %v %v", m.Recipients, m.OtherKeys)
+	}
+	// A value change keeps it too.
+	f := stLoad(t, p, id2)
+	if err := f.Put(Entry{Host: "git.sr.ht", Token: "TESTTOKEN0009"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Contains(b, []byte("\n"+pgpStanza)) {
+		t.Errorf("the pgp stanza changed:\n%s", b)
+	}
+	out := stSopsDecrypt(t, p, id2)
+	if stHostValue(t, out, "git.sr.ht", "token") != "TESTTOKEN0009" {
+		t.Error("sops -d of the file with a pgp stanza")
 	}
 }
 
@@ -175,7 +215,7 @@ func TestSopsShamirGroups(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(cfg), 0o644)
 	p := stCopy(t, "plain.yaml", dir, "t.yaml")
 	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
-	if _, err := Load(p, []age.Identity{id1}, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, []age.Identity{id1}, nil, time.Now); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("one of two Shamir parts decrypted: %v", err)
 	}
 	f := stLoad(t, p, id1, id2)
@@ -215,7 +255,7 @@ func BenchmarkRekey(b *testing.B) {
 					if i%2 == 1 {
 						to = setA
 					}
-					if _, err := Rekey(p, ids, to, RekeyOptions{}); err != nil {
+					if _, err := Rekey(p, ids, to, RekeyOptions{Now: time.Now}); err != nil {
 						b.Fatal(err)
 					}
 				}

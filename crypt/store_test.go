@@ -95,7 +95,7 @@ func stCreate(t testing.TB, path string, es []Entry, ids ...*age.X25519Identity)
 	for _, id := range ids {
 		recips = append(recips, id.Recipient().String())
 	}
-	f, err := Create(path, recips)
+	f, err := Create(path, recips, CreateOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func stLoad(t testing.TB, path string, ids ...*age.X25519Identity) *File {
 	for _, id := range ids {
 		list = append(list, id)
 	}
-	f, err := Load(path, list, []string{"test key"})
+	f, err := Load(path, list, []string{"test key"}, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,23 +320,23 @@ func TestCreateRefuses(t *testing.T) {
 	id := stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.yaml")
-	if _, err := Create(p, nil); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, nil, CreateOptions{Now: time.Now}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create without recipients = %v", err)
 	}
-	if _, err := Create(p, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create with an ssh recipient = %v", err)
 	}
-	if _, err := Create(filepath.Join(dir, "t.txt"), []string{id.Recipient().String()}); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := Create(filepath.Join(dir, "t.txt"), []string{id.Recipient().String()}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Create t.txt = %v", err)
 	}
 	stCreate(t, p, stEntries()[:1], id)
-	if _, err := Create(p, []string{id.Recipient().String()}); !errors.Is(err, ErrExists) {
+	if _, err := Create(p, []string{id.Recipient().String()}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrExists) {
 		t.Errorf("Create over an existing file = %v", err)
 	}
 	// Two creators: the second Save must not replace the first's file.
 	q := filepath.Join(dir, "u.age")
-	a, _ := Create(q, []string{id.Recipient().String()})
-	b, _ := Create(q, []string{id.Recipient().String()})
+	a, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: time.Now})
+	b, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: time.Now})
 	a.Put(stEntries()[0])
 	b.Put(stEntries()[1])
 	if err := a.Save(); err != nil {
@@ -434,7 +434,7 @@ func TestBadFiles(t *testing.T) {
 			if ids == nil {
 				ids = []age.Identity{id}
 			}
-			_, err := Load(path, ids, []string{"key.txt"})
+			_, err := Load(path, ids, []string{"key.txt"}, time.Now)
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -487,7 +487,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 	stCreate(t, as, stEntries(), id1, id2)
 	tried := []string{"SOPS_AGE_KEY_FILE=/home/u/keys.txt", "~/.ssh/id_ed25519"}
 
-	_, err := Load(ys, []age.Identity{other}, tried)
+	_, err := Load(ys, []age.Identity{other}, tried, time.Now)
 	var de *DecryptError
 	if !errors.As(err, &de) || !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("Load with a wrong key = %v; want *DecryptError", err)
@@ -502,7 +502,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 		t.Errorf("error does not name the file: %v", err)
 	}
 
-	_, err = Load(as, []age.Identity{other}, tried)
+	_, err = Load(as, []age.Identity{other}, tried, time.Now)
 	if !errors.As(err, &de) {
 		t.Fatalf("age Load with a wrong key = %v", err)
 	}
@@ -643,7 +643,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		_, lerr := Load(path, []age.Identity{id}, nil)
+		_, lerr := Load(path, []age.Identity{id}, nil, time.Now)
 		LoadMeta(path)
 		if lerr == nil && !bytes.Contains(data, []byte("ENC[")) && ext != "age" {
 			// Only a file with the key's ciphertext can load.

@@ -251,7 +251,7 @@ func load(o Options) ([]crypt.Entry, string, error) {
 		es, err := loadPlain(o.Plain, o.Warn)
 		return es, o.Plain, err
 	}
-	f, err := crypt.Load(o.Store, o.Identities, o.Tried)
+	f, err := crypt.Load(o.Store, o.Identities, o.Tried, func() time.Time { return o.Now })
 	if err != nil {
 		return nil, "", err
 	}

@@ -31,7 +31,7 @@ func newStore(t *testing.T, name string, es ...crypt.Entry) (string, *age.X25519
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), name)
-	f, err := crypt.Create(path, []string{id.Recipient().String()})
+	f, err := crypt.Create(path, []string{id.Recipient().String()}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
