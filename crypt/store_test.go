@@ -17,28 +17,12 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // Test helpers of the store tests carry an "st" prefix: the package's
 // other test files belong to another owner.
-
-// stTools caches the paths of the pinned CLIs: `go tool -n` builds once.
-var stTools sync.Map
-
-// stTool returns the path of a go.mod tool (sops, age, age-keygen).
-func stTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, ok := stTools.Load(name); ok {
-		return p.(string)
-	}
-	out, err := exec.Command("go", "tool", "-n", name).Output()
-	if err != nil {
-		t.Fatalf("go tool -n %s: %v", name, err)
-	}
-	p := strings.TrimSpace(string(out))
-	stTools.Store(name, p)
-	return p
-}
 
 // stRun runs a pinned CLI in dir with only the given environment.
 func stRun(t testing.TB, dir string, env []string, stdin []byte, name string, args ...string) []byte {
@@ -52,7 +36,7 @@ func stRun(t testing.TB, dir string, env []string, stdin []byte, name string, ar
 
 func stRunErr(t testing.TB, dir string, env []string, stdin []byte, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(stTool(t, name), args...)
+	cmd := exec.Command(tooltest.ToolPath(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Stdin = bytes.NewReader(stdin)
