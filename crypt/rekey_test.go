@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 )
@@ -35,7 +34,7 @@ func TestRekeySops(t *testing.T) {
 	before, _ := os.ReadFile(p)
 	ids := []age.Identity{id1}
 
-	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true, Now: time.Now})
+	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true, Now: stNow})
 	if err != nil || !res.Changed || !slices.Equal(res.Added, stRecips(id2)) || len(res.Removed) != 0 {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
@@ -43,7 +42,7 @@ func TestRekeySops(t *testing.T) {
 		t.Fatal("dry run wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{Now: time.Now})
+	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{Now: stNow})
 	if err != nil || !res.Changed {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -60,7 +59,7 @@ func TestRekeySops(t *testing.T) {
 		t.Error("sops -d with the new recipient's key")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: time.Now})
+	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil || res.Changed {
 		t.Errorf("same recipients: %+v, %v", res, err)
 	}
@@ -68,21 +67,21 @@ func TestRekeySops(t *testing.T) {
 		t.Error("a no-op rekey wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{Now: time.Now})
+	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{Now: stNow})
 	if !errors.Is(err, ErrLockout) || !slices.Equal(res.Removed, stRecips(id1, id2)) {
 		t.Errorf("lockout: %+v, %v", res, err)
 	}
 	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
 		t.Error("a refused rekey wrote")
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true, Now: time.Now}); !errors.Is(err, ErrLockout) {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true, Now: stNow}); !errors.Is(err, ErrLockout) {
 		t.Errorf("dry run does not warn about the lockout: %v", err)
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true, Now: time.Now}); err != nil {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true, Now: stNow}); err != nil {
 		t.Fatal(err)
 	}
 	stSameEntries(t, stLoad(t, p, id3).Entries(), stEntries())
-	if _, err := Load(p, ids, nil, time.Now); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, ids, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("removed recipient still decrypts: %v", err)
 	}
 }
@@ -99,10 +98,10 @@ func TestRekeyChecksOtherIdentitiesByDecrypting(t *testing.T) {
 		p := filepath.Join(t.TempDir(), name)
 		stCreate(t, p, stEntries(), id1)
 		ids := []age.Identity{wrappedIdentity{id1}}
-		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{Now: time.Now}); !errors.Is(err, ErrLockout) {
+		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{Now: stNow}); !errors.Is(err, ErrLockout) {
 			t.Errorf("%s: lockout not detected: %v", name, err)
 		}
-		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: time.Now}); err != nil {
+		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: stNow}); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		stSameEntries(t, stLoad(t, p, id2).Entries(), stEntries())
@@ -117,7 +116,7 @@ func TestRekeyAge(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.age")
 	stCreate(t, p, stEntries(), id1)
-	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: time.Now})
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil || !slices.Equal(res.Added, stRecips(id2)) || res.OldUnknown {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -130,7 +129,7 @@ func TestRekeyAge(t *testing.T) {
 	}
 
 	os.WriteFile(p, stAgeEncrypt(t, "access-tokens = github.com=TESTTOKEN1\n", id1), 0o600)
-	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{Now: time.Now})
+	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{Now: stNow})
 	if err != nil || !res.OldUnknown || !res.Changed {
 		t.Fatalf("foreign file: %+v, %v", res, err)
 	}
@@ -152,17 +151,30 @@ const pgpStanza = `    pgp:
           fp: "0000111122223333444455556666777788889999"
 `
 
-// stInsertPGP adds pgpStanza to a YAML sops file's metadata, where sops
-// would put it (the keys are sorted: pgp comes before version).
+// stInsertPGP adds pgpStanza to every document's metadata of a YAML sops
+// file, where sops writes it: metadata keys are sorted by name.
 func stInsertPGP(t testing.TB, p string) {
 	t.Helper()
 	b, _ := os.ReadFile(p)
-	i := bytes.Index(b, []byte("\n    version: "))
-	if i < 0 {
-		t.Fatal("no version line")
+	var out []string
+	inSops, done, n := false, false, 0
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		switch {
+		case l == "sops:\n":
+			inSops, done = true, false
+		case inSops && !strings.HasPrefix(l, " "):
+			inSops = false
+		case inSops && !done && strings.HasPrefix(l, "    ") && l[4] != ' ' && l[4] != '-' && l[4:strings.Index(l, ":")] > "pgp":
+			out = append(out, pgpStanza)
+			done = true
+			n++
+		}
+		out = append(out, l)
 	}
-	b = slices.Concat(b[:i+1], []byte(pgpStanza), b[i+1:])
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	if n == 0 {
+		t.Fatal("no sops metadata to add a pgp key to")
+	}
+	if err := os.WriteFile(p, []byte(strings.Join(out, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -175,7 +187,7 @@ func TestRekeyKeepsOtherKeyTypes(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "t.yaml")
 	stCreate(t, p, stEntries(), id1)
 	stInsertPGP(t, p)
-	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: time.Now})
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +227,7 @@ func TestSopsShamirGroups(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(cfg), 0o644)
 	p := stCopy(t, "plain.yaml", dir, "t.yaml")
 	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
-	if _, err := Load(p, []age.Identity{id1}, nil, time.Now); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, []age.Identity{id1}, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("one of two Shamir parts decrypted: %v", err)
 	}
 	f := stLoad(t, p, id1, id2)
@@ -255,7 +267,7 @@ func BenchmarkRekey(b *testing.B) {
 					if i%2 == 1 {
 						to = setA
 					}
-					if _, err := Rekey(p, ids, to, RekeyOptions{Now: time.Now}); err != nil {
+					if _, err := Rekey(p, ids, to, RekeyOptions{Now: stNow}); err != nil {
 						b.Fatal(err)
 					}
 				}

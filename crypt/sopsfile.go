@@ -104,13 +104,26 @@ func parseSopsFile(path string, data []byte) ([]treeBranch, *sopsMetadata, error
 }
 
 func decodeSops(path string, data []byte, ids []age.Identity, tried []string, now time.Time) (*sopsStore, error) {
-	enc, meta, err := parseSopsFile(path, data)
+	s, clear, err := openSops(path, data, ids, tried)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkStore(path, s.docs, clear, s.meta.rules, now); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSops decrypts a sops file and checks its MAC, as `sops decrypt`
+// does; clear are the paths its rules leave unencrypted.
+func openSops(path string, data []byte, ids []age.Identity, tried []string) (*sopsStore, map[string]bool, error) {
+	enc, meta, err := parseSopsFile(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
 	key, err := meta.dataKey(path, ids, tried)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &sopsStore{path: path, json: isJSONPath(path), enc: enc, docs: copyTree(enc), meta: meta,
 		rules: compileRules(meta.rules), key: key, c: newValueCipher()}
@@ -118,21 +131,18 @@ func decodeSops(path string, data []byte, ids []age.Identity, tried []string, no
 	mac, err := w.decrypt(s.docs)
 	if err != nil {
 		if w.failed == "" {
-			return nil, fileErr(path, ErrCorrupt, "cannot be decrypted: "+err.Error(), "restore it from version control")
+			return nil, nil, fileErr(path, ErrCorrupt, "cannot be decrypted: "+err.Error(), "restore it from version control")
 		}
-		return nil, fileErr(path, ErrTampered, "a value does not decrypt with the file's key (the value at "+
+		return nil, nil, fileErr(path, ErrTampered, "a value does not decrypt with the file's key (the value at "+
 			untrustedText(strings.TrimSuffix(w.failed, ":"))+"): the file was changed without its key",
 			"restore it from version control (git checkout -- "+path+")")
 	}
 	fileMAC, err := s.c.decrypt(meta.mac, key, meta.lastModified.Format(time.RFC3339))
 	if got, ok := fileMAC.(string); err != nil || !ok || got != mac {
-		return nil, fileErr(path, ErrTampered, "MAC mismatch: the file was changed without its key",
+		return nil, nil, fileErr(path, ErrTampered, "MAC mismatch: the file was changed without its key",
 			"restore it from version control (git checkout -- "+path+"), or re-add the tokens")
 	}
-	if err := checkStore(path, s.docs, w.clear, meta.rules, now); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, w.clear, nil
 }
 
 func newSopsStore(path string, recips []string, rule *SopsRule) (*sopsStore, error) {

@@ -449,7 +449,7 @@ func TestNumericTokenRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
-	_, err := Load(filepath.Join(dir, "t.yaml"), []age.Identity{id}, nil, time.Now)
+	_, err := Load(filepath.Join(dir, "t.yaml"), []age.Identity{id}, nil, stNow)
 	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "token is not a string") {
 		t.Fatalf("Load = %v, want the numeric token refused", err)
 	}

@@ -60,6 +60,13 @@ func stKey(t testing.TB) *age.X25519Identity {
 
 var stT0 = time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC)
 
+var stStart = time.Now()
+
+// stNow is the tests' clock: two days after stT0, and running, so that
+// lastmodified moves between saves and no fixture's created time is ever
+// in the future, whatever the machine's date.
+func stNow() time.Time { return stT0.Add(48*time.Hour + time.Since(stStart)) }
+
 // stEntries are realistic entries; the token values are fake.
 func stEntries() []Entry {
 	return []Entry{
@@ -79,7 +86,7 @@ func stCreate(t testing.TB, path string, es []Entry, ids ...*age.X25519Identity)
 	for _, id := range ids {
 		recips = append(recips, id.Recipient().String())
 	}
-	f, err := Create(path, recips, CreateOptions{Now: time.Now})
+	f, err := Create(path, recips, CreateOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +106,7 @@ func stLoad(t testing.TB, path string, ids ...*age.X25519Identity) *File {
 	for _, id := range ids {
 		list = append(list, id)
 	}
-	f, err := Load(path, list, []string{"test key"}, time.Now)
+	f, err := Load(path, list, []string{"test key"}, stNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,23 +311,23 @@ func TestCreateRefuses(t *testing.T) {
 	id := stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.yaml")
-	if _, err := Create(p, nil, CreateOptions{Now: time.Now}); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, nil, CreateOptions{Now: stNow}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create without recipients = %v", err)
 	}
-	if _, err := Create(p, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}, CreateOptions{Now: stNow}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create with an ssh recipient = %v", err)
 	}
-	if _, err := Create(filepath.Join(dir, "t.txt"), []string{id.Recipient().String()}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := Create(filepath.Join(dir, "t.txt"), []string{id.Recipient().String()}, CreateOptions{Now: stNow}); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Create t.txt = %v", err)
 	}
 	stCreate(t, p, stEntries()[:1], id)
-	if _, err := Create(p, []string{id.Recipient().String()}, CreateOptions{Now: time.Now}); !errors.Is(err, ErrExists) {
+	if _, err := Create(p, []string{id.Recipient().String()}, CreateOptions{Now: stNow}); !errors.Is(err, ErrExists) {
 		t.Errorf("Create over an existing file = %v", err)
 	}
 	// Two creators: the second Save must not replace the first's file.
 	q := filepath.Join(dir, "u.age")
-	a, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: time.Now})
-	b, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: time.Now})
+	a, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: stNow})
+	b, _ := Create(q, []string{id.Recipient().String()}, CreateOptions{Now: stNow})
 	a.Put(stEntries()[0])
 	b.Put(stEntries()[1])
 	if err := a.Save(); err != nil {
@@ -418,7 +425,7 @@ func TestBadFiles(t *testing.T) {
 			if ids == nil {
 				ids = []age.Identity{id}
 			}
-			_, err := Load(path, ids, []string{"key.txt"}, time.Now)
+			_, err := Load(path, ids, []string{"key.txt"}, stNow)
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -471,7 +478,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 	stCreate(t, as, stEntries(), id1, id2)
 	tried := []string{"SOPS_AGE_KEY_FILE=/home/u/keys.txt", "~/.ssh/id_ed25519"}
 
-	_, err := Load(ys, []age.Identity{other}, tried, time.Now)
+	_, err := Load(ys, []age.Identity{other}, tried, stNow)
 	var de *DecryptError
 	if !errors.As(err, &de) || !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("Load with a wrong key = %v; want *DecryptError", err)
@@ -486,7 +493,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 		t.Errorf("error does not name the file: %v", err)
 	}
 
-	_, err = Load(as, []age.Identity{other}, tried, time.Now)
+	_, err = Load(as, []age.Identity{other}, tried, stNow)
 	if !errors.As(err, &de) {
 		t.Fatalf("age Load with a wrong key = %v", err)
 	}
@@ -627,7 +634,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		_, lerr := Load(path, []age.Identity{id}, nil, time.Now)
+		_, lerr := Load(path, []age.Identity{id}, nil, stNow)
 		LoadMeta(path)
 		if lerr == nil && !bytes.Contains(data, []byte("ENC[")) && ext != "age" {
 			// Only a file with the key's ciphertext can load.
