@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -28,7 +29,10 @@ const createdSkew = 10 * time.Minute
 
 // secretField matches field names that hold secrets by their name; such a
 // field of a host must be encrypted like the token.
-var secretField = regexp.MustCompile(`(?i)(token|secret|passw|passphrase|credential|private|api_?key|_key$|^key$)`)
+// It is compiled on first use, like encValueRe.
+var secretField = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(token|secret|passw|passphrase|credential|private|api_?key|_key$|^key$)`)
+})
 
 // fieldPath is the sops path (and additional data) of a host's field.
 func fieldPath(host, field string) string { return hostsKey + ":" + host + ":" + field + ":" }
@@ -111,7 +115,7 @@ func checkCleartext(path string, docs []treeBranch, clear map[string]bool, rules
 		fields, _ := it.Value.(treeBranch)
 		for _, f := range fields {
 			name, ok := f.Key.(string)
-			if !ok || !secretField.MatchString(name) || isEmptyValue(f.Value) || f.Value == nil {
+			if !ok || !secretField().MatchString(name) || isEmptyValue(f.Value) || f.Value == nil {
 				continue
 			}
 			if inClear(fieldPath(host, name), f.Value) {

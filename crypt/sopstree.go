@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -468,7 +469,11 @@ func stashKey(ad string, v any) ivKey {
 // sopsNonceSize is the IV length sops uses (longer than GCM's usual 12).
 const sopsNonceSize = 32
 
-var encValueRe = regexp.MustCompile(`^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`)
+// encValueRe is sops's own pattern for a value, compiled on first use:
+// a process that never decrypts (nix-auth version) does not pay for it.
+var encValueRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`)
+})
 
 // isEmptyValue: sops stores empty strings (and empty comments) as they
 // are, unencrypted.
@@ -548,7 +553,7 @@ func (c *valueCipher) decrypt(s string, key []byte, ad string) (any, error) {
 	if s == "" {
 		return "", nil
 	}
-	m := encValueRe.FindStringSubmatch(s)
+	m := encValueRe().FindStringSubmatch(s)
 	if m == nil {
 		return nil, errNotDecrypted
 	}
