@@ -136,10 +136,16 @@ func checkStore(path string, docs []treeBranch, clear map[string]bool, rules sop
 	if err != nil {
 		return err
 	}
+	return checkEntries(path, es, now)
+}
+
+// checkEntries checks what the MAC does not: values that fit their keys.
+func checkEntries(path string, es []Entry, now time.Time) error {
 	fix := "fix it with `sops edit " + path + "`, or replace the entry with `nix-auth set-token HOST --encrypt-to " + path + "`"
 	for _, e := range es {
+		// ValidateToken's error never quotes the token.
 		if err := nixconf.ValidateToken(e.Token); err != nil {
-			return schemaErr(path, e.Host, "token", "hosts: "+e.Host+": token: "+err.Error(), fix)
+			return schemaErr(path, e.Host, "token", "the token for "+e.Host+": "+err.Error(), fix)
 		}
 		if strings.ContainsFunc(e.RefreshToken, badRune) {
 			return schemaErr(path, e.Host, "refresh_token", "hosts: "+e.Host+": refresh_token contains whitespace or a control character", fix)
@@ -163,6 +169,41 @@ func checkStore(path string, docs []treeBranch, clear map[string]bool, rules sop
 		}
 	}
 	return nil
+}
+
+// ReadDecrypted reads what `sops -d` prints for a token store, YAML or
+// JSON, as sops-nix deploys it: the same reader and the same checks as
+// Load, without the decryption. A file that still has its sops metadata
+// or an encrypted token is an error wrapping ErrStillEncrypted; one that is
+// not a YAML or JSON mapping wraps ErrCorrupt; one without a hosts mapping,
+// or not in the store's schema, wraps ErrSchema.
+func ReadDecrypted(path string, data []byte, now time.Time) ([]Entry, error) {
+	// JSON is YAML: one reader for both, keeping the file's order.
+	docs, err := parseSopsYAML(data)
+	if err != nil {
+		return nil, fileErr(path, ErrCorrupt, "is not a YAML or JSON tree: "+err.Error())
+	}
+	if len(docs) > 0 {
+		if _, ok := lookup(docs[0], sopsMetadataKey); ok {
+			return nil, fileErr(path, ErrStillEncrypted, "is still sops-encrypted")
+		}
+	}
+	if len(docs) == 0 {
+		return nil, schemaErr(path, "", hostsKey, "has no hosts: mapping")
+	}
+	if _, ok := lookup(docs[0], hostsKey); !ok {
+		return nil, schemaErr(path, "", hostsKey, "has no hosts: mapping")
+	}
+	es, _, err := readEntries(path, docs, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		if strings.HasPrefix(e.Token, "ENC[") {
+			return nil, fileErr(path, ErrStillEncrypted, "hosts: "+e.Host+": the token is still sops-encrypted")
+		}
+	}
+	return es, checkEntries(path, es, now)
 }
 
 func isControl(r rune) bool { return r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -68,6 +68,9 @@ var (
 	// an invalid host). sops's MAC does not cover key names, so these are
 	// checked on every load.
 	ErrSchema = errors.New("the store does not follow nix-auth's schema")
+	// ErrStillEncrypted: ReadDecrypted was given a file that sops has not
+	// decrypted.
+	ErrStillEncrypted = errors.New("the file is still sops-encrypted")
 )
 
 // FileError is a problem with one store file. Its message names the file;

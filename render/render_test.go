@@ -289,6 +289,10 @@ func TestRenderPlainNotOurs(t *testing.T) {
 		"garbage":   "\x00\x01: [",
 		"bad-time":  "hosts:\n  github.com:\n    token: x1234567\n    expires: tomorrow\n",
 		"duplicate": "{\"hosts\": {\"a.com\": {\"token\": \"x\"}, \"a.com\": {\"token\": \"y\"}}}",
+		// The same reader and checks as a store (crypt.ReadDecrypted).
+		"numeric-token":    "hosts:\n  github.com:\n    token: 0123456789\n",
+		"swapped-times":    "hosts:\n  github.com:\n    token: x1234567\n    created: \"2026-12-01T00:00:00Z\"\n    expires: \"2026-11-01T00:00:00Z\"\n",
+		"unknown-provider": "hosts:\n  github.com:\n    token: x1234567\n    provider: octocat\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			plain := writePlain(t, "secret", content)

@@ -21,9 +21,6 @@ import (
 	"testing"
 )
 
-// Tools are the names tools/go.mod pins.
-var Tools = []string{"sops", "age", "age-keygen", "age-plugin-batchpass"}
-
 var paths sync.Map // name -> func() (string, error)
 
 // Path returns the path of the pinned tool name, built on first use in
