@@ -60,13 +60,15 @@ func parseSopsYAML(in []byte) ([]treeBranch, error) {
 }
 
 // yamlError keeps yaml's message (a line number and what is wrong) but not
-// its quotation of the input, which could be a token.
+// its quotation of the input, which could be a token, and makes it one
+// short line.
 func yamlError(err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "`"); i >= 0 {
 		msg = strings.TrimSpace(msg[:i]) + " ..."
 	}
-	return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	msg = strings.Join(strings.Fields(strings.TrimPrefix(msg, "yaml: ")), " ")
+	return errors.New(untrustedText(msg))
 }
 
 func appendComments(b treeBranch, text string, inline bool) treeBranch {
