@@ -72,7 +72,8 @@ func Rekey(path string, ids []age.Identity, recips []string, o RekeyOptions) (*R
 		}
 		for _, r := range old {
 			if !slices.Contains(recips, r) {
-				res.Removed = append(res.Removed, r)
+				// Read from the file, whose key list no MAC covers.
+				res.Removed = append(res.Removed, untrustedText(r))
 			}
 		}
 		res.Changed = len(res.Added)+len(res.Removed) > 0
