@@ -280,7 +280,7 @@ func valueToYAML(v any) (*yaml.Node, error) {
 // both give the same bytes.
 func fastScalar(s string) *yaml.Node {
 	switch {
-	case isEncValue(s), isAgeRecipient(s):
+	case isEncValue(s), isAgeRecipient(s), isPlainWord(s):
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 	case isArmoredAge(s):
 		return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Tag: "!!str", Value: s}
@@ -314,6 +314,26 @@ func isEncValue(s string) bool {
 		if typ[i] < 'a' || typ[i] > 'z' {
 			return false
 		}
+	}
+	return true
+}
+
+// isPlainWord is a lower-case word that YAML reads as a string, such as
+// the schema's and the metadata's keys; the words YAML 1.1 read as
+// booleans or null ("y", "no", "on", ...) are quoted by yaml, so they are
+// left to it.
+func isPlainWord(s string) bool {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || s[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	switch s {
+	case "y", "n", "yes", "no", "on", "off", "true", "false", "null":
+		return false
 	}
 	return true
 }
@@ -401,18 +421,22 @@ func branchToYAML(b treeBranch, n *yaml.Node) error {
 			addHead(n, head)
 			head, first = nil, false
 		}
-		k := &yaml.Node{}
-		if err := k.Encode(it.Key); err != nil {
-			return errors.New("a key cannot be written as YAML")
+		k, _ := it.Key.(string)
+		kn := fastScalar(k)
+		if kn == nil || k == "" {
+			kn = &yaml.Node{}
+			if err := kn.Encode(it.Key); err != nil {
+				return errors.New("a key cannot be written as YAML")
+			}
 		}
-		addHead(k, head)
+		addHead(kn, head)
 		v, err := valueToYAML(it.Value)
 		if err != nil {
 			return err
 		}
 		addLine(v, inline)
 		head, inline = nil, nil
-		n.Content = append(n.Content, k, v)
+		n.Content = append(n.Content, kn, v)
 	}
 	head = append(head, inline...)
 	if first {

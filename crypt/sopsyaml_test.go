@@ -28,7 +28,7 @@ func TestFastScalarMatchesEncode(t *testing.T) {
 		}
 		fast = append(fast, enc)
 	}
-	fast = append(fast, wrapped.recipient, wrapped.enc)
+	fast = append(fast, wrapped.recipient, wrapped.enc, "hosts", "token", "refresh_token", "encrypted_regex", "key_groups", "hc_vault", "a1", "_x", "age1")
 	for _, s := range fast {
 		n := fastScalar(s)
 		if n == nil {
@@ -44,8 +44,9 @@ func TestFastScalarMatchesEncode(t *testing.T) {
 			t.Errorf("%q: fast %q, Node.Encode %q", s, got, want)
 		}
 	}
-	for _, s := range []string{"age1", "age1Upper", "ENC[AES256_GCM,data:x,iv:,tag:y,type:str]", "ENC[AES256_GCM,data:x y,iv:a,tag:b,type:str]",
-		"-----BEGIN AGE ENCRYPTED FILE-----\n-----END AGE ENCRYPTED FILE-----\n", strings.Replace(wrapped.enc, "\n", " \n", 1), "yes", "123"} {
+	for _, s := range []string{"age1Upper", "ENC[AES256_GCM,data:x,iv:,tag:y,type:str]", "ENC[AES256_GCM,data:x y,iv:a,tag:b,type:str]",
+		"-----BEGIN AGE ENCRYPTED FILE-----\n-----END AGE ENCRYPTED FILE-----\n", strings.Replace(wrapped.enc, "\n", " \n", 1),
+		"yes", "n", "on", "null", "true", "123", "Token", "a-b", "1a", ""} {
 		if fastScalar(s) != nil {
 			t.Errorf("fast node for %q", s)
 		}
