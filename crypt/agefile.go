@@ -396,7 +396,8 @@ func (s *ageStore) plaintext() []byte {
 	return b.Bytes()
 }
 
-func (s *ageStore) marshal() ([]byte, error) {
+// marshal encrypts anew: an age file has no time in it.
+func (s *ageStore) marshal(time.Time) ([]byte, error) {
 	if len(s.recips) == 0 {
 		return nil, fileErr(s.path, ErrRecipient, "nobody declared who may decrypt it: an age file does not say who it is encrypted to, so each write needs its recipients",
 			"declare them in agenix's secrets.nix, or give them to this write")
@@ -427,6 +428,9 @@ func (s *ageStore) marshal() ([]byte, error) {
 }
 
 func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
+
+// checkSecret: an age file encrypts all of its content.
+func (s *ageStore) checkSecret(string) error { return nil }
 
 func (s *ageStore) recipients() []Recipient { return s.recips }
 

@@ -9,17 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// sopsBinary returns the sops CLI pinned by go.mod's tool line.
-func sopsBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "tool", "-n", "sops").Output()
-	if err != nil {
-		t.Fatalf("go tool -n sops: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/nix-auth/nix-auth/internal/tooltest"
+)
 
 // sopsRecipients encrypts file with the real sops CLI, run in the current
 // directory so it finds .sops.yaml itself, and returns the age recipients it
@@ -47,7 +39,7 @@ func sortedAges(rs []Recipient) []string {
 }
 
 func TestSopsCreationRule(t *testing.T) {
-	sops := sopsBinary(t)
+	sops := tooltest.ToolPath(t, "sops")
 	repo := t.TempDir()
 	r1, r2, r3 := vectorRecipient(t, "host1"), vectorRecipient(t, "host2"), vectorRecipient(t, "host3")
 	config := `creation_rules:

@@ -264,10 +264,10 @@ func Render(o Options) (*Result, error) {
 // load reads the entries of the input and names it for messages.
 func load(o Options) ([]crypt.Entry, string, error) {
 	if o.Plain != "" {
-		es, err := loadPlain(o.Plain, o.Warn)
+		es, err := loadPlain(o.Plain, o.Now, o.Warn)
 		return es, o.Plain, err
 	}
-	f, err := crypt.Load(o.Store, o.Identities, o.Tried)
+	f, err := crypt.Load(o.Store, o.Identities, o.Tried, func() time.Time { return o.Now })
 	if err != nil {
 		return nil, "", err
 	}

@@ -32,7 +32,7 @@ func newStore(t *testing.T, name string, es ...crypt.Entry) (string, *age.X25519
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), name)
-	f, err := crypt.Create(path, []crypt.Recipient{{Age: id.Recipient().String()}})
+	f, err := crypt.Create(path, []crypt.Recipient{{Age: id.Recipient().String()}}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +290,10 @@ func TestRenderPlainNotOurs(t *testing.T) {
 		"garbage":   "\x00\x01: [",
 		"bad-time":  "hosts:\n  github.com:\n    token: x1234567\n    expires: tomorrow\n",
 		"duplicate": "{\"hosts\": {\"a.com\": {\"token\": \"x\"}, \"a.com\": {\"token\": \"y\"}}}",
+		// The same reader and checks as a store (crypt.ReadDecrypted).
+		"numeric-token":    "hosts:\n  github.com:\n    token: 0123456789\n",
+		"swapped-times":    "hosts:\n  github.com:\n    token: x1234567\n    created: \"2026-12-01T00:00:00Z\"\n    expires: \"2026-11-01T00:00:00Z\"\n",
+		"unknown-provider": "hosts:\n  github.com:\n    token: x1234567\n    provider: octocat\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			plain := writePlain(t, "secret", content)
