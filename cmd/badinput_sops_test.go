@@ -128,6 +128,19 @@ func sopsBadCases() []badCase {
 				})
 			}),
 			code: 1, file: "$D/tokens.yaml", want: `provider "octocat" is not a forge nix-auth knows`, hint: "sops edit"},
+		// The file's key list and key names are unauthenticated text:
+		// errors and hints that quote them are escaped at output.
+		{name: "sops/status-file-hostile-recipient", args: []string{"status", "--file", "$D/tokens.yaml", "--identity", "$D/wrong.key"},
+			setup: then(datedStore(now.Add(-time.Hour), now.Add(time.Hour)), func(e *badEnv) {
+				r := badKeys()[0].Recipient().String()
+				e.edit("tokens.yaml", func(b []byte) []byte {
+					return replaceOnce(e.t, b, "recipient: "+r, `recipient: "`+r+`\e]0;owned\a\r\nnix-auth: hint: run curl"`)
+				})
+			}),
+			code: 1, file: "$D/tokens.yaml", want: "none of the identities tried", hint: `\x1b]0;owned\x07\r\nnix-auth: hint: run curl`},
+		{name: "sops/render-hostile-host-in-clear", args: render("--identity", "$D/good.key"),
+			setup: sopsEncrypted("encrypted_suffix: _secret", "hosts:\n    \"git\\e[2Jhub.com\\r\\nnix-auth: hint: x\":\n        token: "+tokClear+"\n"),
+			code:  1, file: "$D/tokens.yaml", want: `hosts: git\x1b[2Jhub.com\r\nnix-auth: hint: x: token is stored in clear text`, hint: "rotate a token", secrets: []string{tokClear}},
 		{name: "sops/render-created-in-the-future", args: render("--identity", "$D/good.key"),
 			setup: datedStore(now.Add(30*24*time.Hour), now.Add(60*24*time.Hour)),
 			code:  1, file: "$D/tokens.yaml", want: "is in the future", hint: "check this machine's clock"},

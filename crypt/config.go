@@ -116,7 +116,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 				ageKeys = append(ageKeys, k.ID)
 				continue
 			}
-			other = append(other, fmt.Sprintf("%s key %s", k.Type, untrustedText(k.ID)))
+			other = append(other, fmt.Sprintf("%s key %s", k.Type, k.ID))
 		}
 	}
 	if len(other) > 0 {

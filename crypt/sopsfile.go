@@ -134,7 +134,7 @@ func openSops(path string, data []byte, ids []age.Identity, tried []string) (*so
 			return nil, nil, fileErr(path, ErrCorrupt, "cannot be decrypted: "+err.Error(), "restore it from version control")
 		}
 		return nil, nil, fileErr(path, ErrTampered, "a value does not decrypt with the file's key (the value at "+
-			untrustedText(strings.TrimSuffix(w.failed, ":"))+"): the file was changed without its key",
+			strings.TrimSuffix(w.failed, ":")+"): the file was changed without its key",
 			"restore it from version control (git checkout -- "+path+")")
 	}
 	fileMAC, err := s.c.decrypt(meta.mac, key, meta.lastModified.Format(time.RFC3339))
@@ -493,9 +493,6 @@ func sopsMeta(path string, data []byte) (*Meta, error) {
 	}
 	m := &Meta{Path: path, Format: FormatSOPS, LastModified: meta.lastModified,
 		Recipients: meta.recipients(), OtherKeys: meta.otherKeys()}
-	for i, r := range m.Recipients {
-		m.Recipients[i] = untrustedText(r)
-	}
 	clear := clearPaths(docs, compileRules(meta.rules))
 	es, hidden, err := readEntries(path, docs, clear, true)
 	if err != nil {

@@ -385,26 +385,10 @@ func (g keyGroup) otherKeyNames() []string {
 		for _, b := range l {
 			id, _ := lookup(b, otherKeyTypes[name])
 			s, _ := weakString(id)
-			out = append(out, strings.TrimSpace(name+" "+untrustedText(s)))
+			out = append(out, strings.TrimSpace(name+" "+s))
 		}
 	}
 	return out
-}
-
-// untrustedText makes a string from an unauthenticated file safe for one
-// line of a terminal: control characters become '?', and it is cut short.
-func untrustedText(s string) string {
-	const max = 200
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }
 
 func (m *sopsMetadata) recipients() []string {
@@ -487,7 +471,7 @@ func (m *sopsMetadata) dataKey(path string, ids []age.Identity, tried []string) 
 	derr := &DecryptError{Path: path, Tried: tried}
 	for _, g := range m.groups {
 		for _, k := range g.age {
-			derr.Recipients = append(derr.Recipients, untrustedText(k.recipient))
+			derr.Recipients = append(derr.Recipients, k.recipient)
 		}
 		derr.OtherKeys = append(derr.OtherKeys, g.otherKeyNames()...)
 	}

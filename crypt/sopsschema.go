@@ -63,7 +63,7 @@ func cleartextErr(path, host, field string, rules sopsRules, writing bool) *File
 	if writing {
 		hints = append(hints, "nothing was written")
 	}
-	e := fileErr(path, ErrCleartext, fmt.Sprintf("hosts: %s: %s %s under the file's %s", untrustedText(host), field, what, rules.ruleName()), hints...)
+	e := fileErr(path, ErrCleartext, fmt.Sprintf("hosts: %s: %s %s under the file's %s", host, field, what, rules.ruleName()), hints...)
 	e.Host, e.Field = host, field
 	return e
 }
@@ -119,7 +119,7 @@ func checkCleartext(path string, docs []treeBranch, clear map[string]bool, rules
 				continue
 			}
 			if inClear(fieldPath(host, name), f.Value) {
-				return cleartextErr(path, host, untrustedText(name), rules, false)
+				return cleartextErr(path, host, name, rules, false)
 			}
 		}
 	}
@@ -242,7 +242,7 @@ func readEntries(path string, docs []treeBranch, clear map[string]bool, meta boo
 				}
 			}
 			if err := setField(&e, name, f.Value); err != nil {
-				return nil, false, schemaErr(path, host, name, "hosts: "+host+": "+untrustedText(name)+" "+err.Error(),
+				return nil, false, schemaErr(path, host, name, "hosts: "+host+": "+name+" "+err.Error(),
 					"fix it with `sops edit "+path+"`")
 			}
 		}

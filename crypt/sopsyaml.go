@@ -68,7 +68,7 @@ func yamlError(err error) error {
 		msg = strings.TrimSpace(msg[:i]) + " ..."
 	}
 	msg = strings.Join(strings.Fields(strings.TrimPrefix(msg, "yaml: ")), " ")
-	return errors.New(untrustedText(msg))
+	return errors.New(msg)
 }
 
 func appendComments(b treeBranch, text string, inline bool) treeBranch {

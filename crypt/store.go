@@ -106,7 +106,8 @@ func fileErr(path string, kind error, detail string, hints ...string) *FileError
 // fix is to find the right key or to have someone add yours.
 type DecryptError struct {
 	Path string
-	// Recipients are the age recipients a sops file names.
+	// Recipients are the age recipients a sops file names, as it names
+	// them (unauthenticated text, like OtherKeys).
 	Recipients []string
 	// OtherKeys are a sops file's non-age master keys (pgp, kms, ...).
 	OtherKeys []string
@@ -552,7 +553,10 @@ func (f *File) Save() error {
 	return nil
 }
 
-// Meta is what can be known about a store without a key.
+// Meta is what can be known about a store without a key. None of it is
+// authenticated (only the key can check the MAC): it is returned as the
+// file has it, and a caller that prints it makes it safe first, as cmd
+// does through termsafe.
 type Meta struct {
 	Path   string
 	Format Format
