@@ -265,7 +265,7 @@ func (s *ageStore) parse(path string, plain []byte) error {
 			detail = fmt.Sprintf("line %d of its plaintext: %s; Nix refuses the whole file where agenix includes it", pe.Line, pe.Msg)
 		}
 		return fileErr(path, ErrCorrupt, detail,
-			"fix it with `agenix -e "+path+"` (write `access-tokens = host=token`, with spaces around the first '='), or write it again with `nix-auth set-token HOST --encrypt-to "+path+"`")
+			"fix it with `agenix -e "+path+"`: write `access-tokens = host=token`, with spaces around the first '='")
 	}
 	isToken := map[int]bool{}
 	for _, n := range tokenLines {

@@ -67,7 +67,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 		rule.Warning = warning
 		if err != nil {
 			return nil, &keyError{msg: "no .sops.yaml in the current directory or its parents", err: ErrNoSopsConfig,
-				hints: []string{"create a .sops.yaml with a creation rule for " + file + ", or give --recipient"}}
+				hints: []string{"create a .sops.yaml with a creation rule for " + file}}
 		}
 		confPath = found
 	}
@@ -94,7 +94,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 	}
 	if conf == nil {
 		return nil, &keyError{msg: confPath + " has no creation_rules", err: ErrNoSopsConfig,
-			hints: []string{"add creation_rules with age keys, or give --recipient"}}
+			hints: []string{"add creation_rules with age keys"}}
 	}
 	rules, err := conf.rules()
 	if err != nil {

@@ -248,7 +248,7 @@ func readEntries(path string, docs []treeBranch, clear map[string]bool, meta boo
 		}
 		if !meta && e.Token == "" {
 			return nil, false, schemaErr(path, host, "token", "hosts: "+host+" has no token",
-				"add it with `nix-auth set-token "+host+" --encrypt-to "+path+"`, or remove the host with `sops edit "+path+"`")
+				"add it, or remove the host, with `sops edit "+path+"`")
 		}
 		es = append(es, e)
 	}

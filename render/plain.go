@@ -39,8 +39,7 @@ func loadPlain(path string, now time.Time, warn func(string)) ([]crypt.Entry, er
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if fi.Size() > maxPlainSize {
-		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()),
-			hints: []string{"--plain takes the file sops-nix or agenix decrypted (the token store's plaintext)"}}
+		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()), kind: ErrNotPlain}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -94,23 +93,21 @@ func parseFragment(path string, data []byte, warn func(string)) ([]crypt.Entry, 
 }
 
 // parseTree reads what `sops -d` prints for our schema (crypt reads it as
-// it reads a store) and words its errors for --plain.
+// it reads a store) and words its errors for a decrypted copy. What the
+// input should have been is said by cmd, which knows the flag
+// (ErrNotPlain, crypt.ErrStillEncrypted).
 func parseTree(path string, data []byte, now time.Time) ([]crypt.Entry, error) {
-	notOurs := []string{
-		"--plain takes what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys",
-	}
 	es, err := crypt.ReadDecrypted(path, data, now)
 	var fe *crypt.FileError
 	switch {
 	case err == nil:
 		return es, nil
 	case errors.Is(err, crypt.ErrStillEncrypted):
-		return nil, &Error{msg: err.Error(),
-			hints: []string{"render it as a store: `nix-auth render " + path + " --identity KEY`; --plain is for the file sops-nix decrypted"}}
+		return nil, err
 	case errors.Is(err, crypt.ErrCorrupt) && errors.As(err, &fe):
-		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %s", path, fe.Detail), hints: notOurs}
+		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %s", path, fe.Detail), kind: ErrNotPlain}
 	case errors.As(err, &fe) && fe.Host == "" && fe.Field == "hosts":
-		return nil, &Error{msg: path + " has no access-tokens line and no hosts: mapping", hints: notOurs}
+		return nil, &Error{msg: path + " has no access-tokens line and no hosts: mapping", kind: ErrNotPlain}
 	case errors.As(err, &fe):
 		// crypt's hints name the file it was given, here a decrypted copy.
 		return nil, &Error{msg: err.Error(), hints: []string{"fix the store with `sops edit FILE` and let sops-nix deploy it again"}}
