@@ -33,17 +33,6 @@ type SopsRule struct {
 	Warning string
 }
 
-// SopsConfigRecipients returns the age recipients of the .sops.yaml creation
-// rule for file, and the config's path; see SopsCreationRule, which also
-// returns the rule's encryption settings.
-func SopsConfigRecipients(file string, getenv func(string) string) (recips []Recipient, configPath string, err error) {
-	rule, err := SopsCreationRule(file, getenv)
-	if err != nil {
-		return nil, "", err
-	}
-	return rule.Recipients, rule.ConfigPath, nil
-}
-
 // SopsCreationRule finds .sops.yaml exactly as the sops CLI does (SOPS_CONFIG
 // if set, else .sops.yaml in the current directory or the nearest parent)
 // and returns the creation rule sops would use for file, with sops's
