@@ -20,15 +20,11 @@ type SopsRule struct {
 	ConfigPath string
 	// Recipients are the rule's age keys.
 	Recipients []Recipient
-	// Which values sops leaves in clear text or encrypts; at most one of
-	// these six is set (sops refuses rules with more). A store must honour
-	// the one set so that `sops` and nix-auth agree on which values are
-	// encrypted.
-	UnencryptedSuffix, EncryptedSuffix             string
-	UnencryptedRegex, EncryptedRegex               string
-	UnencryptedCommentRegex, EncryptedCommentRegex string
-	// MACOnlyEncrypted is the rule's mac_only_encrypted.
-	MACOnlyEncrypted bool
+	// sopsRules say which values sops leaves in clear text or encrypts
+	// (at most one of the six rule kinds is set; sops refuses rules with
+	// more) and its mac_only_encrypted. A new store follows them so that
+	// `sops` and nix-auth agree on which values are encrypted.
+	sopsRules
 	// Warning is sops's warning about an ignored .sops.yml, if any.
 	Warning string
 }
@@ -120,10 +116,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 	if err != nil {
 		return nil, err
 	}
-	rule.UnencryptedSuffix, rule.EncryptedSuffix = rules.UnencryptedSuffix, rules.EncryptedSuffix
-	rule.UnencryptedRegex, rule.EncryptedRegex = rules.UnencryptedRegex, rules.EncryptedRegex
-	rule.UnencryptedCommentRegex, rule.EncryptedCommentRegex = rules.UnencryptedCommentRegex, rules.EncryptedCommentRegex
-	rule.MACOnlyEncrypted = rules.MACOnlyEncrypted
+	rule.sopsRules = rules
 	return rule, nil
 }
 

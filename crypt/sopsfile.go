@@ -152,16 +152,10 @@ func newSopsStore(path string, recips []Recipient, rule *SopsRule) (*sopsStore, 
 	}
 	rules := sopsRules{EncryptedRegex: sopsEncryptedRegex}
 	if rule != nil {
-		r := sopsRules{
-			UnencryptedSuffix: rule.UnencryptedSuffix, EncryptedSuffix: rule.EncryptedSuffix,
-			UnencryptedRegex: rule.UnencryptedRegex, EncryptedRegex: rule.EncryptedRegex,
-			UnencryptedCommentRegex: rule.UnencryptedCommentRegex, EncryptedCommentRegex: rule.EncryptedCommentRegex,
-			MACOnlyEncrypted: rule.MACOnlyEncrypted,
+		if rule.count() > 0 {
+			rules = rule.sopsRules
 		}
-		if r.count() > 0 {
-			rules = r
-		}
-		rules.MACOnlyEncrypted = r.MACOnlyEncrypted
+		rules.MACOnlyEncrypted = rule.MACOnlyEncrypted
 	}
 	s := &sopsStore{
 		path:  path,
@@ -470,17 +464,19 @@ func (s *sopsStore) marshal(now time.Time) ([]byte, error) {
 	for i, d := range s.enc {
 		docs[i] = append(slices.Clip(d), treeItem{Key: sopsMetadataKey, Value: mb})
 	}
-	var out []byte
-	var err error
-	if s.json {
-		out, err = emitSopsJSON(docs)
-	} else {
-		out, err = emitSopsYAML(docs)
-	}
+	out, err := s.emit(docs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: writing the sops tree: %v", s.path, err)
 	}
 	return out, nil
+}
+
+// emit writes documents in the file's format.
+func (s *sopsStore) emit(docs []treeBranch) ([]byte, error) {
+	if s.json {
+		return emitSopsJSON(docs)
+	}
+	return emitSopsYAML(docs)
 }
 
 // sopsMeta reads what a sops file shows without its key: the readable

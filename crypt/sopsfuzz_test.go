@@ -85,13 +85,7 @@ func FuzzSopsDecrypt(f *testing.F) {
 // cannot be written (the fuzzer finds NaN and friends).
 func siPlainOf(t *testing.T, s *sopsStore) []byte {
 	t.Helper()
-	var out []byte
-	var err error
-	if s.json {
-		out, err = emitSopsJSON(s.docs)
-	} else {
-		out, err = emitSopsYAML(s.docs)
-	}
+	out, err := s.emit(s.docs)
 	if err != nil {
 		return []byte("unwritable: " + err.Error())
 	}

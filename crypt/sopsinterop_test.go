@@ -153,13 +153,7 @@ func siDecrypt(t *testing.T, path string, ids ...*age.X25519Identity) ([]byte, e
 // siEmitPlain is what `sops decrypt` prints for a decrypted tree.
 func siEmitPlain(t *testing.T, s *sopsStore) []byte {
 	t.Helper()
-	var out []byte
-	var err error
-	if s.json {
-		out, err = emitSopsJSON(s.docs)
-	} else {
-		out, err = emitSopsYAML(s.docs)
-	}
+	out, err := s.emit(s.docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +534,7 @@ func TestCreateHonoursRule(t *testing.T) {
 	t.Parallel()
 	id := stKey(t)
 	dir := t.TempDir()
-	rule := &SopsRule{UnencryptedSuffix: "_plain", MACOnlyEncrypted: true}
+	rule := &SopsRule{sopsRules: sopsRules{UnencryptedSuffix: "_plain", MACOnlyEncrypted: true}}
 	p := filepath.Join(dir, "t.yaml")
 	f, err := Create(p, stRecips(id), CreateOptions{Now: stNow, SopsRule: rule})
 	if err != nil {
@@ -564,7 +558,7 @@ func TestCreateHonoursRule(t *testing.T) {
 	}
 
 	q := filepath.Join(dir, "u.yaml")
-	f, err = Create(q, stRecips(id), CreateOptions{Now: stNow, SopsRule: &SopsRule{EncryptedSuffix: "_secret"}})
+	f, err = Create(q, stRecips(id), CreateOptions{Now: stNow, SopsRule: &SopsRule{sopsRules: sopsRules{EncryptedSuffix: "_secret"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,39 +216,31 @@ func emitSopsYAML(docs []treeBranch) ([]byte, error) {
 }
 
 func addHead(n *yaml.Node, comments []string) {
-	if len(comments) == 0 {
-		return
-	}
-	c := "#" + strings.Join(comments, "\n#")
-	if n.HeadComment != "" {
-		n.HeadComment = c + "\n" + n.HeadComment
-	} else {
-		n.HeadComment = c
-	}
+	n.HeadComment = addComments(n.HeadComment, comments, true)
 }
 
 func addFoot(n *yaml.Node, comments []string) {
-	if len(comments) == 0 {
-		return
-	}
-	c := "#" + strings.Join(comments, "\n#")
-	if n.FootComment != "" {
-		n.FootComment += "\n" + c
-	} else {
-		n.FootComment = c
-	}
+	n.FootComment = addComments(n.FootComment, comments, false)
 }
 
 func addLine(n *yaml.Node, comments []string) {
+	n.LineComment = addComments(n.LineComment, comments, false)
+}
+
+// addComments adds comment lines to a node's comment have: before it (a
+// head comment, which the new lines precede) or after it.
+func addComments(have string, comments []string, before bool) string {
 	if len(comments) == 0 {
-		return
+		return have
 	}
 	c := "#" + strings.Join(comments, "\n#")
-	if n.LineComment != "" {
-		n.LineComment += "\n" + c
-	} else {
-		n.LineComment = c
+	switch {
+	case have == "":
+		return c
+	case before:
+		return c + "\n" + have
 	}
+	return have + "\n" + c
 }
 
 func valueToYAML(v any) (*yaml.Node, error) {
