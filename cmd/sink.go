@@ -246,7 +246,7 @@ func (c *storeChange) expiring(f *Factory, host string, at time.Time) {
 // printMigrated says that nix.conf's tokens moved into the tokens file.
 func printMigrated(f *Factory, ch *nixconf.Change) {
 	if len(ch.Migrated) > 0 {
-		termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+		termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up without its tokens at %s.\n",
 			strings.Join(ch.Migrated, ", "), ch.NixConf, ch.TokensFile, ch.Backup)
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
-// tokensFileMode is the mode of the tokens file and of nix.conf backups:
-// both hold secrets.
+// tokensFileMode is the mode of the tokens file, and of nix.conf backups,
+// which hold no token but whatever else private nix.conf had.
 const tokensFileMode fs.FileMode = 0o600
 
 // Change says what Set or Remove did, or would do with DryRun.
@@ -29,8 +29,9 @@ type Change struct {
 	// Migrated lists the hosts whose tokens moved from NixConf into
 	// TokensFile.
 	Migrated []string
-	// Backup is the copy of NixConf made before the migration (mode 0600,
-	// it holds tokens); empty when there was none.
+	// Backup is the copy of NixConf made before the migration, its token
+	// lines turned into comments saying where they went (mode 0600 all
+	// the same); empty when there was none.
 	Backup string
 	// Kept lists the tokens Nix keeps from the files it reads before
 	// NixConf (the system's): TokensFile adds to them with
@@ -238,6 +239,7 @@ func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
 type plan struct {
 	change          Change
 	nixOld, nixNew  []byte
+	nixBackup       []byte // nixOld with its token lines made comments
 	nixPerm         fs.FileMode
 	tokNew          []byte
 	writeTok        bool
@@ -323,6 +325,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	p.nixNew = p.nixOld
 	if p.migrate {
 		p.nixNew = removeTokenLines(p.nixOld, nixStmts)
+		p.nixBackup = redactTokenLines(p.nixOld, nixStmts, tokFile)
 	}
 	if !old.references(tokFile) {
 		line, err := includeLine(nixConf, tokFile)
@@ -493,7 +496,7 @@ func (p *plan) apply(paths Paths) error {
 		if err != nil {
 			return err
 		}
-		files = append(files, safefile.File{Path: backup, Data: p.nixOld, Mode: tokensFileMode, New: true})
+		files = append(files, safefile.File{Path: backup, Data: p.nixBackup, Mode: tokensFileMode, New: true})
 		p.change.Backup = backup
 	}
 	if p.writeTok {
