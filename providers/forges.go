@@ -67,7 +67,8 @@ type Forge struct {
 	// revoked by hand on RevokePage, and NoRevoke says why.
 	Revokers []Revoker
 	// NoRevoke says why the forge's API cannot revoke a token with the
-	// token alone, for the tokens no Revoker takes.
+	// token alone, for the tokens no Revoker takes: a clause that stands
+	// after "cannot revoke the token: ".
 	NoRevoke string
 	// RevokePage is where the user revokes tok (the token without Nix's
 	// type prefix, which says its type t) by hand on the forge whose API
@@ -167,6 +168,9 @@ type TokenPrefix struct {
 	// MinRest is the least length of random text after Prefix: shorter is
 	// a name that happens to start alike.
 	MinRest int
+	// NotForNix, when set, says why Nix cannot use a token of this kind:
+	// saving one is refused with it.
+	NotForNix string
 }
 
 // NixType is a type prefix of an access-tokens value, which tells Nix's
@@ -210,7 +214,7 @@ func table() []Forge {
 			// docs.github.com "About authentication to GitHub": ghp_ personal,
 			// gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server, ghr_
 			// refresh, github_pat_ fine-grained.
-			TokenPrefixes: []TokenPrefix{{"github_pat_", 20}, {"ghp_", 20}, {"gho_", 20}, {"ghu_", 20}, {"ghs_", 20}, {"ghr_", 20}},
+			TokenPrefixes: []TokenPrefix{{"github_pat_", 20, ""}, {"ghp_", 20, ""}, {"gho_", 20, ""}, {"ghu_", 20, ""}, {"ghs_", 20, ""}, {"ghr_", 20, ""}},
 			Fetchers:      []string{"github:"},
 			// GitHub takes any username with a personal or OAuth token, and
 			// requires x-access-token with an app installation token (ghs_).
@@ -256,8 +260,8 @@ func table() []Forge {
 			// docs.gitlab.com "Token prefixes": personal, OAuth application
 			// secret, deploy, runner, CI/CD job, trigger, feed, incoming mail,
 			// agent, SCIM, feature flags client, legacy runner registration.
-			TokenPrefixes: []TokenPrefix{{"glpat-", 16}, {"gloas-", 16}, {"gldt-", 16}, {"glrt-", 16}, {"glcbt-", 16}, {"glptt-", 16},
-				{"glft-", 16}, {"glimt-", 16}, {"glagent-", 16}, {"glsoat-", 16}, {"glffct-", 16}, {"gr1348941", 16}},
+			TokenPrefixes: []TokenPrefix{{"glpat-", 16, ""}, {"gloas-", 16, ""}, {"gldt-", 16, ""}, {"glrt-", 16, ""}, {"glcbt-", 16, gitlabJobToken}, {"glptt-", 16, ""},
+				{"glft-", 16, ""}, {"glimt-", 16, ""}, {"glagent-", 16, ""}, {"glsoat-", 16, ""}, {"glffct-", 16, ""}, {"gr1348941", 16, ""}},
 			// Nix's GitLab fetcher reads the part before the first ':' as the
 			// token type: PAT sends "PRIVATE-TOKEN", OAuth2 "Authorization:
 			// Bearer"; a token without a known type gets no usable header.
@@ -322,7 +326,7 @@ func table() []Forge {
 			// git.sr.ht serves clones of public repositories and takes pushes
 			// over SSH only: a token sent over HTTPS would travel for nothing.
 			GitUser:  "",
-			NoRevoke: "meta.sr.ht revokes personal tokens on its web pages only, not through its API with the token itself",
+			NoRevoke: "nix-auth revokes no SourceHut token through its API: meta.sr.ht manages personal tokens on its web pages",
 			RevokePage: func(h string, _ TokenType, _ string) (string, string) {
 				return metaHost(h), "https://" + metaHost(h) + "/oauth2"
 			},
@@ -523,12 +527,21 @@ func giteaTokenPage(h string) (string, string) {
 
 func giteaRevokePage(h string, _ TokenType, _ string) (string, string) { return giteaTokenPage(h) }
 
+// gitlabJobToken: docs.gitlab.com "CI/CD job token" lists the few
+// endpoints a job token may call, and takes it in the JOB-TOKEN header
+// (or as git's gitlab-ci-token password); Nix's gitlab: fetcher sends
+// PRIVATE-TOKEN or Authorization: Bearer, to the repository archive,
+// which is not among them.
+const gitlabJobToken = "it is a GitLab CI/CD job token (CI_JOB_TOKEN), which Nix cannot use: GitLab takes a job token only in its JOB-TOKEN header " +
+	"(or as git's gitlab-ci-token password) and only for a short list of endpoints, while Nix's gitlab: fetcher sends PRIVATE-TOKEN or " +
+	"a Bearer token to fetch repository archives, which are not on that list"
+
 func giteaAPI(h string) string { return "https://" + h + "/api/v1" }
 
 // giteaNoRevoke: Gitea's and Forgejo's DELETE
 // /api/v1/users/{username}/tokens/{token} requires basic authentication
 // with the account's password.
-const giteaNoRevoke = "its API deletes a token only with the account's password (basic authentication), not with the token itself"
+const giteaNoRevoke = "the Gitea API (Forgejo's too) deletes a token only with the account's password (basic authentication), not with the token itself"
 
 // githubRevokePage is the settings page that lists tok's kind of token.
 // An installation token (ghs_) has none: it expires within an hour.

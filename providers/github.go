@@ -75,7 +75,7 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 		// may not read a user ("Resource not accessible by
 		// integration") but may list its installation's repositories.
 		if _, scoped := r.header[textproto.CanonicalMIMEHeaderKey("X-OAuth-Scopes")]; !scoped && r.status == http.StatusForbidden && g.forge.InstallationPath != "" {
-			return g.validateInstallation(ctx, hdr, st)
+			return g.validateInstallation(ctx, hdr, st, r.message())
 		}
 		st.Problem = "GitHub refuses it"
 		if m := r.message(); m != "" {
@@ -103,8 +103,9 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 
 // validateInstallation asks what an integration's token may read: the
 // installation's repositories, their count and owner, and the token's
-// expiry when GitHub says it.
-func (g *githubProvider) validateInstallation(ctx context.Context, hdr http.Header, st *Status) (*Status, error) {
+// expiry when GitHub says it. userMsg is GitHub's reason for refusing
+// /user, the problem when the token is no installation's either.
+func (g *githubProvider) validateInstallation(ctx context.Context, hdr http.Header, st *Status, userMsg string) (*Status, error) {
 	r, err := call(ctx, g.client, http.MethodGet, g.api+g.forge.InstallationPath, hdr, nil)
 	if err != nil {
 		return nil, err
@@ -118,9 +119,9 @@ func (g *githubProvider) validateInstallation(ctx context.Context, hdr http.Head
 		st.Problem = "GitHub does not accept it (bad credentials): it was revoked, has expired, or was mistyped"
 		return st, nil
 	case http.StatusForbidden, http.StatusNotFound:
-		st.Problem = "GitHub refuses it as a user's token and as an app installation's"
-		if m := r.message(); m != "" {
-			st.Problem += ": " + m
+		st.Problem = "GitHub refuses it"
+		if userMsg != "" {
+			st.Problem += ": " + userMsg
 		}
 		return st, nil
 	default:

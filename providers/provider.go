@@ -266,6 +266,12 @@ func NormalizeToken(kind Kind, raw string) (string, error) {
 		return "", errors.New("the token is empty")
 	}
 	nt, rest, owner, typed := splitNixType(tok)
+	for _, p := range f.TokenPrefixes {
+		if p.NotForNix != "" && strings.HasPrefix(rest, p.Prefix) {
+			return "", &Error{Kind: kind, Msg: "the token was not saved: " + p.NotForNix,
+				Advice: []string{"give Nix a personal, project or group access token with the read_api scope instead; in CI, keep it in a masked CI/CD variable and pipe that in"}}
+		}
+	}
 	switch {
 	case typed && owner != f:
 		return "", &Error{
@@ -280,6 +286,21 @@ func NormalizeToken(kind Kind, raw string) (string, error) {
 		return f.NixTypes[0].Prefix + tok, nil
 	}
 	return tok, nil
+}
+
+// ForgeToken is nixToken (an access-tokens value) as the forge issued
+// it: without the type prefix Nix's fetcher reads off it (GitLab's PAT:
+// and OAuth2:) on a forge whose fetcher reads one, or on a host whose
+// forge is not known (kind ""). Elsewhere Nix sends the value whole, and
+// it is returned as it is.
+func ForgeToken(kind Kind, nixToken string) string {
+	if f := forgeOf(kind); f != nil && len(f.NixTypes) == 0 {
+		return nixToken
+	}
+	if _, rest, _, ok := splitNixType(nixToken); ok {
+		return rest
+	}
+	return nixToken
 }
 
 // ParseToken is a pasted token as a Token: NormalizeToken's value, its

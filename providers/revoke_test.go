@@ -55,7 +55,7 @@ func TestGitHubInstallationTokenRefused(t *testing.T) {
 	fake.Respond("api.github.com", "/installation/repositories", forgetest.Answer{Status: 403,
 		Header: map[string]string{"Content-Type": "application/json"}, Body: `{"message":"not an installation"}`})
 	st, err := p.Validate(context.Background(), "ghs_refused0123456789abcdefghij")
-	if err != nil || st.Valid || !strings.Contains(st.Problem, "not an installation") {
+	if err != nil || st.Valid || st.Problem != "GitHub refuses it: Resource not accessible by integration" {
 		t.Errorf("status %+v, %v", st, err)
 	}
 	fake.Respond("api.github.com", "/installation/repositories", forgetest.Answer{Status: 200,
