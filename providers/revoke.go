@@ -186,7 +186,7 @@ func (b *base) confirm(ctx context.Context, nixToken string, done *Revocation) (
 // revokeRefused explains an answer that is not a revocation.
 func (b *base) revokeRefused(r *response, callName, page string) error {
 	msg := fmt.Sprintf("%s answered %d %s to %s", r.url.Host, r.status, http.StatusText(r.status), callName)
-	if m := r.message(); m != "" && r.isJSON() {
+	if m := r.message(); m != "" && r.isJSON() && !strings.EqualFold(m, http.StatusText(r.status)) {
 		msg += ": " + m
 	}
 	e := b.revokeError(msg, nil, page)
