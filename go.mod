@@ -141,5 +141,6 @@ require (
 tool (
 	filippo.io/age/cmd/age
 	filippo.io/age/cmd/age-keygen
+	filippo.io/age/cmd/age-plugin-batchpass
 	github.com/getsops/sops/v3/cmd/sops
 )

@@ -44,7 +44,7 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 			return b, err
 		}
 	}
-	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn)
+	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn, f.pluginUI())
 }
 
 // storeRecipients says who a store at path is declared to be encrypted to:
@@ -129,7 +129,7 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 		if err != nil {
 			return nil, err
 		}
-		file.Warn = f.warn
+		file.Warn, file.PluginUI = f.warn, f.pluginUI()
 		return file, nil
 	}
 	return f.openExisting(path, o)
@@ -157,7 +157,7 @@ func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) 
 	if err != nil {
 		return nil, err
 	}
-	file.Warn = f.warn
+	file.Warn, file.PluginUI = f.warn, f.pluginUI()
 	recips, err := f.storeRecipients(path, o.recipients)
 	switch {
 	case err == nil:

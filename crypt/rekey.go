@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 )
 
 // RekeyOptions change what Rekey does.
@@ -15,6 +16,9 @@ type RekeyOptions struct {
 	Force bool
 	// Tried describes the identities, for the error when none decrypts.
 	Tried []string
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// (see File.PluginUI).
+	PluginUI *plugin.ClientUI
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -54,6 +58,7 @@ func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) 
 	if err != nil {
 		return nil, err
 	}
+	f.PluginUI = o.PluginUI
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
 		return nil, err
@@ -114,7 +119,7 @@ func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 			return true
 		}
 	}
-	out, err := f.st.marshal()
+	out, err := f.marshal()
 	if err != nil {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -155,6 +156,15 @@ func countTypes(types []string) string {
 	return strings.Join(parts, ", ")
 }
 
+// marshal encodes the store, the plugins of its recipients talking
+// through f's PluginUI.
+func (f *File) marshal() ([]byte, error) {
+	if a, ok := f.st.(*ageStore); ok {
+		a.ui = f.PluginUI
+	}
+	return f.st.marshal()
+}
+
 // FormatOf picks the store format from the file name, as sops picks its
 // format, so that both tools agree on what a file is.
 func FormatOf(path string) (Format, error) {
@@ -187,6 +197,11 @@ type File struct {
 	// Warn, when set, is told when Save takes over the lock of a process
 	// that died while writing the file.
 	Warn func(msg string)
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// while Save wraps the file key for them (an .age store's; sops
+	// stores wrap theirs through sops's own code); nil: they cannot ask
+	// anything.
+	PluginUI *plugin.ClientUI
 
 	path   string
 	format Format
@@ -436,7 +451,7 @@ func Create(path string, recips []Recipient) (*File, error) {
 	}
 	var st store
 	if format == FormatAge {
-		st, err = newAgeStore(recips)
+		st, err = newAgeStore(path, recips)
 	} else {
 		st, err = newSopsStore(path, recips)
 	}
@@ -489,7 +504,7 @@ func (f *File) Save() error {
 	case len(f.ops) == 0 && exists:
 		return nil
 	}
-	out, err := f.st.marshal()
+	out, err := f.marshal()
 	if err != nil {
 		return err
 	}
