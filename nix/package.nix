@@ -21,7 +21,7 @@ buildGoModule {
   # that nothing imported before (vendor holds packages, not modules): run
   # nix/update-vendor-hash.sh after such changes; it rewrites this line, and
   # `nix/update-vendor-hash.sh --check` tells whether it is stale.
-  vendorHash = "sha256-iJrBVwe2BfdL1zE3iGcRcw4VbXmtHmGZlIWo/XyoTMA=";
+  vendorHash = "sha256-NJLXtNbNaYlNiZNd84y5e//LRVJIg7wEUR7a50Fq3Bw=";
 
   ldflags = [
     "-s"
