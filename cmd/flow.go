@@ -72,6 +72,12 @@ func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*t
 		if k := providers.Kind(cur.Provider); !known && k.Known() {
 			kind, known = k, true
 		}
+		if t.clientID == "" && known && kind == providers.Kind(cur.Provider) {
+			// The OAuth application the old token was issued to:
+			// self-managed GitLab has no default one. Another forge's
+			// (--provider changed) would be refused by this one.
+			t.clientID = cur.ClientID
+		}
 	}
 	if !known && t.detect {
 		if kind, err = detect(ctx, f, host); err != nil {

@@ -81,6 +81,13 @@ func (st *State) For(host, token string) HostState {
 	return hs
 }
 
+// worthKeeping is whether h says more of a token than when it was made:
+// of a token nothing is known of (set-token --no-validate on a host of no
+// known forge) no state is kept, and no state file made.
+func (h HostState) worthKeeping() bool {
+	return h.Provider != "" || h.User != "" || len(h.Scopes) > 0 || !h.Expires.IsZero() || h.RefreshToken != "" || h.ClientID != ""
+}
+
 func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
@@ -173,6 +180,9 @@ func planState(path, host string, token *string, hs *HostState) (data []byte, wr
 		n.Scopes = slices.Clone(n.Scopes)
 		n.TokenSHA256 = tokenHash(*token)
 		st.Hosts[host] = n
+		if !n.worthKeeping() {
+			delete(st.Hosts, host)
+		}
 	}
 	if old == nil && len(st.Hosts) == 0 {
 		// Nothing to remember: no file is made.

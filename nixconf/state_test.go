@@ -24,6 +24,9 @@ func TestStateFile(t *testing.T) {
 	if _, err := s.Set("example.org", "tok-one"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.SetState("example.net", "tok-two", HostState{Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a state file for nothing: %v", err)
 	}
@@ -45,6 +48,13 @@ func TestStateFile(t *testing.T) {
 	}
 	if got := st.For("gitlab.example.com", "OAuth2:first"); !reflect.DeepEqual(got, hs) {
 		t.Errorf("For = %+v, want %+v", got, hs)
+	}
+	// Beside a recorded host, a token nothing is known of gets no entry.
+	if _, err := s.SetState("example.net", "tok-three", HostState{Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.State(); len(st.Hosts) != 1 {
+		t.Errorf("state hosts %v, want gitlab.example.com only", st.Hosts)
 	}
 	// Changed by hand: the provider stays, nothing about the old token.
 	if got := st.For("gitlab.example.com", "OAuth2:edited"); !reflect.DeepEqual(got, HostState{Provider: "gitlab"}) {
