@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // Script commands for the token lifecycle:
@@ -20,14 +22,15 @@ func init() {
 			ts.Fatalf("the forge revoked %s: %v", args[0], !neg)
 		}
 	}
-	batchpass := goTool("age-plugin-batchpass")
 	scriptCmds["age-plugin-path"] = func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) != 0 {
 			ts.Fatalf("usage: age-plugin-path")
 		}
-		bin, err := batchpass()
+		// The pinned plugin (tools/go.mod), as the age and sops commands
+		// run the pinned CLIs: a script needing it fails without it.
+		bin, err := tooltest.Path("age-plugin-batchpass")
 		if err != nil {
-			ts.Fatalf("go tool -n age-plugin-batchpass: %v", err)
+			ts.Fatalf("%v", err)
 		}
 		ts.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+ts.Getenv("PATH"))
 	}

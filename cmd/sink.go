@@ -183,9 +183,17 @@ type storeSink struct {
 
 func (s *storeSink) Path() string { return s.file.Path() }
 
-// CheckSave checks the host: opening the store checked the rest (its
-// path, a key for it, whom it is encrypted to).
-func (s *storeSink) CheckSave(host string) error   { return nixconf.ValidateHost(host) }
+// CheckSave checks the host, and that the file's sops rules would encrypt
+// its token (a file made by `sops encrypt` with an encrypted_suffix, say,
+// would keep it in clear): opening the store checked the rest (its path, a
+// key for it, whom it is encrypted to).
+func (s *storeSink) CheckSave(host string) error {
+	if err := nixconf.ValidateHost(host); err != nil {
+		return err
+	}
+	return s.file.CheckEncrypts(host)
+}
+
 func (s *storeSink) CheckRemove(host string) error { return s.file.CheckRemove(host) }
 
 func (s *storeSink) Entry(host string) (crypt.Entry, bool) { return s.file.Entry(host) }

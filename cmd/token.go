@@ -120,7 +120,7 @@ func storeToken(f *Factory, host string, o *tokenOptions) (crypt.Entry, error) {
 	if err != nil {
 		return crypt.Entry{}, err
 	}
-	file, err := crypt.Load(o.file, ids.List, ids.Tried)
+	file, err := crypt.Load(o.file, ids.List, ids.Tried, f.Now)
 	if err != nil {
 		return crypt.Entry{}, err
 	}

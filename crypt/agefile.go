@@ -54,9 +54,6 @@ type ageStore struct {
 	// recips are the declared recipients of the next write; nil until
 	// declared, and then marshal refuses.
 	recips []Recipient
-	// ui is how the plugins of plugin recipients reach the user while
-	// they wrap the file key (File.PluginUI).
-	ui *plugin.ClientUI
 	// header is the loaded file's recipient stanzas, to check a
 	// declaration against.
 	header ageHeader
@@ -246,12 +243,11 @@ func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*a
 	}
 	r, err := age.Decrypt(ageReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
-	var perr *PluginError
 	switch {
 	case errors.As(err, &nomatch):
 		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	case errors.As(err, &perr):
-		return nil, fileErr(path, ErrWrongKey, perr.Error(), perr.Hints()...)
+	case pluginErr(path, ErrWrongKey, err) != nil:
+		return nil, pluginErr(path, ErrWrongKey, err)
 	case err != nil:
 		return nil, ageErr(path, data, err)
 	}
@@ -280,7 +276,7 @@ func (s *ageStore) parse(path string, plain []byte) error {
 			detail = fmt.Sprintf("line %d of its plaintext: %s; Nix refuses the whole file where agenix includes it", pe.Line, pe.Msg)
 		}
 		return fileErr(path, ErrCorrupt, detail,
-			"fix it with `agenix -e "+path+"` (write `access-tokens = host=token`, with spaces around the first '='), or write it again with `nix-auth set-token HOST --encrypt-to "+path+"`")
+			"fix it with `agenix -e "+path+"`: write `access-tokens = host=token`, with spaces around the first '='")
 	}
 	isToken := map[int]bool{}
 	for _, n := range tokenLines {
@@ -411,7 +407,8 @@ func (s *ageStore) plaintext() []byte {
 	return b.Bytes()
 }
 
-func (s *ageStore) marshal() ([]byte, error) {
+// marshal encrypts anew: an age file has no time in it.
+func (s *ageStore) marshal(_ time.Time, ui *plugin.ClientUI) ([]byte, error) {
 	if len(s.recips) == 0 {
 		return nil, fileErr(s.path, ErrRecipient, "nobody declared who may decrypt it: an age file does not say who it is encrypted to, so each write needs its recipients",
 			"declare them in agenix's secrets.nix, or give them to this write")
@@ -419,17 +416,15 @@ func (s *ageStore) marshal() ([]byte, error) {
 	rs := make([]age.Recipient, len(s.recips))
 	for i, r := range s.recips {
 		var err error
-		if rs[i], err = r.encrypter(FormatAge, s.ui); err != nil {
+		if rs[i], err = r.encrypter(FormatAge, ui); err != nil {
 			return nil, fileErr(s.path, ErrRecipient, r.Source+": "+err.Error())
 		}
 	}
 	var out bytes.Buffer
 	aw := armor.NewWriter(&out)
 	w, err := age.Encrypt(aw, rs...)
-	var nf *plugin.NotFoundError
-	if errors.As(err, &nf) {
-		pe := &PluginError{Name: nf.Name, Err: err}
-		return nil, fileErr(s.path, ErrRecipient, pe.Error(), pe.Hints()...)
+	if pe := pluginErr(s.path, ErrRecipient, err); pe != nil {
+		return nil, pe
 	}
 	if err != nil {
 		return nil, fileErr(s.path, ErrRecipient, err.Error())
@@ -448,9 +443,14 @@ func (s *ageStore) marshal() ([]byte, error) {
 
 func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
 
+// checkSecret: an age file encrypts all of its content.
+func (s *ageStore) checkSecret(string) error { return nil }
+
 func (s *ageStore) recipients() []Recipient { return s.recips }
 
-func (s *ageStore) setRecipients(r []Recipient) error {
+// setRecipients only records r: an .age file is encrypted, and its
+// plugins run, when it is written.
+func (s *ageStore) setRecipients(r []Recipient, _ *plugin.ClientUI) error {
 	s.recips = slices.Clone(r)
 	return nil
 }

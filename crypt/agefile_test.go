@@ -238,7 +238,7 @@ func TestAgeStaleRecipients(t *testing.T) {
 	if err := f.Save(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(p, []age.Identity{id2}, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, []age.Identity{id2}, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("the removed recipient opens the new file: %v", err)
 	}
 	g := stLoad(t, p, id3)

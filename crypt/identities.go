@@ -675,6 +675,22 @@ func (e *PluginError) Error() string {
 // Unwrap returns the plugin's error.
 func (e *PluginError) Unwrap() error { return e.Err }
 
+// pluginErr is the file error of kind for err when err is about an age
+// plugin (a *PluginError, or a plugin age could not find), else nil: the
+// one place a plugin's failure becomes a FileError with its hints.
+func pluginErr(path string, kind, err error) error {
+	var pe *PluginError
+	var nf *plugin.NotFoundError
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &nf):
+		pe = &PluginError{Name: nf.Name, Err: err}
+	default:
+		return nil
+	}
+	return fileErr(path, kind, pe.Error(), pe.Hints()...)
+}
+
 // Hints say what a plugin needs.
 func (e *PluginError) Hints() []string {
 	var nf *plugin.NotFoundError

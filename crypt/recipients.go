@@ -127,6 +127,13 @@ func pluginUI(ui *plugin.ClientUI) *plugin.ClientUI {
 	return ui
 }
 
+// runsPlugin tells whether wrapping a key for the canonical age recipient
+// ageKey runs an age plugin: a plugin recipient's does, a tag
+// recipient's (age1tag1..., age1tagpq1...) is wrapped natively.
+func runsPlugin(ageKey string) bool {
+	return strings.Count(ageKey, "1") > 1 && !strings.HasPrefix(ageKey, "age1tag1") && !strings.HasPrefix(ageKey, "age1tagpq1")
+}
+
 // stanzaType is the type of the stanza an age file has for a recipient
 // whose stanza does not say whose it is (X25519, hybrid), or "" for one
 // whose type only its plugin knows (a plugin's, a tag recipient's).

@@ -63,6 +63,17 @@ var (
 	ErrLockout       = errors.New("no given identity could decrypt the file afterwards")
 	ErrRecipient     = errors.New("unusable recipient")
 	ErrInvalid       = errors.New("invalid entry")
+	// ErrCleartext: a token (or another secret-looking field) is, or would
+	// be, stored unencrypted under the file's sops rules.
+	ErrCleartext = errors.New("a secret is stored unencrypted")
+	// ErrSchema: the decrypted store does not have nix-auth's shape (a
+	// field of the wrong type, created after expires, an unknown provider,
+	// an invalid host). sops's MAC does not cover key names, so these are
+	// checked on every load.
+	ErrSchema = errors.New("the store does not follow nix-auth's schema")
+	// ErrStillEncrypted: ReadDecrypted was given a file that sops has not
+	// decrypted.
+	ErrStillEncrypted = errors.New("the file is still sops-encrypted")
 )
 
 // FileError is a problem with one store file. Its message names the file;
@@ -70,9 +81,12 @@ var (
 type FileError struct {
 	Path string
 	// Kind is one of the Err* values above.
-	Kind   error
-	Detail string
-	hints  []string
+	Kind error
+	// Host and Field name the entry and field a schema or cleartext error
+	// is about, when there is one.
+	Host, Field string
+	Detail      string
+	hints       []string
 }
 
 // Error names the file first, as every nix-auth error does.
@@ -93,7 +107,8 @@ func fileErr(path string, kind error, detail string, hints ...string) *FileError
 // fix is to find the right key or to have someone add yours.
 type DecryptError struct {
 	Path string
-	// Recipients are the age recipients a sops file names.
+	// Recipients are the age recipients a sops file names, as it names
+	// them (unauthenticated text, like OtherKeys).
 	Recipients []string
 	// OtherKeys are a sops file's non-age master keys (pgp, kms, ...).
 	OtherKeys []string
@@ -156,15 +171,6 @@ func countTypes(types []string) string {
 	return strings.Join(parts, ", ")
 }
 
-// marshal encodes the store, the plugins of its recipients talking
-// through f's PluginUI.
-func (f *File) marshal() ([]byte, error) {
-	if a, ok := f.st.(*ageStore); ok {
-		a.ui = f.PluginUI
-	}
-	return f.st.marshal()
-}
-
 // FormatOf picks the store format from the file name, as sops picks its
 // format, so that both tools agree on what a file is.
 func FormatOf(path string) (Format, error) {
@@ -184,12 +190,18 @@ func FormatOf(path string) (Format, error) {
 type store interface {
 	entries() []Entry
 	put(e Entry) error
+	// checkSecret says whether host's token would be stored encrypted.
+	checkSecret(host string) error
 	remove(host string) bool
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
 	recipients() []Recipient
-	setRecipients(r []Recipient) error
-	marshal() ([]byte, error)
+	// setRecipients and marshal wrap the data key for plugin recipients
+	// (a sops store when recipients change, an .age store when it is
+	// written), their plugins talking to the user through ui.
+	setRecipients(r []Recipient, ui *plugin.ClientUI) error
+	// marshal encodes the store; now is the time of a change.
+	marshal(now time.Time, ui *plugin.ClientUI) ([]byte, error)
 }
 
 // File is a decrypted token store in memory. Changes are written by Save.
@@ -198,8 +210,8 @@ type File struct {
 	// that died while writing the file.
 	Warn func(msg string)
 	// PluginUI is how the age plugins of plugin recipients reach the user
-	// while Save wraps the file key for them (an .age store's; sops
-	// stores wrap theirs through sops's own code); nil: they cannot ask
+	// while the data key is wrapped for them (SetRecipients and Declare
+	// for a sops store, Save for an .age store); nil: they cannot ask
 	// anything.
 	PluginUI *plugin.ClientUI
 
@@ -208,6 +220,7 @@ type File struct {
 	st     store
 	ids    []age.Identity
 	tried  []string
+	now    func() time.Time
 	// loaded is what the state was decoded from (or last written); nil for
 	// a file made by Create. Save compares it with the disk to notice a
 	// concurrent writer.
@@ -263,6 +276,11 @@ func (f *File) Put(e Entry) error {
 	return nil
 }
 
+// CheckEncrypts returns an error wrapping ErrCleartext when the file's sops
+// rules would store a token for host unencrypted, so that a caller can
+// refuse before asking a forge for one. Put makes the same check.
+func (f *File) CheckEncrypts(host string) error { return f.st.checkSecret(host) }
+
 // Remove deletes the entry for host.
 func (f *File) Remove(host string) error {
 	if err := f.CheckRemove(host); err != nil {
@@ -292,10 +310,10 @@ func (f *File) SetRecipients(recips []Recipient) error {
 	if err != nil {
 		return err
 	}
-	if err := f.st.setRecipients(recips); err != nil {
+	if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 		return err
 	}
-	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	return nil
 }
 
@@ -327,10 +345,10 @@ func (f *File) Declare(recips []Recipient) error {
 		if a, ok := f.st.(*ageStore); ok {
 			mismatch = a.header.compare(recips).mismatch()
 		}
-		if err := f.st.setRecipients(recips); err != nil {
+		if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 			return err
 		}
-		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	} else {
 		mismatch = sopsMismatch(f.st.recipients(), recips)
 	}
@@ -394,9 +412,13 @@ func hostList(es []Entry) []string {
 }
 
 // Load reads and decrypts a store. ids decrypt it; tried describes them
-// (file names, variable names) for the error when none fits. Nothing is
+// (file names, variable names) for the error when none fits; now is the
+// clock that judges the store's times and stamps later saves. Nothing is
 // ever written by Load.
-func Load(path string, ids []age.Identity, tried []string) (*File, error) {
+func Load(path string, ids []age.Identity, tried []string, now func() time.Time) (*File, error) {
+	if now == nil {
+		return nil, errors.New("crypt.Load: no clock")
+	}
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -405,11 +427,11 @@ func Load(path string, ids []age.Identity, tried []string) (*File, error) {
 	if err != nil {
 		return nil, readErr(path, err)
 	}
-	st, err := decode(path, format, data, ids, tried)
+	st, err := decode(path, format, data, ids, tried, now())
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st, ids: ids, tried: tried, loaded: data}, nil
+	return &File{path: path, format: format, st: st, ids: ids, tried: tried, now: now, loaded: data}, nil
 }
 
 func readErr(path string, err error) error {
@@ -419,10 +441,9 @@ func readErr(path string, err error) error {
 	return fmt.Errorf("reading %s: %w", path, err)
 }
 
-// decode parses and decrypts data. A panic in a parser (sops's and yaml's
-// code are not ours) becomes an error: a damaged file must not crash
-// activation.
-func decode(path string, format Format, data []byte, ids []age.Identity, tried []string) (st store, err error) {
+// decode parses and decrypts data. A panic in a parser (yaml's code is not
+// ours) becomes an error: a damaged file must not crash activation.
+func decode(path string, format Format, data []byte, ids []age.Identity, tried []string, now time.Time) (st store, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			st, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
@@ -431,13 +452,31 @@ func decode(path string, format Format, data []byte, ids []age.Identity, tried [
 	if format == FormatAge {
 		return decodeAge(path, data, ids, tried)
 	}
-	return decodeSops(path, data, ids, tried)
+	return decodeSops(path, data, ids, tried, now)
+}
+
+// CreateOptions complete Create's arguments.
+type CreateOptions struct {
+	// Now is the clock that stamps saves (required).
+	Now func() time.Time
+	// SopsRule is the .sops.yaml creation rule a new sops file falls under,
+	// nil when its recipients came from elsewhere. Its encryption rule
+	// (encrypted_regex, unencrypted_suffix, ...) and mac_only_encrypted
+	// are honoured, as `sops encrypt` would; without one, only tokens are
+	// encrypted (encrypted_regex ^(token|refresh_token)$).
+	SopsRule *SopsRule
+	// PluginUI is the File's PluginUI, given here because a new sops
+	// store wraps its data key at once.
+	PluginUI *plugin.ClientUI
 }
 
 // Create starts a new store at path, encrypted to recips. Nothing is
 // written until Save; Save refuses to replace a file that appeared
 // meanwhile.
-func Create(path string, recips []Recipient) (*File, error) {
+func Create(path string, recips []Recipient, o CreateOptions) (*File, error) {
+	if o.Now == nil {
+		return nil, errors.New("crypt.Create: no clock")
+	}
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -453,12 +492,12 @@ func Create(path string, recips []Recipient) (*File, error) {
 	if format == FormatAge {
 		st, err = newAgeStore(path, recips)
 	} else {
-		st, err = newSopsStore(path, recips)
+		st, err = newSopsStore(path, recips, o.SopsRule, o.PluginUI)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st}, nil
+	return &File{path: path, format: format, st: st, now: o.Now, PluginUI: o.PluginUI}, nil
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
@@ -490,7 +529,7 @@ func (f *File) Save() error {
 		return fileErr(f.path, ErrConflict, "was removed while this process was running",
 			"run the command again to create it anew")
 	case f.loaded != nil && !bytes.Equal(cur, f.loaded):
-		st, err := decode(f.path, f.format, cur, f.ids, f.tried)
+		st, err := decode(f.path, f.format, cur, f.ids, f.tried, f.now())
 		if err != nil {
 			return err
 		}
@@ -504,7 +543,7 @@ func (f *File) Save() error {
 	case len(f.ops) == 0 && exists:
 		return nil
 	}
-	out, err := f.marshal()
+	out, err := f.st.marshal(f.now(), f.PluginUI)
 	if err != nil {
 		return err
 	}
@@ -526,7 +565,10 @@ func (f *File) Save() error {
 	return nil
 }
 
-// Meta is what can be known about a store without a key.
+// Meta is what can be known about a store without a key. None of it is
+// authenticated (only the key can check the MAC): it is returned as the
+// file has it, and a caller that prints it makes it safe first, as cmd
+// does through termsafe.
 type Meta struct {
 	Path   string
 	Format Format
@@ -539,6 +581,9 @@ type Meta struct {
 	Recipients []string
 	// OtherKeys are non-age master keys of a sops file (pgp, kms, ...).
 	OtherKeys []string
+	// Cleartext are the hosts whose token or refresh token the sops file's
+	// rules leave unencrypted (Load refuses such a file).
+	Cleartext []string
 	// Stanzas are the recipient stanza types of an .age file.
 	Stanzas []string
 	// LastModified is the sops lastmodified time.
@@ -570,27 +615,39 @@ func LoadMeta(path string) (m *Meta, err error) {
 
 // checkEntry refuses what would break or inject into the rendered
 // `access-tokens = host=token ...` line, with nixconf's validator: the
-// one render applies, so a store never holds an entry render refuses.
+// one render applies, so a store never holds an entry render refuses. It
+// is also the check a loaded sops store's entries get (checkEntries). The
+// error is an *entryError naming the field at fault.
 func checkEntry(e Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
-		return err
+		return &entryError{err: err}
 	}
 	// ValidateToken's errors never quote the token.
 	if err := nixconf.ValidateToken(e.Token); err != nil {
-		return fmt.Errorf("the token for %s: %w", e.Host, err)
+		return &entryError{field: "token", err: fmt.Errorf("the token for %s: %w", e.Host, err)}
 	}
 	if e.RefreshToken != "" {
 		if err := nixconf.ValidateToken(e.RefreshToken); err != nil {
-			return fmt.Errorf("the refresh token for %s: %w", e.Host, err)
+			return &entryError{field: "refresh_token", err: fmt.Errorf("the refresh token for %s: %w", e.Host, err)}
 		}
 	}
 	for _, s := range append([]string{e.Provider, e.User, e.ClientID}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
-			return fmt.Errorf("metadata for %s contains a control character", e.Host)
+			return &entryError{err: fmt.Errorf("metadata for %s contains a control character", e.Host)}
 		}
 	}
 	return nil
 }
+
+// entryError is checkEntry's error: what is wrong, and the field (empty
+// for the host or several fields).
+type entryError struct {
+	field string
+	err   error
+}
+
+func (e *entryError) Error() string { return e.err.Error() }
+func (e *entryError) Unwrap() error { return e.err }
 
 // TokenValue is the one rule for a token (or refresh token) read from a
 // YAML or JSON tree, the sops store's or what sops-nix deploys: it must be
