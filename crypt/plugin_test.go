@@ -105,22 +105,31 @@ func TestPluginMissing(t *testing.T) {
 	// besides a key that does not fit.
 	other := stSSH(t, "host2")
 	other.SSH = ""
-	g, err := Create(p, []Recipient{other}, CreateOptions{Now: time.Now})
+	pluginStore(t, p, other)
+	wantPluginMissing(t, p)
+}
+
+// pluginStore makes a store at p encrypted to recips, with one token.
+func pluginStore(t *testing.T, p string, recips ...Recipient) {
+	t.Helper()
+	f, err := Create(p, recips, CreateOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Put(Entry{Host: "example.org", Token: "tok-0123456789"}); err != nil {
+	if err := f.Put(Entry{Host: "example.org", Token: "plugin-token-0123456789"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Save(); err != nil {
+	if err := f.Save(); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"HOME": dir, "SOPS_AGE_KEY": plugin.EncodeIdentity("nixauthtestmissing", nil)}
-	ids, err := LoadIdentities(envOf(env), nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Load(p, ids.List, ids.Tried, time.Now)
+}
+
+// wantPluginMissing: opening the store at p with a missing plugin's
+// identity (and none that fits) is an error naming the plugin, with a
+// hint to install it.
+func wantPluginMissing(t *testing.T, p string) {
+	t.Helper()
+	_, err := Load(p, pluginIDs(t, plugin.EncodeIdentity("nixauthtestmissing", nil)), nil, stNow)
 	var fe *FileError
 	if !errors.As(err, &fe) || !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), "age-plugin-nixauthtestmissing is not on PATH") ||
 		!strings.Contains(strings.Join(fe.Hints(), "\n"), "install age-plugin-nixauthtestmissing") {
@@ -226,16 +235,7 @@ func TestPluginSopsStore(t *testing.T) {
 	other := stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "tokens.yaml")
-	f, err := Create(p, []Recipient{{Age: recip}, {Age: other.Recipient().String()}}, CreateOptions{Now: stNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Put(Entry{Host: "example.org", Token: "plugin-token-0123456789"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Save(); err != nil {
-		t.Fatal(err)
-	}
+	pluginStore(t, p, Recipient{Age: recip}, Recipient{Age: other.Recipient().String()})
 	g, err := Load(p, pluginIDs(t, ident), nil, stNow)
 	if err != nil {
 		t.Fatalf("Load with the plugin identity: %v", err)
@@ -289,20 +289,6 @@ func TestPluginSopsMissing(t *testing.T) {
 		!strings.Contains(err.Error(), "age-plugin-nixauthtestmissing is not on PATH") {
 		t.Errorf("Create to a missing plugin = %v", err)
 	}
-	f, err := Create(p, []Recipient{{Age: recip}}, CreateOptions{Now: stNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Put(Entry{Host: "example.org", Token: "plugin-token-0123456789"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Save(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Load(p, pluginIDs(t, plugin.EncodeIdentity("nixauthtestmissing", nil)), nil, stNow)
-	var fe *FileError
-	if !errors.As(err, &fe) || !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), "age-plugin-nixauthtestmissing is not on PATH") ||
-		!strings.Contains(strings.Join(fe.Hints(), "\n"), "install age-plugin-nixauthtestmissing") {
-		t.Errorf("Load = %v", err)
-	}
+	pluginStore(t, p, Recipient{Age: recip})
+	wantPluginMissing(t, p)
 }
