@@ -27,7 +27,6 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"filippo.io/age/plugin"
-	"github.com/getsops/sops/v3/shamir"
 )
 
 // sopsVersion is the version nix-auth writes into a new file; an existing
@@ -526,7 +525,7 @@ func (m *sopsMetadata) dataKey(path string, ids []age.Identity, tried []string) 
 	key := parts[0]
 	if len(m.groups) > 1 {
 		var err error
-		if key, err = shamir.Combine(parts); err != nil {
+		if key, err = combineShares(parts); err != nil {
 			return nil, fileErr(path, ErrCorrupt, "the data key shares do not combine", "restore it from version control")
 		}
 	}
