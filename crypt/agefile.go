@@ -243,11 +243,12 @@ func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*a
 	}
 	r, err := age.Decrypt(ageReader(data), ids...)
 	var nomatch *age.NoIdentityMatchError
+	perr := pluginErr(path, ErrWrongKey, err)
 	switch {
 	case errors.As(err, &nomatch):
 		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	case pluginErr(path, ErrWrongKey, err) != nil:
-		return nil, pluginErr(path, ErrWrongKey, err)
+	case perr != nil:
+		return nil, perr
 	case err != nil:
 		return nil, ageErr(path, data, err)
 	}
