@@ -44,7 +44,7 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 			return b, err
 		}
 	}
-	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn)
+	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn, f.pluginUI())
 }
 
 // storeRecipients says who a store at path is declared to be encrypted to:
@@ -131,7 +131,7 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 		if err != nil {
 			return nil, err
 		}
-		file, err := crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule})
+		file, err := crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule, PluginUI: f.pluginUI()})
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) 
 	if err != nil {
 		return nil, err
 	}
-	file.Warn = f.warn
+	file.Warn, file.PluginUI = f.warn, f.pluginUI()
 	recips, _, err := f.storeRecipients(path, o.recipients)
 	switch {
 	case err == nil:

@@ -96,7 +96,7 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 	if err != nil {
 		return err
 	}
-	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now})
+	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now, PluginUI: f.pluginUI()})
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,8 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 			return err
 		}
 		// Never a passphrase prompt: activation has no one to answer it.
-		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn)
+		// An age plugin may ask only on a terminal (pluginUI).
+		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn, f.pluginUI())
 		if err != nil {
 			return err
 		}

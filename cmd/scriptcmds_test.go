@@ -45,7 +45,7 @@ func forge(ts *testscript.TestScript) *forgetest.Server {
 // scriptCmds are the script commands beyond testscript's own:
 //
 //	forge-host HOST KIND                 a host of the fake forge
-//	forge-token VALUE USER [k=v...]      a token it accepts (scopes=a,b expires=RFC3339 oauth hidescopes)
+//	forge-token VALUE USER [k=v...]      a token it accepts (scopes=a,b expires=RFC3339 oauth hidescopes client=ID installation=ACCOUNT:N:SELECTION)
 //	forge-device HOST [step...] [token=V user=U k=v...]   a scripted device flow
 //	forge-fail HOST PATH 500|html|redirect|drop
 //	snapshot DIR / unchanged DIR         nothing below DIR changed (bytes, mode, mtime)
@@ -177,6 +177,17 @@ func parseToken(ts *testscript.TestScript, value, user string, kvs []string) for
 			t.HideScopes = true
 		case "refresh":
 			t.RefreshToken = v
+		case "client":
+			t.ClientID = v
+		case "installation":
+			// installation=ACCOUNT:REPOSITORIES:SELECTION
+			parts := strings.SplitN(v, ":", 3)
+			if len(parts) != 3 {
+				ts.Fatalf("installation=ACCOUNT:REPOSITORIES:SELECTION, not %q", v)
+			}
+			n, err := strconv.Atoi(parts[1])
+			ts.Check(err)
+			t.Installation = &forgetest.Installation{Account: parts[0], Repositories: n, Selection: parts[2]}
 		default:
 			ts.Fatalf("unknown token attribute %q", a)
 		}

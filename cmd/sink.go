@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -76,7 +77,8 @@ func (f *Factory) openSink(o sinkOptions, create bool) (tokenSink, error) {
 }
 
 // plainSink is the user's Nix config: access-tokens.conf, included from
-// nix.conf. It keeps the token only.
+// nix.conf, and beside it the state file that keeps what Nix has no
+// setting for (the forge, a GitLab refresh token, the expiry).
 type plainSink struct{ store *nixconf.Store }
 
 func (s *plainSink) Path() string                  { return s.store.Paths.NixConf }
@@ -89,12 +91,21 @@ func (s *plainSink) Entry(host string) (crypt.Entry, bool) {
 	if err != nil {
 		return crypt.Entry{}, false
 	}
+	// CheckSave and CheckRemove have read the state file already.
+	st, _ := s.store.State()
 	for _, e := range entries {
 		if e.Host == host {
-			return crypt.Entry{Host: e.Host, Token: e.Token}, true
+			return plainEntry(e.Host, e.Token, st), true
 		}
 	}
 	return crypt.Entry{}, false
+}
+
+// plainEntry is host's token with what the state file says of it.
+func plainEntry(host, token string, st *nixconf.State) crypt.Entry {
+	hs := st.For(host, token)
+	return crypt.Entry{Host: host, Token: token, Provider: hs.Provider, User: hs.User, Scopes: hs.Scopes,
+		Created: hs.Created, Expires: hs.Expires, RefreshToken: hs.RefreshToken, ClientID: hs.ClientID}
 }
 
 // Entries are the user's own tokens: the system's are not theirs to
@@ -104,17 +115,23 @@ func (s *plainSink) Entries() ([]crypt.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.store.State()
+	if err != nil {
+		return nil, err
+	}
 	var out []crypt.Entry
 	for _, e := range all {
 		if e.Layer == nixconf.LayerUser {
-			out = append(out, crypt.Entry{Host: e.Host, Token: e.Token})
+			out = append(out, plainEntry(e.Host, e.Token, st))
 		}
 	}
 	return out, nil
 }
 
+// Save writes the token and, in the state file, what is known of it.
 func (s *plainSink) Save(e crypt.Entry) (sinkChange, error) {
-	ch, err := s.store.Set(e.Host, e.Token)
+	ch, err := s.store.SetState(e.Host, e.Token, nixconf.HostState{Provider: e.Provider, User: e.User, Scopes: e.Scopes,
+		Created: e.Created, Expires: e.Expires, RefreshToken: e.RefreshToken, ClientID: e.ClientID})
 	if err != nil {
 		return nil, err
 	}
@@ -147,14 +164,14 @@ func (c *plainChange) report(f *Factory, host, nixTok string) {
 	}
 	termsafe.Fprintf(out, "Removed the token for %s from %s.\n", host, ch.TokensFile)
 	printMigrated(f, ch)
-	termsafe.Fprintln(out, "The token is still valid at the forge until you revoke it there.")
 	printNixNotes(f, ch, false)
 }
 
 func (c *plainChange) expiring(f *Factory, host string, at time.Time) {
-	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
-		at.Sub(f.Now()).Round(time.Minute), at.UTC().Format(time.RFC3339))
-	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: this GitLab OAuth token expires in %s (at %s); its refresh token is kept in %s\n",
+		at.Sub(f.Now()).Round(time.Minute), at.UTC().Format(time.RFC3339), filepath.Join(filepath.Dir(c.ch.TokensFile), nixconf.StateFileName))
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: renew it before then with `nix-auth refresh`, or from a timer (`nix-auth refresh --within 1h` every 30 minutes: see the README)\n")
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: or create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
 }
 
 // storeSink is an encrypted store, which keeps what the forge said about
@@ -234,7 +251,7 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 	default:
 		termsafe.Fprintf(out, "Removed the token for %s from %s.\n", host, c.path)
-		termsafe.Fprintln(out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
+		termsafe.Fprintln(out, "Hosts that rendered it keep it until their next render.")
 	}
 }
 

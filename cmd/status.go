@@ -45,6 +45,44 @@ type statusHost struct {
 	// Overrides the places whose token for the host Nix does not use.
 	Source    string   `json:"source,omitempty"`
 	Overrides []string `json:"overrides,omitempty"`
+	// Installation is set for an app installation's token (GitHub App,
+	// Actions' GITHUB_TOKEN), which has no user.
+	Installation *statusInstallation `json:"installation,omitempty"`
+}
+
+// statusInstallation is what the forge said of an installation's token.
+type statusInstallation struct {
+	Account      string `json:"account"`
+	Repositories *int   `json:"repositories"`
+	Selection    string `json:"repository_selection,omitempty"`
+}
+
+// installationOf is st's installation for a status row, nil for a user's
+// token.
+func installationOf(st *providers.Status) *statusInstallation {
+	in := st.Installation
+	if in == nil {
+		return nil
+	}
+	si := &statusInstallation{Account: in.Account, Selection: in.Selection}
+	if in.Repositories >= 0 {
+		n := in.Repositories
+		si.Repositories = &n
+	}
+	return si
+}
+
+// installationText describes an installation's token where a user goes:
+// "app installation on octo-org, 3 repositories".
+func installationText(in *statusInstallation) string {
+	s := "app installation"
+	if in.Account != "" {
+		s += " on " + in.Account
+	}
+	if in.Repositories != nil {
+		s += fmt.Sprintf(", %d repositor%s", *in.Repositories, map[bool]string{true: "y", false: "ies"}[*in.Repositories == 1])
+	}
+	return s
 }
 
 // statusReport is the --json document.
@@ -133,7 +171,16 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
-	rows := checkAll(ctx, f, entries, o.warnExpiring)
+	// The forges logins recorded: a self-hosted host is not probed again.
+	state, err := store.State()
+	if err != nil {
+		return err
+	}
+	kinds := map[string]providers.Kind{}
+	for _, e := range entries {
+		kinds[e.Host] = providers.Kind(state.For(e.Host, e.Token).Provider)
+	}
+	rows := checkAllKnown(ctx, f, entries, o.warnExpiring, kinds)
 	addSources(rows, entries, cfg.Unused())
 	warnUnused(f, store.Paths, cfg.Unused())
 	if o.json {
@@ -152,6 +199,12 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 // checkAll validates every entry at once: the wall time is the slowest
 // forge's, not the sum.
 func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration) []statusHost {
+	return checkAllKnown(ctx, f, entries, warn, nil)
+}
+
+// checkAllKnown is checkAll with the forges recorded for the hosts
+// (kinds), which are then not probed.
+func checkAllKnown(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration, kinds map[string]providers.Kind) []statusHost {
 	rows := make([]statusHost, len(entries))
 	var wg sync.WaitGroup
 	for i, e := range entries {
@@ -166,7 +219,7 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
 				}
 			}()
-			rows[i] = checkToken(ctx, f, e, warn)
+			rows[i] = checkToken(ctx, f, e, warn, kinds[e.Host])
 		}()
 	}
 	wg.Wait()
@@ -201,6 +254,11 @@ func reportStatus(f *Factory, rep statusReport) error {
 // to termsafe.MaxItems.
 func safeRow(r statusHost) statusHost {
 	r.Host, r.Provider, r.User, r.Token = termsafe.Field(r.Host), termsafe.Field(r.Provider), termsafe.Field(r.User), termsafe.Field(r.Token)
+	if in := r.Installation; in != nil {
+		safe := *in
+		safe.Account, safe.Selection = termsafe.Field(in.Account), termsafe.Field(in.Selection)
+		r.Installation = &safe
+	}
 	r.Problem = termsafe.Line(r.Problem)
 	r.Scopes = termsafe.Items(r.Scopes)
 	return r
@@ -288,14 +346,16 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 
 func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []string, warn time.Duration) ([]statusHost, error) {
 	var entries []nixconf.Entry
+	kinds := map[string]providers.Kind{}
 	for _, e := range file.Entries() {
 		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: file.Path()})
+		kinds[e.Host] = providers.Kind(e.Provider)
 	}
 	entries, err := selectHosts(entries, hosts, file.Path())
 	if err != nil {
 		return nil, err
 	}
-	return checkAll(ctx, f, entries, warn), nil
+	return checkAllKnown(ctx, f, entries, warn, kinds), nil
 }
 
 // metaRows are status rows from a store's readable metadata: expiry is
@@ -378,8 +438,9 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 // error (it fails the run): one nix-auth cannot parse, one that does not
 // answer (DNS, connection, TLS, timeout), one whose answer is not its
 // forge's API. Only a host that answers the probes as no forge nix-auth
-// knows is "unchecked".
-func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration) statusHost {
+// knows is "unchecked". recorded is the forge a login recorded for the
+// host ("" for none): such a host is not probed.
+func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration, recorded providers.Kind) statusHost {
 	row := statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
 	kind, host, known, err := providers.Resolve(e.Host, "")
 	if err != nil {
@@ -388,6 +449,9 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 		}
 		row.State, row.Problem = stateError, err.Error()
 		return row
+	}
+	if !known && recorded.Known() {
+		kind, known = recorded, true
 	}
 	if !known {
 		kind, err = providers.Detect(ctx, host, f.HTTPClient())
@@ -412,6 +476,7 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 		return row
 	}
 	row.User = st.User
+	row.Installation = installationOf(st)
 	if st.Scopes != nil {
 		row.Scopes = st.Scopes
 	}
@@ -449,7 +514,11 @@ func printStatusTable(f *Factory, rows []statusHost) {
 		if r.Problem != "" {
 			state += ": " + r.Problem
 		}
-		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
+		user := dash(r.User)
+		if r.Installation != nil {
+			user = installationText(r.Installation)
+		}
+		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), user,
 			dash(strings.Join(r.Scopes, ",")), r.Token, expires, state)
 	}
 	tw.Flush()

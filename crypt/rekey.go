@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 )
 
 // RekeyOptions change what Rekey does.
@@ -18,6 +19,9 @@ type RekeyOptions struct {
 	Tried []string
 	// Now is the clock (required), as for Load.
 	Now func() time.Time
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// (see File.PluginUI).
+	PluginUI *plugin.ClientUI
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -61,6 +65,7 @@ func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) 
 	if err != nil {
 		return nil, err
 	}
+	f.PluginUI = o.PluginUI
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
 		return nil, err
@@ -125,7 +130,7 @@ func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 		}
 	}
 	now := f.now()
-	out, err := f.st.marshal(now)
+	out, err := f.st.marshal(now, f.PluginUI)
 	if err != nil {
 		return false
 	}

@@ -103,7 +103,7 @@ func TestSchemaViolations(t *testing.T) {
 			s := stLoad(t, p, id).st.(*sopsStore)
 			c.edit(s.docs)
 			s.dirty = true
-			out, err := s.marshal(stNow())
+			out, err := s.marshal(stNow(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -195,9 +196,12 @@ type store interface {
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
 	recipients() []Recipient
-	setRecipients(r []Recipient) error
+	// setRecipients and marshal wrap the data key for plugin recipients
+	// (a sops store when recipients change, an .age store when it is
+	// written), their plugins talking to the user through ui.
+	setRecipients(r []Recipient, ui *plugin.ClientUI) error
 	// marshal encodes the store; now is the time of a change.
-	marshal(now time.Time) ([]byte, error)
+	marshal(now time.Time, ui *plugin.ClientUI) ([]byte, error)
 }
 
 // File is a decrypted token store in memory. Changes are written by Save.
@@ -205,6 +209,11 @@ type File struct {
 	// Warn, when set, is told when Save takes over the lock of a process
 	// that died while writing the file.
 	Warn func(msg string)
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// while the data key is wrapped for them (SetRecipients and Declare
+	// for a sops store, Save for an .age store); nil: they cannot ask
+	// anything.
+	PluginUI *plugin.ClientUI
 
 	path   string
 	format Format
@@ -301,10 +310,10 @@ func (f *File) SetRecipients(recips []Recipient) error {
 	if err != nil {
 		return err
 	}
-	if err := f.st.setRecipients(recips); err != nil {
+	if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 		return err
 	}
-	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	return nil
 }
 
@@ -336,10 +345,10 @@ func (f *File) Declare(recips []Recipient) error {
 		if a, ok := f.st.(*ageStore); ok {
 			mismatch = a.header.compare(recips).mismatch()
 		}
-		if err := f.st.setRecipients(recips); err != nil {
+		if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 			return err
 		}
-		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	} else {
 		mismatch = sopsMismatch(f.st.recipients(), recips)
 	}
@@ -456,6 +465,9 @@ type CreateOptions struct {
 	// are honoured, as `sops encrypt` would; without one, only tokens are
 	// encrypted (encrypted_regex ^(token|refresh_token)$).
 	SopsRule *SopsRule
+	// PluginUI is the File's PluginUI, given here because a new sops
+	// store wraps its data key at once.
+	PluginUI *plugin.ClientUI
 }
 
 // Create starts a new store at path, encrypted to recips. Nothing is
@@ -478,14 +490,14 @@ func Create(path string, recips []Recipient, o CreateOptions) (*File, error) {
 	}
 	var st store
 	if format == FormatAge {
-		st, err = newAgeStore(recips)
+		st, err = newAgeStore(path, recips)
 	} else {
-		st, err = newSopsStore(path, recips, o.SopsRule)
+		st, err = newSopsStore(path, recips, o.SopsRule, o.PluginUI)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st, now: o.Now}, nil
+	return &File{path: path, format: format, st: st, now: o.Now, PluginUI: o.PluginUI}, nil
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
@@ -531,7 +543,7 @@ func (f *File) Save() error {
 	case len(f.ops) == 0 && exists:
 		return nil
 	}
-	out, err := f.st.marshal(f.now())
+	out, err := f.st.marshal(f.now(), f.PluginUI)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,39 @@ rec {
       };
     };
 
+  # The options of a user's refresh timer (home-manager): what it runs, not
+  # when (the schedule's type is the platform's).
+  refreshOptionsModule = {
+    options.services.nix-auth.refresh = {
+      enable = lib.mkEnableOption ''
+        a user timer that renews, with their refresh tokens, the GitLab OAuth
+        tokens `nix-auth login` saved in your Nix config (access-tokens.conf,
+        their refresh tokens kept beside it in nix-auth-state.json): they last
+        two hours. It runs `nix-auth refresh --within` the given time, so a
+        token is renewed before it expires and a token with time left is not
+        touched; personal tokens need none of this. The include of
+        access-tokens.conf is added to the nix.conf home-manager writes'';
+
+      within = mkOption {
+        type = goDuration;
+        default = "1h";
+        example = "90m";
+        description = ''
+          Renew a token that expires within this duration (Go's syntax). It
+          must be longer than the time between runs, and shorter than a
+          token's two hours.
+        '';
+      };
+    };
+  };
+
+  # The refresh timer's nix-auth arguments.
+  refreshArgs = cfg: [
+    "refresh"
+    "--within"
+    cfg.refresh.within
+  ];
+
   # The options of the modules that render for a whole machine (NixOS,
   # nix-darwin) beyond those above.
   systemOptionsModule = {

@@ -87,7 +87,10 @@ let
   agentLabel = config.launchd.agents.nix-auth.config.Label;
 in
 {
-  imports = [ (common.optionsModule "user") ];
+  imports = [
+    (common.optionsModule "user")
+    common.refreshOptionsModule
+  ];
 
   options.services.nix-auth = {
     enable = lib.mkEnableOption "rendering forge access tokens for the user's Nix with nix-auth";
@@ -137,6 +140,18 @@ in
       '';
     };
 
+    refresh.interval = mkOption {
+      type = if isDarwin then types.ints.positive else types.str;
+      default = if isDarwin then 1800 else "*:0/30";
+      defaultText = lib.literalExpression ''if isDarwin then 1800 else "*:0/30"'';
+      description = ''
+        How often the refresh timer runs: a systemd calendar event
+        (`OnCalendar=`, made up when missed, as after a suspend) on Linux;
+        seconds between runs (`StartInterval`) on macOS. Every half hour by
+        default, well inside {option}`services.nix-auth.refresh.within`.
+      '';
+    };
+
     check.interval = mkOption {
       type = if isDarwin then types.listOf (types.attrsOf types.int) else types.str;
       default =
@@ -158,8 +173,51 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable (
-    lib.mkMerge [
+  config = lib.mkMerge [
+    (lib.mkIf cfg.refresh.enable (
+      lib.mkMerge [
+        {
+          # login's tokens file, which refresh rewrites, included from the
+          # nix.conf home-manager writes: login cannot add the include to a
+          # nix.conf in the Nix store. home-manager writes one only with
+          # nix.package set; otherwise login edits the user's own.
+          nix.extraOptions = lib.mkIf (config.nix.package != null) ''
+            !include ${config.xdg.configHome}/nix/access-tokens.conf
+          '';
+        }
+        (lib.mkIf isLinux {
+          systemd.user.services.nix-auth-refresh = {
+            Unit.Description = "Renew the GitLab OAuth tokens in the user's Nix config";
+            Service = {
+              Type = "oneshot";
+              ExecStart = lib.escapeShellArgs ([ exe ] ++ common.refreshArgs cfg);
+            };
+          };
+          systemd.user.timers.nix-auth-refresh = {
+            Unit.Description = "Renew the GitLab OAuth tokens in the user's Nix config";
+            Timer = {
+              OnCalendar = cfg.refresh.interval;
+              Persistent = true;
+            };
+            Install.WantedBy = [ "timers.target" ];
+          };
+        })
+        (lib.mkIf isDarwin {
+          launchd.agents.nix-auth-refresh = {
+            enable = true;
+            config = {
+              ProgramArguments = [ exe ] ++ common.refreshArgs cfg;
+              StartInterval = cfg.refresh.interval;
+              RunAtLoad = true;
+              StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/refresh.log";
+              StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/refresh.log";
+            };
+          };
+        })
+      ]
+    ))
+
+    (lib.mkIf cfg.enable (lib.mkMerge [
       {
         assertions = common.assertions cfg;
 
@@ -262,6 +320,6 @@ in
           };
         };
       })
-    ]
-  );
+    ]))
+  ];
 }

@@ -21,7 +21,7 @@ buildGoModule {
   # that nothing imported before (vendor holds packages, not modules): run
   # nix/update-vendor-hash.sh after such changes; it rewrites this line, and
   # `nix/update-vendor-hash.sh --check` tells whether it is stale.
-  vendorHash = "sha256-IgtURZsN/hfphCbWjzv0ie0Ad+IaHez1biPZja8HLT8=";
+  vendorHash = "sha256-ufkRuvcaSvmB/dTRg5KTYMm3VtDM4j6sd4m2TOP8ors=";
 
   ldflags = [
     "-s"

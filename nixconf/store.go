@@ -82,6 +82,9 @@ func (s *Store) check() (readOnly string, err error) {
 	if err := checkTokensFile(s.Paths.TokensFile, s.StoreDir); err != nil {
 		return "", err
 	}
+	if err := safefile.Check(s.Paths.StateFile(), false); err != nil {
+		return "", err
+	}
 	readOnly, err = inspect(s.Paths.NixConf, s.StoreDir)
 	if err != nil || readOnly == "" {
 		return readOnly, err
@@ -160,7 +163,10 @@ func (s *Store) preflight(host string, token *string) error {
 		}
 		defer unlock()
 	}
-	_, err = s.plan(host, token, readOnly == "")
+	if _, err = s.plan(host, token, readOnly == ""); err != nil {
+		return err
+	}
+	_, _, err = planState(s.Paths.StateFile(), host, token, nil)
 	return err
 }
 
@@ -175,7 +181,22 @@ func (s *Store) Set(host, token string) (*Change, error) {
 	if err := ValidateToken(token); err != nil {
 		return nil, err
 	}
-	return s.update(host, &token)
+	return s.update(host, &token, nil)
+}
+
+// SetState is Set that also records, in the state file, what is known of
+// the token (hs): its forge, and for an expiring GitLab OAuth token the
+// refresh token that renews it. Both files are written together or not
+// at all. A Set without it keeps the host's forge and forgets the rest,
+// which was about the token it replaces.
+func (s *Store) SetState(host, token string, hs HostState) (*Change, error) {
+	if err := ValidateHost(host); err != nil {
+		return nil, err
+	}
+	if err := ValidateToken(token); err != nil {
+		return nil, err
+	}
+	return s.update(host, &token, &hs)
 }
 
 // Remove deletes host's token. It is an error, naming the file, when Nix
@@ -185,12 +206,13 @@ func (s *Store) Remove(host string) (*Change, error) {
 	if err := ValidateHost(host); err != nil {
 		return nil, err
 	}
-	return s.update(host, nil)
+	return s.update(host, nil, nil)
 }
 
-// update sets (token != nil) or removes host's token, the whole
-// read-modify-write under the locks of both files.
-func (s *Store) update(host string, token *string) (*Change, error) {
+// update sets (token != nil) or removes host's token, and its state (hs,
+// see planState), the whole read-modify-write under the locks of both
+// files. The state file is written only under the tokens file's lock.
+func (s *Store) update(host string, token *string, hs *HostState) (*Change, error) {
 	readOnly, err := s.check()
 	if err != nil {
 		return nil, err
@@ -205,6 +227,9 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 	}
 	p, err := s.plan(host, token, readOnly == "")
 	if err != nil {
+		return nil, err
+	}
+	if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), host, token, hs); err != nil {
 		return nil, err
 	}
 	if s.DryRun {
@@ -244,6 +269,8 @@ type plan struct {
 	tokNew          []byte
 	writeTok        bool
 	migrate, setNix bool
+	stateNew        []byte
+	writeState      bool
 }
 
 func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error) {
@@ -501,6 +528,9 @@ func (p *plan) apply(paths Paths) error {
 	}
 	if p.writeTok {
 		files = append(files, safefile.File{Path: paths.TokensFile, Data: p.tokNew, Mode: tokensFileMode})
+	}
+	if p.writeState {
+		files = append(files, safefile.File{Path: paths.StateFile(), Data: p.stateNew, Mode: tokensFileMode})
 	}
 	if p.setNix {
 		files = append(files, nixConfFile(paths.NixConf, p.nixNew, p.nixPerm))

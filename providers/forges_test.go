@@ -17,6 +17,19 @@ func TestForgeTable(t *testing.T) {
 		if !f.Kind.Known() || f.Title == "" || len(f.Names) == 0 || f.Names[0] != string(f.Kind) || f.TokenPage == nil {
 			t.Errorf("%s: incomplete row %+v", f.Kind, f)
 		}
+		if f.RevokePage == nil || f.NoRevoke == "" {
+			t.Errorf("%s: a row needs its revocation page, and why a token may have to be revoked by hand", f.Kind)
+		}
+		for _, rv := range f.Revokers {
+			if rv.Method == "" || !strings.HasPrefix(rv.Path, "/") || len(rv.Done)+len(rv.Accepted) == 0 {
+				t.Errorf("%s: incomplete revoker %+v", f.Kind, rv)
+			}
+			for _, p := range rv.Prefixes {
+				if !slices.ContainsFunc(f.TokenPrefixes, func(tp providers.TokenPrefix) bool { return tp.Prefix == p }) {
+					t.Errorf("%s: a revoker takes %s, which is not one of the forge's token prefixes", f.Kind, p)
+				}
+			}
+		}
 		if (f.DeviceFlow == nil) == (f.Instructions == nil) {
 			t.Errorf("%s: a forge without a device flow needs personal-token instructions, and only it", f.Kind)
 		}

@@ -246,6 +246,9 @@ let
       agent = c.launchd.agents.nix-auth.config or null;
       agentScript = if c.launchd.agents ? nix-auth then drvOf c.launchd.agents.nix-auth.config.ProgramArguments else null;
       checkAgent = c.launchd.agents.nix-auth-check.config or null;
+      refreshUnit = svc.nix-auth-refresh or null;
+      refreshTimer = c.systemd.user.timers.nix-auth-refresh or null;
+      refreshAgent = c.launchd.agents.nix-auth-refresh.config or null;
       activationPackage = drvOrNull h.activationPackage;
     };
 
@@ -291,6 +294,18 @@ let
       ]
     );
 
+    # The refresh timer alone, for the tokens login saves: no rendering;
+    # home-manager writes nix.conf, which includes login's file.
+    refresh = hmSummary (
+      hm pkgs [
+        {
+          services.nix-auth.enable = lib.mkForce false;
+          services.nix-auth.refresh.enable = true;
+          nix.package = pkgs.nix;
+        }
+      ]
+    );
+
     # macOS: a launchd agent instead of the user unit. Its configuration is
     # evaluated; instantiating a darwin home needs nothing the kit lacks
     # but is left to the darwin scenario's cost budget.
@@ -299,6 +314,7 @@ let
         {
           services.nix-auth.secretsFile = vm + "/tokens.yaml";
           services.nix-auth.check.enable = true;
+          services.nix-auth.refresh.enable = true;
         }
       ]
     )) [ "activationPackage" ];
