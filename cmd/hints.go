@@ -130,6 +130,9 @@ var hintRules = []hintRule{
 	onKind(render.ErrNotPlain, func(error) string {
 		return "--plain takes the file sops-nix or agenix decrypted: what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys"
 	}),
+	onKind(render.ErrTokenFile, func(error) string {
+		return "--token-file takes a file with the token alone; for an access-tokens line or a decrypted store, use --plain"
+	}),
 	func(err error) []string {
 		var e *crypt.FileError
 		if !errors.Is(err, crypt.ErrStillEncrypted) || !errors.As(err, &e) {

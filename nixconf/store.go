@@ -177,6 +177,24 @@ func (s *Store) Set(host, token string) (*Change, error) {
 	return s.update(host, &token)
 }
 
+// SetAll gives each host its token in one edit, as Set does for one: all
+// written or, when anything is wrong, nothing. The Change's Replaced is
+// for the first entry; Migrated, Kept and Shadowed cover all.
+func (s *Store) SetAll(tokens []Entry) (*Change, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("no tokens to set")
+	}
+	for _, e := range tokens {
+		if err := ValidateHost(e.Host); err != nil {
+			return nil, err
+		}
+		if err := ValidateToken(e.Token); err != nil {
+			return nil, fmt.Errorf("the token for %s: %w", e.Host, err)
+		}
+	}
+	return s.update(tokens[0].Host, &tokens[0].Token, tokens[1:]...)
+}
+
 // Remove deletes host's token. It is an error, naming the file, when Nix
 // has no token for host, or when the token is in a file nix-auth does not
 // manage.
@@ -189,7 +207,7 @@ func (s *Store) Remove(host string) (*Change, error) {
 
 // update sets (token != nil) or removes host's token, the whole
 // read-modify-write under the locks of both files.
-func (s *Store) update(host string, token *string) (*Change, error) {
+func (s *Store) update(host string, token *string, more ...Entry) (*Change, error) {
 	readOnly, err := s.check()
 	if err != nil {
 		return nil, err
@@ -202,7 +220,7 @@ func (s *Store) update(host string, token *string) (*Change, error) {
 		}
 		defer unlock()
 	}
-	p, err := s.plan(host, token, readOnly == "")
+	p, err := s.plan(host, token, readOnly == "", more...)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +262,9 @@ type plan struct {
 	migrate, setNix bool
 }
 
-func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error) {
+// plan is the edit that sets (token != nil) or removes host's token and
+// sets the tokens of more with it.
+func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry) (*plan, error) {
 	// Entries name files by absolute, clean paths; so must we.
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
@@ -283,6 +303,9 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if token != nil {
 		p.change.Replaced = ours
 		want[host] = *token
+		for _, e := range more {
+			want[e.Host] = e.Token
+		}
 	} else {
 		if err := checkRemovable(before, host, ours, nixConf); err != nil {
 			return nil, err
@@ -307,6 +330,11 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	}
 	if token != nil {
 		tokNew, err = setToken(tokNew, tokFile, host, *token)
+		for _, e := range more {
+			if err == nil {
+				tokNew, err = setToken(tokNew, tokFile, e.Host, e.Token)
+			}
+		}
 	} else {
 		tokNew, _, err = removeToken(tokNew, tokFile, host)
 	}
