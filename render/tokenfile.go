@@ -62,7 +62,7 @@ func ReadTokenFile(tf TokenFile) (crypt.Entry, error) {
 	case errors.Is(err, safefile.ErrNotRegular):
 		return crypt.Entry{}, &Error{msg: err.Error(), kind: ErrTokenFile, hints: []string{tokenFileHint}}
 	case errors.Is(err, fs.ErrNotExist):
-		return crypt.Entry{}, &Error{msg: fmt.Sprintf("%s: the token file for %s does not exist", tf.Path, tf.Host), kind: ErrTokenFile,
+		return crypt.Entry{}, &Error{msg: fmt.Sprintf("%s: the token file for %s does not exist", tf.Path, tf.Host), kind: fs.ErrNotExist,
 			hints: []string{"check the path, and that the unit which deploys the secret (sops-nix, agenix) runs before render"}}
 	case err != nil:
 		return crypt.Entry{}, err
