@@ -70,6 +70,6 @@ func tokenfileBadCases() []badCase {
 		// they were, a good token file beside the bad one included.
 		{name: "tokenfile/default-output-untouched", args: []string{"render", "--token-file", "gitlab.com=$D/good", "--token-file", "github.com=$D/token"},
 			setup: then(file(tok+"\n"+tok+"\n"), func(e *badEnv) { e.write("good", []byte("glpat-SECRETgood0123456789\n")) }),
-			code: 1, file: "$D/token", want: "2 lines", hint: hint, secrets: []string{tok, "glpat-SECRETgood0123456789"}},
+			code:  1, file: "$D/token", want: "2 lines", hint: hint, secrets: []string{tok, "glpat-SECRETgood0123456789"}},
 	}
 }
