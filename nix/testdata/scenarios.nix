@@ -206,6 +206,53 @@ let
 
     # Neither input: the assertion speaks, nothing else is evaluated.
     neither = [ ];
+
+    # Token files, one secret each, from the real sops-nix and agenix
+    # modules: no secretsFile.
+    tokenfiles = [
+      (sops-nix + "/modules/sops")
+      (agenix + "/modules/age.nix")
+      (
+        { config, ... }:
+        {
+          sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          sops.secrets."github/oauth_token" = {
+            sopsFile = vm + "/tokens.yaml";
+            format = "yaml";
+            key = "hosts/github.com/token";
+          };
+          age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          age.secrets.gitlab-token.file = ageStore;
+          services.nix-auth.tokenFiles = {
+            "github.com" = config.sops.secrets."github/oauth_token".path;
+            "gitlab.com" = config.age.secrets.gitlab-token.path;
+          };
+          services.nix-auth.check.enable = true;
+        }
+      )
+    ];
+    # ... beside a store in the flake, and with a decrypted plainFile.
+    tokenfiles-store = [
+      sopsStore
+      { services.nix-auth.tokenFiles."codeberg.org" = /run/agenix/codeberg; }
+    ];
+    tokenfiles-plain = [
+      {
+        services.nix-auth.plainFile = "/run/secrets/nix-tokens";
+        services.nix-auth.tokenFiles."git.example.com:8443/org" = "/run/secrets/example";
+      }
+    ];
+    # Hosts Nix's config syntax would break, and a token file in the Nix
+    # store: assertions.
+    tokenfiles-bad = [
+      {
+        services.nix-auth.tokenFiles = {
+          "bad host" = "/run/secrets/a";
+          "github.com=x" = "/run/secrets/b";
+          "gitlab.com" = "${./tokens.age}";
+        };
+      }
+    ];
   };
 
   # --- home-manager ----------------------------------------------------------
