@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,51 @@ func TestTokenFiles(t *testing.T) {
 		}
 		data, _ := os.ReadFile(out)
 		has(t, "the output", string(data), `(?m)^extra-access-tokens = github.com=ghp_0123456789abcdefghijklmnopqrstuvwxyz gitlab.com=PAT:glpat-0123456789abcdefghij$`)
+	})
+}
+
+// TestTokenFilesUser: tokenFiles in the home-manager module (the user unit
+// renders them after sops-nix's and agenix's user units, the agenix path
+// expanded by the shell) and in the nix-darwin module (the daemon watches
+// them).
+func TestTokenFilesUser(t *testing.T) {
+	t.Parallel()
+	others := scenarios(t, "others")
+	var hm map[string]homeConfig
+	scenario(t, others, "hm", &hm)
+	var darwin map[string]darwinSystem
+	scenario(t, others, "darwin", &darwin)
+
+	t.Run("home-manager", func(t *testing.T) {
+		c := hm["tokenfiles"]
+		if len(c.Assertions) > 0 || c.ActivationPackage == nil {
+			t.Fatalf("assertions %q, activation package %v", c.Assertions, c.ActivationPackage)
+		}
+		noWarnings(t, c.Warnings)
+		instantiated(t, "activationPackage", *c.ActivationPackage)
+		decrypters := []string{"sops-nix.service", "agenix.service"}
+		if c.Unit == nil || !slices.Equal(c.Unit.Unit.After, decrypters) || !slices.Equal(c.Unit.Unit.PartOf, decrypters) {
+			t.Fatalf("unit %+v: want After and PartOf %q", c.Unit, decrypters)
+		}
+		script := drvEnv(t, *c.RenderScript)[*c.RenderScript]["text"]
+		has(t, "the render script", script,
+			`(?m)nix-auth render --token-file "github.com=/home/alice/.config/sops-nix/secrets/github/oauth_token" --token-file "gitlab.com=\$\{XDG_RUNTIME_DIR\}/agenix/gitlab-token" --output "\$XDG_RUNTIME_DIR/nix-auth/access-tokens.rendered.conf" --mode 0600`)
+		if c.Activation == nil {
+			t.Error("no render on switch")
+		}
+	})
+
+	t.Run("nix-darwin", func(t *testing.T) {
+		s := darwin["tokenfiles"]
+		if len(s.Assertions) > 0 || s.Daemon == nil || s.LaunchdDrv == nil {
+			t.Fatalf("assertions %q, daemon %v", s.Assertions, s.Daemon)
+		}
+		instantiated(t, "the launchd plists", *s.LaunchdDrv)
+		if got := strings.Join(s.Daemon.ProgramArguments[1:], " "); !strings.HasPrefix(got, "render --token-file github.com=/run/agenix/github-token --output ") {
+			t.Errorf("daemon runs %q", got)
+		}
+		if !slices.Equal(s.Daemon.WatchPaths, []string{"/run/agenix/github-token"}) {
+			t.Errorf("WatchPaths %q", s.Daemon.WatchPaths)
+		}
 	})
 }

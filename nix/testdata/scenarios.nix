@@ -338,6 +338,32 @@ let
       ]
     );
 
+    # tokenFiles from the home-manager modules of sops-nix and agenix: no
+    # store, agenix's path for the shell to expand.
+    tokenfiles = hmSummary (
+      hm pkgs [
+        (sops-nix + "/modules/home-manager/sops.nix")
+        (agenix + "/modules/age-home.nix")
+        (
+          { config, ... }:
+          {
+            sops.age.keyFile = "/home/alice/.config/sops/age/keys.txt";
+            sops.secrets."github/oauth_token" = {
+              sopsFile = vm + "/tokens.yaml";
+              format = "yaml";
+              key = "hosts/github.com/token";
+            };
+            age.identityPaths = [ "/home/alice/.ssh/id_ed25519" ];
+            age.secrets.gitlab-token.file = ageStore;
+            services.nix-auth.tokenFiles = {
+              "github.com" = config.sops.secrets."github/oauth_token".path;
+              "gitlab.com" = config.age.secrets.gitlab-token.path;
+            };
+          }
+        )
+      ]
+    );
+
     # macOS: a launchd agent instead of the user unit. Its configuration is
     # evaluated; instantiating a darwin home needs nothing the kit lacks
     # but is left to the darwin scenario's cost budget.
@@ -401,6 +427,7 @@ let
       }
     ];
     plain = [ { services.nix-auth.plainFile = "/run/agenix/nix-tokens"; } ];
+    tokenfiles = [ { services.nix-auth.tokenFiles."github.com" = "/run/agenix/github-token"; } ];
     nix-disabled = [
       {
         nix.enable = false;
