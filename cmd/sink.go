@@ -121,6 +121,20 @@ func (s *plainSink) Save(e crypt.Entry) (sinkChange, error) {
 	return &plainChange{ch: ch, dryRun: s.store.DryRun}, nil
 }
 
+// SaveAll writes every entry in one edit, all or nothing (a dry run only
+// plans it), and names the file written.
+func (s *plainSink) SaveAll(es []crypt.Entry) (string, error) {
+	var ts []nixconf.Entry
+	for _, e := range es {
+		ts = append(ts, nixconf.Entry{Host: e.Host, Token: e.Token})
+	}
+	ch, err := s.store.SetAll(ts)
+	if err != nil {
+		return "", err
+	}
+	return ch.TokensFile, nil
+}
+
 func (s *plainSink) Remove(host string) (sinkChange, error) {
 	ch, err := s.store.Remove(host)
 	if err != nil {
@@ -188,6 +202,22 @@ func (s *storeSink) Save(e crypt.Entry) (sinkChange, error) {
 		return nil, err
 	}
 	return s.write(existed)
+}
+
+// SaveAll puts every entry and writes the store once: all or nothing (a
+// dry run writes nothing).
+func (s *storeSink) SaveAll(es []crypt.Entry) (string, error) {
+	for _, e := range es {
+		if err := s.file.Put(e); err != nil {
+			return "", err
+		}
+	}
+	if !s.dryRun {
+		if err := s.file.Save(); err != nil {
+			return "", err
+		}
+	}
+	return s.file.Path(), nil
 }
 
 func (s *storeSink) Remove(host string) (sinkChange, error) {
