@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -93,6 +94,8 @@ func runImport(ctx context.Context, f *Factory, config, path string, o *importOp
 	case errors.Is(err, safefile.ErrTooLarge):
 		return &hintError{msg: fmt.Sprintf("%s is larger than %d MiB: not a secrets file", path, maxImportFile>>20),
 			hints: []string{"give the JSON, YAML, sops or .age file that holds the tokens"}}
+	case errors.Is(err, fs.ErrNotExist):
+		return &hintError{msg: path + ": no such file", hints: []string{"check the path: import reads the secrets file (JSON, YAML, sops or .age) that holds the tokens"}}
 	case err != nil:
 		return err
 	}
