@@ -188,6 +188,8 @@ rec {
       label = "[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?";
     in
     builtins.stringLength host <= 1024
+    # A URL resolves "." and ".." parts: the key would name another path.
+    && !lib.any (seg: seg == "." || seg == "..") (lib.splitString "/" host)
     && builtins.match "(${label}(\\.${label})*|\\[[0-9A-Fa-f:.]+])(:[1-9][0-9]{0,4})?(/[A-Za-z0-9._~%!$&'()*+,;:@-]+)*" host != null;
 
   # An input to render, or none: the assertions above speak, and nothing

@@ -77,6 +77,7 @@ func TestTokenFiles(t *testing.T) {
 		want := []string{
 			`services.nix-auth.tokenFiles: "bad host" is not a host as access-tokens names it`,
 			`services.nix-auth.tokenFiles: "github.com=x" is not a host as access-tokens names it`,
+			`services.nix-auth.tokenFiles: "github.com/../x" is not a host as access-tokens names it`,
 			`services.nix-auth.tokenFiles."gitlab.com": /nix/store/[0-9a-z]{32}-tokens.age is in the Nix store, which every user can read`,
 		}
 		if len(s.Assertions) != len(want) {

@@ -21,8 +21,8 @@ var ErrNotForgeKey = errors.New("neither a forge nor a host name")
 //
 //   - a public forge's name as login takes it (github, gitlab, codeberg,
 //     sourcehut, srht): its public host, known;
-//   - a host name with a dot, a port or a path (git.example.com,
-//     gitlab.example.com:8443): that host, its forge known when it is a
+//   - a host name with a dot or a port, and maybe a path (git.example.com,
+//     gitlab.example.com:8443, github.com/org): that host, its forge known when it is a
 //     public one;
 //   - a software name without a public host (gitea, forgejo): an *Error
 //     matching ErrSelfHosted whose Kind is the software, so that the caller
@@ -37,7 +37,9 @@ func SecretsKey(key string) (kind Kind, host string, known bool, err error) {
 	}
 	if _, _, alias := aliasHost(k); !alias {
 		_, software := parseKind(k)
-		if !software && !strings.ContainsAny(k, ".:[/") {
+		// The host part decides: "github/oauth_token" (a sops-nix secret's
+		// name) is no host.
+		if !software && !strings.ContainsAny(hostPart(k), ".:[") {
 			return "", "", false, ErrNotForgeKey
 		}
 	}

@@ -23,6 +23,8 @@ func TestSecretsKey(t *testing.T) {
 		{"gitea", "", "", ErrSelfHosted},
 		{"forgejo", "", "", ErrSelfHosted},
 		{"tailscale", "", "", ErrNotForgeKey},
+		{"github/oauth_token", "", "", ErrNotForgeKey},
+		{"github.com/org", GitHub, "github.com/org", nil},
 		{"restic_password", "", "", ErrNotForgeKey},
 		{"ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "", "", ErrTokenArgument},
 	} {

@@ -249,6 +249,7 @@ let
         services.nix-auth.tokenFiles = {
           "bad host" = "/run/secrets/a";
           "github.com=x" = "/run/secrets/b";
+          "github.com/../x" = "/run/secrets/c";
           "gitlab.com" = "${./tokens.age}";
         };
       }
