@@ -130,6 +130,12 @@ var hintRules = []hintRule{
 	onKind(render.ErrNotPlain, func(error) string {
 		return "--plain takes the file sops-nix or agenix decrypted: what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys"
 	}),
+	onKind(crypt.ErrNotMapping, func(error) string {
+		return "a file that holds one token alone is for `nix-auth set-token HOST < FILE`, or `nix-auth render --token-file HOST=FILE` on a host"
+	}),
+	onKind(render.ErrTokenFile, func(error) string {
+		return "--token-file takes a file with the token alone; for an access-tokens line or a decrypted store, use --plain"
+	}),
 	func(err error) []string {
 		var e *crypt.FileError
 		if !errors.Is(err, crypt.ErrStillEncrypted) || !errors.As(err, &e) {

@@ -16,6 +16,7 @@ import (
 
 type renderOptions struct {
 	plain        string
+	tokenFiles   []string
 	identities   []string
 	output       string
 	mode         string
@@ -39,6 +40,14 @@ prompts (a passphrase-protected key is an error), and it rewrites nothing
 when the file already has the same content, mode and owner, so units that
 watch it are not restarted. Expired tokens are left out with a warning.
 
+--token-file HOST=PATH (repeatable) reads one token alone from PATH, as
+sops-nix deploys each key of a sops file (/run/secrets/github/oauth_token)
+and agenix each secret; a trailing newline is dropped, anything else (more
+lines, a host=token pair, control characters) is refused. A GitLab token
+without a type prefix gets PAT:, as set-token gives it. Token files may be
+the only input or come beside STORE or --plain; a host that two inputs
+name is an error.
+
 The output is replaced as a whole, atomically, with --mode (default 0600)
 and --owner/--group, and only if render wrote it (its first line says so):
 never access-tokens.conf, which login and set-token edit, nor a file made by
@@ -61,6 +70,8 @@ missing or stale, 2 wrong usage.`),
   nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
       --output /run/nix-auth/access-tokens.conf --group wheel --mode 0640
   nix-auth render --plain /run/secrets/nix-tokens --output /run/nix-auth/access-tokens.conf
+  nix-auth render --token-file github.com=/run/secrets/github/oauth_token \
+      --token-file gitlab.com=/run/agenix/gitlab-token --output /run/nix-auth/access-tokens.conf
   nix-auth render secrets/tokens.yaml --check`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
@@ -73,6 +84,8 @@ missing or stale, 2 wrong usage.`),
 	}
 	fl := c.Flags()
 	fl.StringVar(&o.plain, "plain", "", "read a file sops-nix or agenix already decrypted instead of STORE")
+	fl.StringArrayVar(&o.tokenFiles, "token-file", nil,
+		"HOST=PATH: HOST's token alone in PATH, as sops-nix and agenix deploy one secret (repeatable; with or without STORE/--plain)")
 	fl.StringArrayVar(&o.identities, "identity", nil,
 		"age identity file or ssh ed25519 private key to decrypt STORE with, besides the sops defaults (SOPS_AGE_KEY_FILE...)")
 	fl.StringVar(&o.output, "output", "", "the file to write (default: "+nixconf.RenderFileName+" beside your nix.conf)")
@@ -86,8 +99,12 @@ missing or stale, 2 wrong usage.`),
 }
 
 func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptions) error {
-	if (store == "") == (o.plain == "") {
-		return usagef("give exactly one input: an encrypted STORE or --plain FILE")
+	if store != "" && o.plain != "" || store == "" && o.plain == "" && len(o.tokenFiles) == 0 {
+		return usagef("give exactly one input: an encrypted STORE or --plain FILE (or --token-file HOST=PATH, alone or beside either)")
+	}
+	tokenFiles, err := parseTokenFiles(o.tokenFiles)
+	if err != nil {
+		return err
 	}
 	if o.plain != "" && len(o.identities) > 0 {
 		return usagef("--identity decrypts STORE; a --plain file is already decrypted")
@@ -100,8 +117,9 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		return usagef("--setting must be %s or %s", render.SettingReplace, render.SettingMerge)
 	}
 	ro := render.Options{
-		Store: store, Plain: o.plain,
-		Output: o.output, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
+		Store: store, Plain: o.plain, TokenFiles: tokenFiles,
+		RuntimeDir: f.Getenv("XDG_RUNTIME_DIR"),
+		Output:     o.output, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
 		Home: f.Getenv("HOME"), Setting: o.setting, NixConf: o.nixConf,
 		StoreDir: f.Getenv("NIX_STORE_DIR"),
 		Check:    o.check, Now: f.Now(),
@@ -155,4 +173,26 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		termsafe.Fprintf(f.IO.Out, "Added the !include line for it to %s.\n", ro.NixConf)
 	}
 	return nil
+}
+
+// parseTokenFiles reads --token-file HOST=PATH flags. A host named twice
+// is an error: render takes each host's token from one place.
+func parseTokenFiles(flags []string) ([]render.TokenFile, error) {
+	var out []render.TokenFile
+	seen := map[string]string{}
+	for _, fl := range flags {
+		host, path, ok := strings.Cut(fl, "=")
+		if !ok || path == "" {
+			return nil, usagef("--token-file %s: expected HOST=PATH, such as github.com=/run/secrets/github/oauth_token", termsafe.Field(fl))
+		}
+		if err := nixconf.ValidateHost(host); err != nil {
+			return nil, usagef("--token-file: %v", err)
+		}
+		if prev, dup := seen[host]; dup {
+			return nil, usagef("--token-file names %s twice (%s and %s); render takes each host's token from one file", host, prev, path)
+		}
+		seen[host] = path
+		out = append(out, render.TokenFile{Host: host, Path: path})
+	}
+	return out, nil
 }

@@ -170,6 +170,7 @@ pulled in with "!include access-tokens.conf".`),
 	root.AddCommand(
 		newLoginCmd(f),
 		newSetTokenCmd(f),
+		newImportCmd(f),
 		newLogoutCmd(f),
 		newRotateCmd(f),
 		newTokenCmd(f),

@@ -128,14 +128,35 @@ func (s *plainSink) Entries() ([]crypt.Entry, error) {
 	return out, nil
 }
 
+// hostState is what the state file keeps of an entry.
+func hostState(e crypt.Entry) nixconf.HostState {
+	return nixconf.HostState{Provider: e.Provider, User: e.User, Scopes: e.Scopes,
+		Created: e.Created, Expires: e.Expires, RefreshToken: e.RefreshToken, ClientID: e.ClientID}
+}
+
 // Save writes the token and, in the state file, what is known of it.
 func (s *plainSink) Save(e crypt.Entry) (sinkChange, error) {
-	ch, err := s.store.SetState(e.Host, e.Token, nixconf.HostState{Provider: e.Provider, User: e.User, Scopes: e.Scopes,
-		Created: e.Created, Expires: e.Expires, RefreshToken: e.RefreshToken, ClientID: e.ClientID})
+	ch, err := s.store.SetState(e.Host, e.Token, hostState(e))
 	if err != nil {
 		return nil, err
 	}
 	return &plainChange{ch: ch, dryRun: s.store.DryRun}, nil
+}
+
+// SaveAll writes every entry in one edit, all or nothing (a dry run only
+// plans it), and names the file written.
+func (s *plainSink) SaveAll(es []crypt.Entry) (string, error) {
+	var ts []nixconf.Entry
+	var states []nixconf.HostState
+	for _, e := range es {
+		ts = append(ts, nixconf.Entry{Host: e.Host, Token: e.Token})
+		states = append(states, hostState(e))
+	}
+	ch, err := s.store.SetAll(ts, states)
+	if err != nil {
+		return "", err
+	}
+	return ch.TokensFile, nil
 }
 
 func (s *plainSink) Remove(host string) (sinkChange, error) {
@@ -205,6 +226,22 @@ func (s *storeSink) Save(e crypt.Entry) (sinkChange, error) {
 		return nil, err
 	}
 	return s.write(existed)
+}
+
+// SaveAll puts every entry and writes the store once: all or nothing (a
+// dry run writes nothing).
+func (s *storeSink) SaveAll(es []crypt.Entry) (string, error) {
+	for _, e := range es {
+		if err := s.file.Put(e); err != nil {
+			return "", err
+		}
+	}
+	if !s.dryRun {
+		if err := s.file.Save(); err != nil {
+			return "", err
+		}
+	}
+	return s.file.Path(), nil
 }
 
 func (s *storeSink) Remove(host string) (sinkChange, error) {

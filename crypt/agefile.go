@@ -234,33 +234,43 @@ func ageErr(path string, data []byte, err error) error {
 }
 
 func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*ageStore, error) {
-	header, err := ageStanzas(data)
+	plain, header, err := decryptAge(path, data, ids, tried)
 	if err != nil {
-		return nil, ageErr(path, data, err)
-	}
-	if len(ids) == 0 {
-		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	}
-	r, err := age.Decrypt(ageReader(data), ids...)
-	var nomatch *age.NoIdentityMatchError
-	perr := pluginErr(path, ErrWrongKey, err)
-	switch {
-	case errors.As(err, &nomatch):
-		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	case perr != nil:
-		return nil, perr
-	case err != nil:
-		return nil, ageErr(path, data, err)
-	}
-	plain, err := io.ReadAll(r)
-	if err != nil {
-		return nil, ageErr(path, data, err)
+		return nil, err
 	}
 	s := &ageStore{path: path, header: header}
 	if err := s.parse(path, plain); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// decryptAge decrypts an age file (armored or binary) with ids, which
+// tried describes for the error when none fits.
+func decryptAge(path string, data []byte, ids []age.Identity, tried []string) ([]byte, ageHeader, error) {
+	header, err := ageStanzas(data)
+	if err != nil {
+		return nil, nil, ageErr(path, data, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
+	}
+	r, err := age.Decrypt(ageReader(data), ids...)
+	var nomatch *age.NoIdentityMatchError
+	perr := pluginErr(path, ErrWrongKey, err)
+	switch {
+	case errors.As(err, &nomatch):
+		return nil, nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
+	case perr != nil:
+		return nil, nil, perr
+	case err != nil:
+		return nil, nil, ageErr(path, data, err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, ageErr(path, data, err)
+	}
+	return plain, header, nil
 }
 
 // parse reads the fragment with nixconf's parser, the one Nix's rules

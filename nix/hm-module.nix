@@ -41,11 +41,18 @@ let
 
   rendered = if isLinux then ''"$XDG_RUNTIME_DIR/nix-auth/${renderDefaultName}"'' else lib.escapeShellArg cfg.output;
 
-  inputWords =
-    if cfg.plainFile != null then
-      "--plain ${expanded cfg.plainFile}"
-    else
-      lib.escapeShellArgs (common.inputArgs cfg);
+  # Token files may be agenix's user paths too: expanded by the shell.
+  inputWords = lib.concatStringsSep " " (
+    (
+      if cfg.plainFile != null then
+        [ "--plain ${expanded cfg.plainFile}" ]
+      else
+        lib.optional (cfg.secretsFile != null) (
+          lib.escapeShellArgs (common.inputArgs (cfg // { tokenFiles = { }; }))
+        )
+    )
+    ++ lib.mapAttrsToList (host: path: "--token-file ${expanded "${host}=${toString path}"}") cfg.tokenFiles
+  );
 
   link = lib.escapeShellArg cfg.output;
   renderScript = pkgs.writeShellScript "nix-auth-render" (
@@ -72,13 +79,13 @@ let
 
   checkScript = pkgs.writeShellScript "nix-auth-check" ''
     exec ${exe} status --plain ${
-      if cfg.plainFile != null then expanded cfg.plainFile else lib.escapeShellArg cfg.output
+      if cfg.plainFile != null && cfg.tokenFiles == { } then expanded cfg.plainFile else lib.escapeShellArg cfg.output
     } --warn-expiring ${lib.escapeShellArg cfg.check.warnExpiring}
   '';
 
   # The user units of sops-nix and agenix (their home-manager modules):
   # render after them, and again whenever they run again.
-  decrypters = lib.optionals (cfg.plainFile != null) [
+  decrypters = lib.optionals (common.decrypted cfg) [
     "sops-nix.service"
     "agenix.service"
   ];
@@ -297,7 +304,13 @@ in
             ThrottleInterval = 30;
             # A new decrypted file renders again at once (when its path
             # needs no shell to expand).
-            WatchPaths = lib.mkIf (cfg.plainFile != null && !lib.hasInfix "$" cfg.plainFile) [ cfg.plainFile ];
+            WatchPaths =
+              let
+                watched = lib.filter (p: !lib.hasInfix "$" p) (
+                  lib.optional (cfg.plainFile != null) cfg.plainFile ++ map toString (lib.attrValues cfg.tokenFiles)
+                );
+              in
+              lib.mkIf (watched != [ ]) watched;
             StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
             StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
           };

@@ -154,34 +154,43 @@ func jsonProblem(err error) string {
 	return "unexpected content"
 }
 
-// planState computes the state file after host's token becomes token
-// (nil: it is removed). hs is what is known of the new token; nil keeps
-// the host's provider only. It returns the new content and whether it
-// must be written.
-func planState(path, host string, token *string, hs *HostState) (data []byte, write bool, err error) {
+// stateEdit is one host's change for planState: its token becomes token
+// (nil: it is removed), and hs is what is known of the new token (nil
+// keeps the host's provider only).
+type stateEdit struct {
+	host  string
+	token *string
+	hs    *HostState
+}
+
+// planState computes the state file after the edits. It returns the new
+// content and whether it must be written.
+func planState(path string, edits ...stateEdit) (data []byte, write bool, err error) {
 	st, old, err := readStateFile(path)
 	if err != nil {
 		return nil, false, err
 	}
-	prev := st.Hosts[host]
-	switch {
-	case token == nil:
-		delete(st.Hosts, host)
-	case hs == nil:
-		st.Hosts[host] = HostState{Provider: prev.Provider}
-		if prev.Provider == "" {
-			delete(st.Hosts, host)
-		}
-	default:
-		n := *hs
-		if n.Provider == "" {
-			n.Provider = prev.Provider
-		}
-		n.Scopes = slices.Clone(n.Scopes)
-		n.TokenSHA256 = tokenHash(*token)
-		st.Hosts[host] = n
-		if !n.worthKeeping() {
-			delete(st.Hosts, host)
+	for _, e := range edits {
+		prev := st.Hosts[e.host]
+		switch {
+		case e.token == nil:
+			delete(st.Hosts, e.host)
+		case e.hs == nil:
+			st.Hosts[e.host] = HostState{Provider: prev.Provider}
+			if prev.Provider == "" {
+				delete(st.Hosts, e.host)
+			}
+		default:
+			n := *e.hs
+			if n.Provider == "" {
+				n.Provider = prev.Provider
+			}
+			n.Scopes = slices.Clone(n.Scopes)
+			n.TokenSHA256 = tokenHash(*e.token)
+			st.Hosts[e.host] = n
+			if !n.worthKeeping() {
+				delete(st.Hosts, e.host)
+			}
 		}
 	}
 	if old == nil && len(st.Hosts) == 0 {

@@ -166,7 +166,7 @@ func (s *Store) preflight(host string, token *string) error {
 	if _, err = s.plan(host, token, readOnly == ""); err != nil {
 		return err
 	}
-	_, _, err = planState(s.Paths.StateFile(), host, token, nil)
+	_, _, err = planState(s.Paths.StateFile(), stateEdit{host: host, token: token})
 	return err
 }
 
@@ -181,7 +181,7 @@ func (s *Store) Set(host, token string) (*Change, error) {
 	if err := ValidateToken(token); err != nil {
 		return nil, err
 	}
-	return s.update(host, &token, nil)
+	return s.update(stateEdit{host: host, token: &token})
 }
 
 // SetState is Set that also records, in the state file, what is known of
@@ -196,7 +196,37 @@ func (s *Store) SetState(host, token string, hs HostState) (*Change, error) {
 	if err := ValidateToken(token); err != nil {
 		return nil, err
 	}
-	return s.update(host, &token, &hs)
+	return s.update(stateEdit{host: host, token: &token, hs: &hs})
+}
+
+// SetAll gives each host its token in one edit, as SetState does for one
+// (states, when not nil, holds what is known of each token, in the order
+// of tokens): all written or, when anything is wrong, nothing. The
+// Change's Replaced is for the first entry; Migrated, Kept and Shadowed
+// cover all.
+func (s *Store) SetAll(tokens []Entry, states []HostState) (*Change, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("no tokens to set")
+	}
+	for _, e := range tokens {
+		if err := ValidateHost(e.Host); err != nil {
+			return nil, err
+		}
+		if err := ValidateToken(e.Token); err != nil {
+			return nil, fmt.Errorf("the token for %s: %w", e.Host, err)
+		}
+	}
+	if states != nil && len(states) != len(tokens) {
+		return nil, errors.New("SetAll: one state per token")
+	}
+	edits := make([]stateEdit, len(tokens))
+	for i := range tokens {
+		edits[i] = stateEdit{host: tokens[i].Host, token: &tokens[i].Token}
+		if states != nil {
+			edits[i].hs = &states[i]
+		}
+	}
+	return s.update(edits[0], edits[1:]...)
 }
 
 // Remove deletes host's token. It is an error, naming the file, when Nix
@@ -206,13 +236,14 @@ func (s *Store) Remove(host string) (*Change, error) {
 	if err := ValidateHost(host); err != nil {
 		return nil, err
 	}
-	return s.update(host, nil, nil)
+	return s.update(stateEdit{host: host})
 }
 
-// update sets (token != nil) or removes host's token, and its state (hs,
-// see planState), the whole read-modify-write under the locks of both
-// files. The state file is written only under the tokens file's lock.
-func (s *Store) update(host string, token *string, hs *HostState) (*Change, error) {
+// update sets (token != nil) or removes one host's token, and its state
+// (see planState), and sets the tokens of more with theirs, the whole
+// read-modify-write under the locks of both files. The state file is
+// written only under the tokens file's lock.
+func (s *Store) update(first stateEdit, more ...stateEdit) (*Change, error) {
 	readOnly, err := s.check()
 	if err != nil {
 		return nil, err
@@ -225,11 +256,15 @@ func (s *Store) update(host string, token *string, hs *HostState) (*Change, erro
 		}
 		defer unlock()
 	}
-	p, err := s.plan(host, token, readOnly == "")
+	var entries []Entry
+	for _, e := range more {
+		entries = append(entries, Entry{Host: e.host, Token: *e.token})
+	}
+	p, err := s.plan(first.host, first.token, readOnly == "", entries...)
 	if err != nil {
 		return nil, err
 	}
-	if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), host, token, hs); err != nil {
+	if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), append([]stateEdit{first}, more...)...); err != nil {
 		return nil, err
 	}
 	if s.DryRun {
@@ -273,7 +308,9 @@ type plan struct {
 	writeState      bool
 }
 
-func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error) {
+// plan is the edit that sets (token != nil) or removes host's token and
+// sets the tokens of more with it.
+func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry) (*plan, error) {
 	// Entries name files by absolute, clean paths; so must we.
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
@@ -312,6 +349,9 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if token != nil {
 		p.change.Replaced = ours
 		want[host] = *token
+		for _, e := range more {
+			want[e.Host] = e.Token
+		}
 	} else {
 		if err := checkRemovable(before, host, ours, nixConf); err != nil {
 			return nil, err
@@ -336,6 +376,11 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	}
 	if token != nil {
 		tokNew, err = setToken(tokNew, tokFile, host, *token)
+		for _, e := range more {
+			if err == nil {
+				tokNew, err = setToken(tokNew, tokFile, e.Host, e.Token)
+			}
+		}
 	} else {
 		tokNew, _, err = removeToken(tokNew, tokFile, host)
 	}

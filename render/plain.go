@@ -19,11 +19,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
 // maxPlainSize bounds a plain input: a token file is a few KiB even for a
@@ -34,16 +34,14 @@ const maxPlainSize = 4 << 20
 // an access-tokens line, else the sops tree, whose times are judged by
 // now. warn gets lines it leaves out.
 func loadPlain(path string, now time.Time, warn func(string)) ([]crypt.Entry, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	// A FIFO or device planted at path is refused, not read: activation
+	// must not hang on it.
+	data, err := safefile.ReadLimited(path, maxPlainSize)
+	if errors.Is(err, safefile.ErrTooLarge) {
+		return nil, &Error{msg: fmt.Sprintf("%s is more than %d MiB: too large to be a decrypted token file", path, maxPlainSize>>20), kind: ErrNotPlain}
 	}
-	if fi.Size() > maxPlainSize {
-		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()), kind: ErrNotPlain}
-	}
-	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
 	if isFragment(data) {
 		return parseFragment(path, data, warn)

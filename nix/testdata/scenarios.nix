@@ -206,6 +206,54 @@ let
 
     # Neither input: the assertion speaks, nothing else is evaluated.
     neither = [ ];
+
+    # Token files, one secret each, from the real sops-nix and agenix
+    # modules: no secretsFile.
+    tokenfiles = [
+      (sops-nix + "/modules/sops")
+      (agenix + "/modules/age.nix")
+      (
+        { config, ... }:
+        {
+          sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          sops.secrets."github/oauth_token" = {
+            sopsFile = vm + "/tokens.yaml";
+            format = "yaml";
+            key = "hosts/github.com/token";
+          };
+          age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          age.secrets.gitlab-token.file = ageStore;
+          services.nix-auth.tokenFiles = {
+            "github.com" = config.sops.secrets."github/oauth_token".path;
+            "gitlab.com" = config.age.secrets.gitlab-token.path;
+          };
+          services.nix-auth.check.enable = true;
+        }
+      )
+    ];
+    # ... beside a store in the flake, and with a decrypted plainFile.
+    tokenfiles-store = [
+      sopsStore
+      { services.nix-auth.tokenFiles."codeberg.org" = /run/agenix/codeberg; }
+    ];
+    tokenfiles-plain = [
+      {
+        services.nix-auth.plainFile = "/run/secrets/nix-tokens";
+        services.nix-auth.tokenFiles."git.example.com:8443/org" = "/run/secrets/example";
+      }
+    ];
+    # Hosts Nix's config syntax would break, and a token file in the Nix
+    # store: assertions.
+    tokenfiles-bad = [
+      {
+        services.nix-auth.tokenFiles = {
+          "bad host" = "/run/secrets/a";
+          "github.com=x" = "/run/secrets/b";
+          "github.com/../x" = "/run/secrets/c";
+          "gitlab.com" = "${./tokens.age}";
+        };
+      }
+    ];
   };
 
   # --- home-manager ----------------------------------------------------------
@@ -306,6 +354,32 @@ let
       ]
     );
 
+    # tokenFiles from the home-manager modules of sops-nix and agenix: no
+    # store, agenix's path for the shell to expand.
+    tokenfiles = hmSummary (
+      hm pkgs [
+        (sops-nix + "/modules/home-manager/sops.nix")
+        (agenix + "/modules/age-home.nix")
+        (
+          { config, ... }:
+          {
+            sops.age.keyFile = "/home/alice/.config/sops/age/keys.txt";
+            sops.secrets."github/oauth_token" = {
+              sopsFile = vm + "/tokens.yaml";
+              format = "yaml";
+              key = "hosts/github.com/token";
+            };
+            age.identityPaths = [ "/home/alice/.ssh/id_ed25519" ];
+            age.secrets.gitlab-token.file = ageStore;
+            services.nix-auth.tokenFiles = {
+              "github.com" = config.sops.secrets."github/oauth_token".path;
+              "gitlab.com" = config.age.secrets.gitlab-token.path;
+            };
+          }
+        )
+      ]
+    );
+
     # macOS: a launchd agent instead of the user unit. Its configuration is
     # evaluated; instantiating a darwin home needs nothing the kit lacks
     # but is left to the darwin scenario's cost budget.
@@ -370,6 +444,7 @@ let
       }
     ];
     plain = [ { services.nix-auth.plainFile = "/run/agenix/nix-tokens"; } ];
+    tokenfiles = [ { services.nix-auth.tokenFiles."github.com" = "/run/agenix/github-token"; } ];
     nix-disabled = [
       {
         nix.enable = false;
