@@ -61,6 +61,8 @@ var (
 	ErrFormatMismatch = errors.New("the format does not fit the file")
 	// ErrGit: git could not say how the path is committed.
 	ErrGit = errors.New("git failed")
+	// ErrNoGit: there is no git to ask (it wraps ErrGit).
+	ErrNoGit = fmt.Errorf("git is not installed: %w", ErrGit)
 )
 
 // gitCryptHeader starts every file git-crypt encrypted: what a locked
@@ -254,6 +256,10 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 		rel = filepath.Join(filepath.Base(dir), rel)
 		dir = filepath.Dir(dir)
 	}
+	if _, err := g.command(); err != nil {
+		return nil, fileErr(path, ErrNoGit, "cannot ask git whether git-crypt covers it: git is not installed (or not on PATH)",
+			"install git, or store the token with sops or age (leave out --format)")
+	}
 	fail := func(err error) error {
 		return &FileError{Path: path, Kind: ErrGit, Detail: "cannot ask git whether git-crypt covers it: " + err.Error(),
 			hints: []string{"check that `git check-attr filter -- " + filepath.Base(path) + "` works in " + filepath.Dir(abs)}}
@@ -396,7 +402,7 @@ func DetectFormat(path string, forced Format, git *Git) (Format, error) {
 	}
 	st, err := git.GitCrypt(path)
 	switch {
-	case err != nil && forced == "" && errors.Is(err, exec.ErrNotFound):
+	case err != nil && forced == "" && errors.Is(err, ErrNoGit):
 		// No git, no git-crypt: the name decides, and sops encrypts.
 		return format, nil
 	case err != nil:

@@ -671,21 +671,42 @@ type Meta struct {
 // the hosts, users and expiry (unverified: only the key can check the MAC),
 // for .age files the recipient stanzas.
 func LoadMeta(path string) (m *Meta, err error) {
-	format, err := FormatOf(path)
+	return OpenMeta(path, OpenOptions{})
+}
+
+// OpenMeta is LoadMeta with Open's options (Identities are not used). A
+// git-crypt store is plaintext: its metadata is its entries, checked as
+// Open checks them (Now is required then), without the tokens.
+func OpenMeta(path string, o OpenOptions) (m *Meta, err error) {
+	format, data, err := readStore(path, o)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, readErr(path, err)
+	if format == FormatSOPS && o.Format == "" && o.Git != nil && !isSopsFile(path, data) && gitCrypted(path, o.Git) {
+		format = FormatGitCrypt
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
 		}
 	}()
-	if format == FormatAge {
+	switch format {
+	case FormatAge:
 		return ageMeta(path, data)
+	case FormatGitCrypt:
+		if o.Now == nil {
+			return nil, errors.New("crypt.OpenMeta: no clock")
+		}
+		st, err := decodeGitCrypt(path, data, o.Git, o.Now())
+		if err != nil {
+			return nil, err
+		}
+		m := &Meta{Path: path, Format: FormatGitCrypt}
+		for _, e := range st.entries() {
+			e.Token, e.RefreshToken = "", ""
+			m.Entries = append(m.Entries, e)
+		}
+		return m, nil
 	}
 	return sopsMeta(path, data)
 }
