@@ -40,9 +40,10 @@ you revoke it there.`),
 		},
 	}
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
-	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops or age store instead of the Nix config")
+	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops, age or git-crypt store instead of the Nix config")
 	o.keys.addRecipientFlag(c.Flags())
 	o.keys.addIdentityFlag(c.Flags())
+	o.keys.addFormatFlag(c.Flags())
 	return c
 }
 

@@ -52,11 +52,12 @@ failed; the others are saved.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.encryptTo, "encrypt-to", "", "the sops (.yaml/.json) or age (.age) store to refresh (required)")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "the sops (.yaml/.json), age (.age) or git-crypt store to refresh (required)")
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (default: the one recorded at login, else glab's on gitlab.com)")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "list what would be refreshed; contact no forge, write nothing")
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
+	o.keys.addFormatFlag(fl)
 	return c
 }
 

@@ -38,6 +38,8 @@ func checkStatusFileFlags(hosts []string, o *statusOptions) error {
 		return usagef("--offline uses no key: drop --identity, or --offline to decrypt and validate")
 	case o.plain != "" && len(o.keys.identities) > 0:
 		return usagef("--identity decrypts a --file store; a --plain file is already decrypted")
+	case o.keys.format != "" && o.file == "":
+		return usagef("--format is the --file store's format")
 	case len(o.expect) > 0 && o.file == "":
 		return usagef("--expect-recipient checks an encrypted store: give it with --file STORE")
 	case len(o.expect) > 0 && (o.json || len(hosts) > 0 || o.warnExpiring != 0):

@@ -75,8 +75,7 @@ func IsGitCryptCiphertext(data []byte) bool {
 }
 
 func lockedFileErr(path string) *FileError {
-	return fileErr(path, ErrGitCryptLocked, "is git-crypt ciphertext: the repository is locked, so nothing here can read it",
-		"in the repository, `git-crypt unlock` (with your GPG key, or `git-crypt unlock KEYFILE`) decrypts its files")
+	return fileErr(path, ErrGitCryptLocked, "is git-crypt ciphertext: the repository is locked (or this is a copy git-crypt never decrypted), so nothing here can read it")
 }
 
 // Git runs git to ask how a path is committed. The zero value runs "git"
@@ -258,7 +257,7 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 	}
 	if _, err := g.command(); err != nil {
 		return nil, fileErr(path, ErrNoGit, "cannot ask git whether git-crypt covers it: git is not installed (or not on PATH)",
-			"install git, or store the token with sops or age (leave out --format)")
+			"install git")
 	}
 	fail := func(err error) error {
 		return &FileError{Path: path, Kind: ErrGit, Detail: "cannot ask git whether git-crypt covers it: " + err.Error(),
@@ -339,7 +338,7 @@ func (st *GitCryptState) writable(path string) error {
 		return notCoveredErr(path, st)
 	case !st.Unlocked:
 		return fileErr(path, ErrGitCryptLocked, "git-crypt covers it, but the repository is locked (or git-crypt was never set up in it): a file written now would be committed in clear; nothing was written",
-			"run `git-crypt unlock` in the repository (or `git-crypt init` in a new one), then run the command again")
+			"in a repository where git-crypt was never set up, run `git-crypt init` first")
 	}
 	return nil
 }
@@ -347,10 +346,10 @@ func (st *GitCryptState) writable(path string) error {
 func notCoveredErr(path string, st *GitCryptState) *FileError {
 	if !st.Repo {
 		return fileErr(path, ErrNotGitCrypt, "is in no git repository, so git-crypt cannot encrypt it; nothing was written",
-			"keep git-crypt stores in the repository git-crypt encrypts, or store the token with sops or age (leave out --format)")
+			"keep git-crypt stores in the repository git-crypt encrypts")
 	}
 	return fileErr(path, ErrNotGitCrypt, "git-crypt's filter does not cover it (git check-attr filter), so it would be committed in clear; nothing was written",
-		"add a line such as `"+gitAttrPattern(path, st)+" filter=git-crypt diff=git-crypt` to .gitattributes (after `git-crypt init`), or store the token with sops or age (leave out --format)")
+		"add a line such as `"+gitAttrPattern(path, st)+" filter=git-crypt diff=git-crypt` to .gitattributes (after `git-crypt init`)")
 }
 
 // gitAttrPattern is path relative to the work tree, for a .gitattributes
@@ -475,8 +474,7 @@ func decodeGitCrypt(path string, data []byte, git *Git, now time.Time) (*gitCryp
 		docs = []treeBranch{{}}
 	}
 	if _, ok := lookup(docs[0], sopsMetadataKey); ok {
-		return nil, fileErr(path, ErrFormatMismatch, "is a sops file, not a git-crypt store",
-			"leave out --format git-crypt: nix-auth reads it as sops")
+		return nil, fileErr(path, ErrFormatMismatch, "is a sops file, not a git-crypt store")
 	}
 	if _, err := decryptedEntries(path, docs, now); err != nil {
 		var fe *FileError
