@@ -242,7 +242,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	var rows []statusHost
 	var note string
 	var ids *crypt.Identities
-	if !o.offline {
+	switch {
+	case !o.offline && meta.Format == crypt.FormatGitCrypt:
+		// In clear in the checkout: no key opens it.
+		ids = &crypt.Identities{}
+	case !o.offline:
 		ids, err = f.identities(o.keys.identities)
 	}
 	if !o.offline && err == nil {
@@ -333,6 +337,9 @@ func metaRows(meta *crypt.Meta, hosts []string, now time.Time, warn time.Duratio
 			row.ExpiresAt = &t
 		}
 		row.State, row.Problem = expiryState(row.ExpiresAt, now, warn, stateUnchecked)
+		if meta.Format == crypt.FormatGitCrypt {
+			row.Token = "(git-crypt)"
+		}
 		if slices.Contains(meta.Cleartext, e.Host) {
 			row.Token, row.State, row.Problem = "(not encrypted)", stateError, "the token is stored in clear text: the file's sops rules do not encrypt it"
 		}
