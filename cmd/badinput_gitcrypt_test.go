@@ -147,7 +147,7 @@ func gitCryptBadCases() []badCase {
 		// Repository content and the git on PATH are untrusted.
 		{name: "gitcrypt/hostile-attributes", args: setToken(gcStore),
 			setup: then(gcRepo("secrets/** filter=git-crypt\x1b]0;pwned\x07 diff=git-crypt\nsecrets/** filter=git-crypt-../../../../etc\n"), withToken),
-			code: 1, file: gcStore, want: "git-crypt's filter does not cover it", hint: ".gitattributes"},
+			code:  1, file: gcStore, want: "git-crypt's filter does not cover it", hint: ".gitattributes"},
 		{name: "gitcrypt/hostile-git", args: setToken("$D/tokens.json"), env: map[string]string{"PATH": "$D/bin"}, setup: then(gcFakeGit, withToken),
 			code: 1, file: "$D/tokens.json", want: "cannot ask git", hint: "git check-attr filter"},
 		{name: "gitcrypt/tampered-store", args: []string{"render", gcStore, "--output", "$D/out.conf"},
