@@ -651,7 +651,8 @@ type Meta struct {
 	Format Format
 	// Entries have no Token or RefreshToken. For a sops file whose rules
 	// encrypt the metadata too, only Host is set and Hidden is true; for an
-	// .age file, Entries is nil and Hidden is true.
+	// .age file, Entries is nil and Hidden is true; a git-crypt store's
+	// entries (OpenMeta) have every other field.
 	Entries []Entry
 	Hidden  bool
 	// Recipients are the age recipients (sops files only).
