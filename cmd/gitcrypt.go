@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,11 +127,6 @@ func gitCryptRecipients(path string, o *keyOptions) error {
 		return nil
 	}
 	return usagef("--recipient does not apply to %s: it is a git-crypt store, which git-crypt's own GPG users and keys can read", path)
-}
-
-// isGitCrypt reports whether err says a store is git-crypt's.
-func isGitCrypt(err error) bool {
-	return errors.Is(err, crypt.ErrGitCryptLocked) || errors.Is(err, crypt.ErrGitCryptKeys) || errors.Is(err, crypt.ErrNotGitCrypt)
 }
 
 // warnGitCryptMode warns when a git-crypt store's plaintext is readable by

@@ -133,6 +133,12 @@ var hintRules = []hintRule{
 	onKind(crypt.ErrNoGit, func(error) string {
 		return "or leave out --format git-crypt: the name then makes it a sops or age store"
 	}),
+	func(err error) []string {
+		if !errors.Is(err, crypt.ErrGit) || errors.Is(err, crypt.ErrNoGit) {
+			return nil
+		}
+		return []string{"or name the store's format, which asks no git: --format sops (or age, by its name)"}
+	},
 	onKind(crypt.ErrFormatMismatch, func(error) string {
 		return "leave out --format: nix-auth tells sops, age and git-crypt stores apart"
 	}),

@@ -117,6 +117,8 @@ type gitError struct {
 	args   []string
 	stderr string
 	err    error
+	// notRepo: git said the directory is in no repository.
+	notRepo bool
 }
 
 func (e *gitError) Error() string {
@@ -193,7 +195,8 @@ func (g *Git) run(dir string, args ...string) (out []byte, found bool, err error
 	}
 	if err != nil {
 		line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
-		return nil, false, &gitError{args: args, stderr: safeLabel(line), err: err}
+		return nil, false, &gitError{args: args, stderr: safeLabel(line), err: err,
+			notRepo: strings.HasPrefix(line, "fatal: not a git repository")}
 	}
 	return stdout.Bytes(), true, nil
 }
@@ -265,7 +268,7 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 	}
 	out, _, err := g.run(dir, "rev-parse", "--path-format=absolute", "--is-inside-work-tree", "--show-toplevel", "--git-dir", "--git-common-dir")
 	var ge *gitError
-	if errors.As(err, &ge) && strings.Contains(ge.stderr, "not a git repository") {
+	if errors.As(err, &ge) && ge.notRepo {
 		return &GitCryptState{}, nil
 	}
 	if err != nil {
@@ -505,19 +508,7 @@ func (s *gitCryptStore) put(e Entry) error {
 // checkSecret asks git, now, whether git-crypt would encrypt the file.
 func (s *gitCryptStore) checkSecret(string) error { return s.git.writable(s.path) }
 
-func (s *gitCryptStore) remove(host string) bool {
-	hosts, idx, err := hostsBranch(s.path, s.docs)
-	if err != nil || idx < 0 {
-		return false
-	}
-	for i, it := range hosts {
-		if it.Key == host {
-			s.docs[0][idx].Value = append(hosts[:i:i], hosts[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
+func (s *gitCryptStore) remove(host string) bool { return removeEntry(s.path, s.docs, host) }
 
 func (s *gitCryptStore) recipients() []Recipient { return nil }
 
