@@ -155,6 +155,8 @@ func gitCryptBadCases() []badCase {
 				e.write(gcStore, []byte(`{"hosts": {"github.com": {"token": "ghp_x extra-substituters = https://evil.example"}}}`))
 			}),
 			code: 1, file: gcStore, want: "token", hint: "fix it in an editor"},
+		{name: "gitcrypt/expect-recipient", args: []string{"status", "--file", gcStore, "--offline", "--expect-recipient", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"},
+			setup: then(gcRepo(""), gcStoreWith), code: 1, want: "is a git-crypt store", hint: "git-crypt status"},
 		{name: "gitcrypt/rekey", args: []string{"rekey", gcStore}, setup: then(gcRepo(""), gcStoreWith),
 			code: 1, file: gcStore, want: "is a git-crypt store", hint: "git-crypt add-gpg-user"},
 	}

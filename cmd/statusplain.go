@@ -96,8 +96,15 @@ func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOp
 // no key, no network and no clock, so a build sandbox can run it: the
 // NixOS module's hostPublicKey check fails the build, not the activation.
 func runExpectRecipients(f *Factory, o *statusOptions) error {
-	if _, err := formatOf(o.file); err != nil {
+	format, err := readFormat(o.file, o.keys.format)
+	if err != nil {
 		return err
+	}
+	if meta, err := crypt.OpenMeta(o.file, crypt.OpenOptions{Now: f.Now, Format: format, Git: f.git()}); err == nil && meta.Format == crypt.FormatGitCrypt {
+		return &hintError{
+			msg:   fmt.Sprintf("%s is a git-crypt store: no age or ssh recipient reads it, so --expect-recipient has nothing to check", o.file),
+			hints: []string{"git-crypt's own GPG users and keys read it: `git-crypt status` lists the files it encrypts"},
+		}
 	}
 	want, err := crypt.ResolveRecipientFlags(o.expect)
 	if err != nil {

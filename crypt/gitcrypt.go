@@ -304,7 +304,10 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	if !found || len(bytes.TrimSpace(clean)) == 0 {
+	// git-crypt init writes `"git-crypt" clean` (with --key-name=KEY for
+	// a named key): another clean command is not git-crypt's, whatever
+	// the filter is called.
+	if !found || !bytes.Contains(clean, []byte("git-crypt")) || !bytes.Contains(clean, []byte(" clean")) {
 		return st, nil
 	}
 	// Without required=true, git commits the plaintext when the filter
@@ -558,8 +561,8 @@ func absOr(path string) string {
 // Bounds of the .nix scan: a repository of NixOS configurations has tens
 // of files; a huge tree is not scanned whole for a warning.
 const (
-	maxNixFiles    = 2000
-	maxNixFileSize = 1 << 20
+	maxNixFiles    = 1000
+	maxNixFileSize = 256 << 10
 )
 
 // nixPathRefs lists "file:line" of .nix files below root whose path

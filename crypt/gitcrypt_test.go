@@ -248,6 +248,13 @@ func TestGitCryptHostileAttributes(t *testing.T) {
 	if _, err := DetectFormat(filepath.Join(repo, "e.json"), "", g); !errors.Is(err, ErrGitCryptLocked) {
 		t.Errorf("e.json: %v, want ErrGitCryptLocked", err)
 	}
+	// A filter named git-crypt whose clean command is not git-crypt's
+	// would commit the plaintext.
+	os.WriteFile(filepath.Join(repo, ".gitattributes"), []byte("secrets/** filter=git-crypt\n"), 0o644)
+	gcRun(t, g, repo, "git", "config", "filter.git-crypt.clean", "cat")
+	if _, err := DetectFormat(filepath.Join(repo, "secrets", "t.json"), "", g); !errors.Is(err, ErrGitCryptLocked) {
+		t.Errorf("a clean filter that is not git-crypt's: %v, want ErrGitCryptLocked", err)
+	}
 }
 
 // A git that answers nonsense, floods, or hangs is an error, never a
