@@ -58,9 +58,10 @@ removed anyway) or removed.`),
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing and revoke nothing")
 	c.Flags().BoolVar(&o.revoke, "revoke", false, "revoke the token at the forge before removing it")
 	c.Flags().BoolVar(&o.force, "force", false, "with --revoke: remove the token even when the forge did not revoke it")
-	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops or age store instead of the Nix config")
+	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops, age or git-crypt store instead of the Nix config")
 	o.keys.addRecipientFlag(c.Flags())
 	o.keys.addIdentityFlag(c.Flags())
+	o.keys.addFormatFlag(c.Flags())
 	return c
 }
 

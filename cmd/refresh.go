@@ -62,12 +62,13 @@ failed; the others are saved.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.encryptTo, "encrypt-to", "", "refresh the tokens of this sops (.yaml/.json) or age (.age) store instead of the Nix config")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "refresh the tokens of this sops (.yaml/.json), age (.age) or git-crypt store instead of the Nix config")
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application the tokens were issued to (default: the one recorded at login, else glab's on gitlab.com)")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "list what would be refreshed; contact no forge, write nothing")
 	fl.DurationVar(&o.within, "within", 0, "only refresh tokens that expire within this duration (or have expired), e.g. 1h")
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
+	o.keys.addFormatFlag(fl)
 	return c
 }
 

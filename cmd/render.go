@@ -24,6 +24,7 @@ type renderOptions struct {
 	setting      string
 	nixConf      string
 	check        bool
+	format       string
 }
 
 func newRenderCmd(f *Factory) *cobra.Command {
@@ -35,7 +36,9 @@ func newRenderCmd(f *Factory) *cobra.Command {
 Write the access-tokens file Nix reads from an encrypted token store (sops
 .yaml/.json or .age), or with --plain from a file that sops-nix or agenix
 already decrypted (what "sops -d" prints, or the access-tokens line agenix
-deploys). Made to run at activation: it never touches the network and never
+deploys), or from a git-crypt store in an unlocked checkout, read by its
+path (never through a Nix path, which would copy it into the Nix store;
+git-crypt ciphertext, a locked checkout, is refused). Made to run at activation: it never touches the network and never
 prompts (a passphrase-protected key is an error), and it rewrites nothing
 when the file already has the same content, mode and owner, so units that
 watch it are not restarted. Expired tokens are left out with a warning.
@@ -95,6 +98,7 @@ missing or stale, 2 wrong usage.`),
 	fl.StringVar(&o.setting, "setting", "", "access-tokens or extra-access-tokens (default: extra-access-tokens; see above)")
 	fl.StringVar(&o.nixConf, "nix-conf", "", "nix.conf that gets \"!include OUTPUT\" (default: your nix.conf when --output is not given)")
 	fl.BoolVar(&o.check, "check", false, "write nothing; exit 1 when the output is missing or stale")
+	fl.StringVar(&o.format, "format", "", "STORE's format, "+formatNames()+" (default: by its name and content; git tells a git-crypt store; at activation without git, say git-crypt)")
 	return c
 }
 
@@ -141,10 +145,15 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 	if err == nil && sameDir(ro.Output, paths.RenderFile) {
 		ro.Own = paths.RenderFile
 	}
+	if o.format != "" && store == "" {
+		return usagef("--format is STORE's format; a --plain file is read as it is")
+	}
 	if store != "" {
-		if _, err := formatOf(store); err != nil {
+		format, err := readFormat(store, o.format)
+		if err != nil {
 			return err
 		}
+		ro.Format, ro.Git = format, f.git()
 		// Never a passphrase prompt: activation has no one to answer it.
 		// An age plugin may ask only on a terminal (pluginUI).
 		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn, f.pluginUI())

@@ -231,19 +231,23 @@ func treeState(ts *testscript.TestScript, dir string) string {
 	return strings.Join(lines, "\n")
 }
 
-// scriptCondition adds [nix]: whether Debian's nix is there. Outside CI a
-// script guarded by it skips on a machine without nix; in CI the
-// condition is an error, so the proof that Nix reads our files can never
-// be skipped silently.
+// scriptCondition adds [nix]: whether Debian's nix is there, and
+// [git-crypt]: whether git and git-crypt are. Outside CI a script guarded
+// by one skips on a machine without the tools; in CI the condition is an
+// error, so the proof that Nix and git-crypt read our files can never be
+// skipped silently.
 func scriptCondition(cond string) (bool, error) {
-	if cond != "nix" {
+	tools := map[string][]string{"nix": {"nix"}, "git-crypt": {"git", "git-crypt"}}[cond]
+	if tools == nil {
 		return false, fmt.Errorf("unknown condition %q", cond)
 	}
-	if _, err := exec.LookPath("nix"); err != nil {
-		if os.Getenv("CI") == "true" {
-			return false, fmt.Errorf("nix is not installed; .ci/run installs nix-bin")
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				return false, fmt.Errorf("%s is not installed; .ci/run installs it", tool)
+			}
+			return false, nil
 		}
-		return false, nil
 	}
 	return true, nil
 }

@@ -56,9 +56,10 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", "))
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
-	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file, or in clear in a JSON/YAML file git-crypt encrypts, instead of the Nix config")
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
+	o.keys.addFormatFlag(fl)
 	return c
 }
 

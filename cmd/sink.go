@@ -254,7 +254,7 @@ func (s *storeSink) Remove(host string) (sinkChange, error) {
 // write saves the file; a new store in the flake repo may be the first
 // file in its folder, which Save makes.
 func (s *storeSink) write(existed bool) (sinkChange, error) {
-	c := &storeChange{path: s.file.Path(), existed: existed, dryRun: s.dryRun}
+	c := &storeChange{path: s.file.Path(), format: s.file.Format(), existed: existed, dryRun: s.dryRun}
 	if !s.dryRun {
 		if err := s.file.Save(); err != nil {
 			return nil, err
@@ -267,6 +267,7 @@ func (s *storeSink) write(existed bool) (sinkChange, error) {
 // storeChange is a write of an encrypted store.
 type storeChange struct {
 	path       string
+	format     crypt.Format
 	existed    bool
 	dryRun     bool
 	recipients int
@@ -283,6 +284,12 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		verb := "Saved"
 		if c.existed {
 			verb = "Replaced"
+		}
+		if c.format == crypt.FormatGitCrypt {
+			termsafe.Fprintf(out, "%s the token for %s in %s (in clear, mode 0600: git-crypt encrypts it when you commit it).\n", verb, host, c.path)
+			termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` by its path at activation, never through a Nix path.\n", absPath(c.path))
+			f.warnNixPath(c.path)
+			return
 		}
 		termsafe.Fprintf(out, "%s the token for %s in %s (encrypted to %d recipient%s).\n", verb, host, c.path, c.recipients, plural(c.recipients))
 		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)

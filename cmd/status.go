@@ -142,6 +142,7 @@ key (offline, for a build sandbox): exit 1 names each key it is not.`),
 	c.Flags().DurationVar(&o.warnExpiring, "warn-expiring", 0, "fail when a token expires within this duration, e.g. 72h")
 	c.Flags().StringVar(&o.file, "file", "", "show an encrypted store: metadata without a key, validation with one")
 	o.keys.addIdentityFlag(c.Flags())
+	o.keys.addFormatFlag(c.Flags())
 	addStatusFileFlags(c.Flags(), o)
 	return c
 }
@@ -279,12 +280,17 @@ func statusExit(rows []statusHost) error {
 // (hosts, users, expiry, recipients), and, when a key decrypts it, the
 // tokens validated with their forges.
 func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
-	if _, err := formatOf(o.file); err != nil {
-		return err
-	}
-	meta, err := crypt.LoadMeta(o.file)
+	format, err := readFormat(o.file, o.keys.format)
 	if err != nil {
 		return err
+	}
+	git := f.git()
+	meta, err := crypt.OpenMeta(o.file, crypt.OpenOptions{Now: f.Now, Format: format, Git: git})
+	if err != nil {
+		return err
+	}
+	if meta.Format == crypt.FormatGitCrypt {
+		warnGitCryptMode(f, o.file)
 	}
 	rep := statusReport{SchemaVersion: 1, File: o.file, Recipients: meta.Recipients}
 	if rep.Recipients == nil {
@@ -294,12 +300,16 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	var rows []statusHost
 	var note string
 	var ids *crypt.Identities
-	if !o.offline {
+	switch {
+	case !o.offline && meta.Format == crypt.FormatGitCrypt:
+		// In clear in the checkout: no key opens it.
+		ids = &crypt.Identities{}
+	case !o.offline:
 		ids, err = f.identities(o.keys.identities)
 	}
 	if !o.offline && err == nil {
 		var file *crypt.File
-		if file, err = crypt.Load(o.file, ids.List, ids.Tried, f.Now); err == nil {
+		if file, err = crypt.Open(o.file, crypt.OpenOptions{Identities: ids.List, Tried: ids.Tried, Now: f.Now, Format: meta.Format, Git: git}); err == nil {
 			decrypted = true
 			rows, err = checkStore(ctx, f, file, hosts, o.warnExpiring)
 			if err != nil {
@@ -334,7 +344,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	}
 	termsafe.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
 	// Recipients come from the file, which nobody authenticated.
-	termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
+	if meta.Format == crypt.FormatGitCrypt {
+		termsafe.Fprintln(f.IO.Out, "Recipients: git-crypt's GPG users and key holders (`git-crypt status`); the file is in clear in this checkout")
+	} else {
+		termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
+	}
 	if note != "" {
 		termsafe.Fprintf(f.IO.Out, "Note: %s.\n", note)
 	}
@@ -383,6 +397,9 @@ func metaRows(meta *crypt.Meta, hosts []string, now time.Time, warn time.Duratio
 			row.ExpiresAt = &t
 		}
 		row.State, row.Problem = expiryState(row.ExpiresAt, now, warn, stateUnchecked)
+		if meta.Format == crypt.FormatGitCrypt {
+			row.Token = "(git-crypt)"
+		}
 		if slices.Contains(meta.Cleartext, e.Host) {
 			row.Token, row.State, row.Problem = "(not encrypted)", stateError, "the token is stored in clear text: the file's sops rules do not encrypt it"
 		}

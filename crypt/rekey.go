@@ -22,6 +22,9 @@ type RekeyOptions struct {
 	// PluginUI is how the age plugins of plugin recipients reach the user
 	// (see File.PluginUI).
 	PluginUI *plugin.ClientUI
+	// Git tells a git-crypt store, which has no recipients to change,
+	// from a sops file (see OpenOptions.Git).
+	Git *Git
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -61,11 +64,14 @@ type RekeyResult struct {
 // the old file can still read values written later. Rotate the tokens
 // after removing someone who should lose access.
 func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) (*RekeyResult, error) {
-	f, err := Load(path, ids, o.Tried, o.Now)
+	f, err := Open(path, OpenOptions{Identities: ids, Tried: o.Tried, Now: o.Now, Git: o.Git})
 	if err != nil {
 		return nil, err
 	}
 	f.PluginUI = o.PluginUI
+	if f.format == FormatGitCrypt {
+		return nil, gitCryptKeysErr(path)
+	}
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
 		return nil, err
@@ -134,6 +140,6 @@ func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 	if err != nil {
 		return false
 	}
-	_, err = decode(f.path, f.format, out, ids, nil, now)
+	_, err = decode(f.path, f.format, out, ids, nil, f.git, now)
 	return err == nil
 }

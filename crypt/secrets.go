@@ -41,10 +41,6 @@ const (
 // token), a list, a scalar.
 var ErrNotMapping = errors.New("not a mapping of secrets")
 
-// gitCryptHeader starts a file that git-crypt has encrypted: a locked
-// repository, or a blob read from git.
-var gitCryptHeader = []byte("\x00GITCRYPT\x00")
-
 // ReadSecrets reads data, the content of path: an age file (by its
 // header, armored or binary) is decrypted with ids, a YAML or JSON tree
 // with sops metadata is decrypted with ids and its MAC checked (as Load
@@ -60,9 +56,8 @@ func ReadSecrets(path string, data []byte, ids []age.Identity, tried []string) (
 	}()
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	switch {
-	case bytes.HasPrefix(data, gitCryptHeader):
-		return nil, "", fileErr(path, ErrStillEncrypted, "is encrypted by git-crypt: the repository is locked",
-			"unlock it (`git-crypt unlock`), then try again")
+	case IsGitCryptCiphertext(data):
+		return nil, "", lockedFileErr(path)
 	case bytes.HasPrefix(data, []byte("age-encryption.org/")) || bytes.HasPrefix(trimmed, []byte(armor.Header)):
 		plain, _, err := decryptAge(path, data, ids, tried)
 		if err != nil {

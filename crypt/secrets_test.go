@@ -51,7 +51,7 @@ func TestReadSecretsRefuses(t *testing.T) {
 		"two documents":  {"a: b\n---\nc: d\n", ErrNotMapping, "2 YAML documents"},
 		"duplicate keys": {`{"github": "x", "github": "y"}`, ErrNotMapping, "not a YAML or JSON mapping"},
 		"broken JSON":    {`{"github": "ghp_secretsTEST0123456789abcdefghijkl"`, ErrNotMapping, "not a YAML or JSON mapping"},
-		"git-crypt":      {"\x00GITCRYPT\x00\x01\x02", ErrStillEncrypted, "git-crypt"},
+		"git-crypt":      {"\x00GITCRYPT\x00\x01\x02", ErrGitCryptLocked, "git-crypt"},
 	} {
 		_, _, err := ReadSecrets("s.json", []byte(c.data), nil, nil)
 		if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), "s.json: ") || !strings.Contains(err.Error(), c.want) {

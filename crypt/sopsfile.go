@@ -425,14 +425,23 @@ func insertAt(hosts treeBranch, host string) int {
 }
 
 func (s *sopsStore) remove(host string) bool {
-	hosts, idx, err := hostsBranch(s.path, s.docs)
+	if removeEntry(s.path, s.docs, host) {
+		s.dirty = true
+		return true
+	}
+	return false
+}
+
+// removeEntry deletes host from the hosts of docs, the sops tree's or a
+// git-crypt store's.
+func removeEntry(path string, docs []treeBranch, host string) bool {
+	hosts, idx, err := hostsBranch(path, docs)
 	if err != nil || idx < 0 {
 		return false
 	}
 	for i, it := range hosts {
 		if it.Key == host {
-			s.docs[0][idx].Value = slices.Delete(hosts, i, i+1)
-			s.dirty = true
+			docs[0][idx].Value = slices.Delete(hosts, i, i+1)
 			return true
 		}
 	}

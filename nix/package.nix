@@ -2,6 +2,8 @@
   lib,
   buildGoModule,
   openssh,
+  git,
+  git-crypt,
   version ? "dev",
 }:
 
@@ -42,7 +44,13 @@ buildGoModule {
   # so Nix is deliberately not a check input; the NixOS VM test covers real
   # Nix.
   doCheck = false;
-  nativeCheckInputs = [ openssh ]; # ssh-keygen makes the fleet tests' host keys
+  # ssh-keygen makes the fleet tests' host keys; git and git-crypt init,
+  # commit, lock and unlock the git-crypt store tests' repositories.
+  nativeCheckInputs = [
+    openssh
+    git
+    git-crypt
+  ];
   preCheck = ''
     export HOME=$TMPDIR
   '';

@@ -100,7 +100,7 @@ func parseTree(path string, data []byte, now time.Time) ([]crypt.Entry, error) {
 	switch {
 	case err == nil:
 		return es, nil
-	case errors.Is(err, crypt.ErrStillEncrypted):
+	case errors.Is(err, crypt.ErrStillEncrypted), errors.Is(err, crypt.ErrGitCryptLocked):
 		return nil, err
 	case errors.Is(err, crypt.ErrCorrupt) && errors.As(err, &fe):
 		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %s", path, fe.Detail), kind: ErrNotPlain}

@@ -42,7 +42,7 @@ const DefaultMode fs.FileMode = 0o600
 
 // Options says what to render and where.
 type Options struct {
-	// Store is an encrypted token store (sops .yaml/.json or .age).
+	// Store is a token store: sops .yaml/.json, .age, or git-crypt's.
 	Store string
 	// Plain is a file already decrypted by sops-nix or agenix: the sops
 	// tree or the access-tokens line. At most one of Store and Plain is
@@ -56,6 +56,12 @@ type Options struct {
 	// Identities decrypt Store; Tried describes them for error messages.
 	Identities []age.Identity
 	Tried      []string
+	// Format, when set, is Store's format (crypt.OpenOptions.Format); Git,
+	// when set, tells a git-crypt store from a sops file. A git-crypt
+	// store is read in clear: activation reads it by its path in the
+	// unlocked checkout, never through the Nix store.
+	Format crypt.Format
+	Git    *crypt.Git
 
 	// Output is the access-tokens file to write.
 	Output string
@@ -289,7 +295,8 @@ func load(o Options) ([]crypt.Entry, string, error) {
 		}
 		sources = append(sources, o.Plain)
 	case o.Store != "":
-		f, err := crypt.Load(o.Store, o.Identities, o.Tried, func() time.Time { return o.Now })
+		f, err := crypt.Open(o.Store, crypt.OpenOptions{Identities: o.Identities, Tried: o.Tried, Now: func() time.Time { return o.Now },
+			Format: o.Format, Git: o.Git})
 		if err != nil {
 			return nil, "", err
 		}
