@@ -64,7 +64,7 @@ func (f *Factory) storeRecipients(path string, flags []string) ([]crypt.Recipien
 	var rule *crypt.SopsRule
 	switch {
 	case len(flags) > 0:
-		recips, err = crypt.ResolveRecipientFlags(flags)
+		recips, err = crypt.ResolveRecipientFlags("--recipient", flags)
 	case format == crypt.FormatSOPS:
 		rule, err = crypt.SopsCreationRule(path, f.Getenv)
 		if errors.Is(err, crypt.ErrNoSopsConfig) {

@@ -106,7 +106,7 @@ func runExpectRecipients(f *Factory, o *statusOptions) error {
 			hints: []string{"git-crypt's own GPG users and keys read it: `git-crypt status` lists the files it encrypts"},
 		}
 	}
-	want, err := crypt.ResolveRecipientFlags(o.expect)
+	want, err := crypt.ResolveRecipientFlags("--expect-recipient", o.expect)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestMissingRecipients(t *testing.T) {
 	dir := t.TempDir()
-	want, err := ResolveRecipientFlags([]string{vectorPub(t, "host1"), vectorPub(t, "host2")})
+	want, err := ResolveRecipientFlags("--recipient", []string{vectorPub(t, "host1"), vectorPub(t, "host2")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestMissingRecipients(t *testing.T) {
 // createStore writes a one-entry store encrypted to recipient.
 func createStore(t *testing.T, path, recipient string) {
 	t.Helper()
-	recips, err := ResolveRecipientFlags([]string{recipient})
+	recips, err := ResolveRecipientFlags("--recipient", []string{recipient})
 	if err != nil {
 		t.Fatal(err)
 	}

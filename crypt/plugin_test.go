@@ -54,7 +54,7 @@ func TestPluginRecipients(t *testing.T) {
 			t.Errorf("%s: %v", r.Age, err)
 		}
 	}
-	if got, err := ResolveRecipientFlags([]string{yubikeyRecipient}); err != nil || len(got) != 1 || got[0].Age != yubikeyRecipient {
+	if got, err := ResolveRecipientFlags("--recipient", []string{yubikeyRecipient}); err != nil || len(got) != 1 || got[0].Age != yubikeyRecipient {
 		t.Errorf("--recipient %s = %+v, %v", yubikeyRecipient, got, err)
 	}
 	// An identity where a recipient goes is still refused.

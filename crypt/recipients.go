@@ -10,13 +10,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/plugin"
 	"filippo.io/age/tag"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 // Recipient is one key a store is encrypted to, and where it was declared.
@@ -419,11 +420,12 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// ResolveRecipientFlags resolves --recipient flags. Each is an "age1..." key,
-// an "ssh-ed25519 AAAA..." key, ssh-keyscan output, or the path of a file of
-// them in any form ParseRecipients reads. Duplicates across flags are
-// dropped.
-func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
+// ResolveRecipientFlags resolves the values of a recipient flag (flag is
+// its name for messages: "--recipient", "--expect-recipient"). Each is an
+// "age1..." key, an "ssh-ed25519 AAAA..." key, ssh-keyscan output, or the
+// path of a file of them in any form ParseRecipients reads. Duplicates
+// across values are dropped.
+func ResolveRecipientFlags(flag string, flags []string) ([]Recipient, error) {
 	var out []Recipient
 	for _, f := range flags {
 		f = strings.TrimSpace(f)
@@ -431,18 +433,18 @@ func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
 		var err error
 		switch {
 		case f == "":
-			return nil, &keyError{msg: "empty --recipient",
+			return nil, &keyError{msg: "empty " + flag,
 				hints: []string{"give an age1... key, an ssh-ed25519 key, or a file of them"}}
 		case looksLikeKey(f) && !strings.Contains(f, "\n"):
 			var r Recipient
-			r, err = parseRecipient(f, "--recipient")
+			r, err = parseRecipient(f, flag)
 			rs = []Recipient{r}
 		case looksLikeKey(f):
-			rs, err = ParseRecipients([]byte(f), "--recipient")
+			rs, err = ParseRecipients([]byte(f), flag)
 		default:
 			data, rerr := readBounded(f, maxRecipientsFile)
 			if errors.Is(rerr, fs.ErrNotExist) {
-				return nil, &keyError{msg: fmt.Sprintf("--recipient %s: not an age1 key, an ssh-ed25519 key, or an existing file", safeLabel(f)),
+				return nil, &keyError{msg: fmt.Sprintf("%s %s: not an age1 key, an ssh-ed25519 key, or an existing file", flag, safeLabel(f)),
 					hints: []string{"give an age1... key, `ssh-ed25519 AAAA...` (quoted), or the path of a file of them, one per line (ssh-keyscan output works)"}}
 			}
 			if rerr != nil {
@@ -450,7 +452,7 @@ func ResolveRecipientFlags(flags []string) ([]Recipient, error) {
 			}
 			rs, err = ParseRecipients(data, displayPath(f))
 			if err == nil && len(rs) == 0 {
-				return nil, &keyError{msg: fmt.Sprintf("%s: no recipients in the file", f),
+				return nil, &keyError{msg: fmt.Sprintf("%s: no recipients in the file", safeLabel(f)),
 					hints: []string{"put one age1... or ssh-ed25519 key per line"}}
 			}
 		}
@@ -536,22 +538,6 @@ func hintsOf(err error) []string {
 }
 
 // safeLabel makes text from a file or the environment safe to print in one
-// line: control and other non-printing characters (a terminal escape, a line
-// break) become '?', and it is cut at 80 characters.
-func safeLabel(s string) string {
-	const max = 80
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("...")
-			break
-		}
-		if !unicode.IsPrint(r) {
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
+// line of an error, by termsafe's rule (a terminal escape or a line break
+// shown as \x1b, \n), cut shorter than a field: it names a key or a path.
+func safeLabel(s string) string { return termsafe.Cut(s, 80) }

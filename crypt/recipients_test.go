@@ -141,7 +141,7 @@ func TestResolveRecipientFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rs, err := ResolveRecipientFlags([]string{
+	rs, err := ResolveRecipientFlags("--recipient", []string{
 		vectorRecipient(t, "host1"),
 		vectorPub(t, "host2"), // same key as in the file: deduplicated
 		file,
@@ -159,7 +159,7 @@ func TestResolveRecipientFlags(t *testing.T) {
 	}
 
 	// `--recipient "$(ssh-keyscan -t ed25519 web4)"`: a host, then its key.
-	rs, err = ResolveRecipientFlags([]string{"web4 " + sshKeyOnly(vectorPub(t, "host3")) + "\n"})
+	rs, err = ResolveRecipientFlags("--recipient", []string{"web4 " + sshKeyOnly(vectorPub(t, "host3")) + "\n"})
 	if err != nil || len(rs) != 1 || rs[0].Age != vectorRecipient(t, "host3") || rs[0].Source != "--recipient (web4)" {
 		t.Errorf("ssh-keyscan output: %+v, %v", rs, err)
 	}
@@ -173,7 +173,7 @@ func TestResolveRecipientFlags(t *testing.T) {
 		{"", "empty --recipient"},
 		{"age1bogus", "invalid age recipient"},
 	} {
-		if _, err := ResolveRecipientFlags([]string{tc.flag}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := ResolveRecipientFlags("--recipient", []string{tc.flag}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("flag %.30q: err = %v, want %q", tc.flag, err, tc.want)
 		}
 	}
