@@ -229,6 +229,18 @@ func EnsureInclude(nixConf, included string, dryRun bool, storeDir string, warn 
 	return true, nil
 }
 
+// NetrcSetting returns the line of nixConf (or of a file it includes) that
+// sets netrc-file, as Nix reads that file alone; ok is false when none
+// does.
+func NetrcSetting(nixConf string) (set Setting, ok bool, err error) {
+	cfg, err := Load(nixConf)
+	if err != nil {
+		return Setting{}, false, err
+	}
+	set, ok = cfg.last(settingNetrc)
+	return set, ok, nil
+}
+
 // hasInclude loads nixConf, with included treated as present, and reports
 // whether it is included. A config Nix would refuse is an error: it is
 // fixed by hand before nix-auth edits it.
