@@ -25,6 +25,7 @@ type loginOptions struct {
 	noBrowser  bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newLoginCmd(f *Factory) *cobra.Command {
@@ -49,7 +50,8 @@ named with --provider. Default: github.`),
   nix-auth login github.example.com --client-id Iv1.0123456789abcdef
   nix-auth login codeberg
   pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin
-  nix-auth login github --encrypt-to secrets/tokens.yaml`, "\n"),
+  nix-auth login github --encrypt-to secrets/tokens.yaml
+  nix-auth login cache.example.com --provider cache`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			o.target = "github"
@@ -60,19 +62,24 @@ named with --provider. Default: github.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of the host: github, gitlab, gitea, forgejo, sourcehut")
+	fl.StringVar(&o.provider, "provider", "", "forge type of the host: github, gitlab, gitea, forgejo, sourcehut; or cache, for a binary cache")
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application client ID (required for GitHub Enterprise and self-hosted GitLab)")
 	fl.BoolVar(&o.tokenStdin, "token-stdin", false, "read a personal token from standard input instead of the device flow")
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	return c
 }
 
 func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) error {
+	if isCacheProvider(o.provider) {
+		return runCache(ctx, f, config, cacheOptions{target: o.target, user: o.user, login: true, force: o.force,
+			tokenStdin: o.tokenStdin, dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
+	}
 	kind, host, err := resolveTarget(ctx, f, o.target, o.provider)
 	if err != nil {
 		return err
@@ -97,6 +104,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		// Everything Set checks, before a token exists: a forge never
 		// issues one that could not be saved or would not reach Nix.
 		if err := store.CheckSet(host); err != nil {
+			return err
+		}
+		if err := checkNetrc(f, config, kind, host, o.dryRun); err != nil {
 			return err
 		}
 		current = currentToken(store, host)
@@ -161,6 +171,7 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		if tok.Type == providers.OAuth {
 			e.ClientID = oauthClientID(kind, o.clientID)
 		}
+		netrcEntry(&e, kind, enc, st.User)
 		if err := saveEncrypted(f, enc, e, o.dryRun); err != nil {
 			return err
 		}
@@ -176,6 +187,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	}
 	printLoggedIn(f, host, nixTok, st)
 	printChange(f, change, host, nixTok, o.dryRun)
+	if err := saveNetrc(f, config, kind, host, st.User, nixTok, o.dryRun); err != nil {
+		return err
+	}
 	if kind == providers.GitLab && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
 		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
 			tok.ExpiresAt.Sub(f.Now()).Round(time.Minute), tok.ExpiresAt.UTC().Format(time.RFC3339))

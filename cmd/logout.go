@@ -57,6 +57,10 @@ you revoke it there.`),
 			} else if host, err = pickHost(f, store); err != nil {
 				return err
 			}
+			// A binary cache has only a netrc entry (netrc.go).
+			if only, err := logoutNetrcFirst(f, configFlag(c), store, host, o.dryRun); only || err != nil {
+				return err
+			}
 			if err := store.CheckWritable(); err != nil {
 				return err
 			}
@@ -66,9 +70,12 @@ you revoke it there.`),
 			}
 			if o.dryRun {
 				termsafe.Fprintf(f.IO.Out, "Dry run: would remove the token for %s from %s; nothing was written.\n", host, change.TokensFile)
-				return nil
+				return logoutNetrcAfter(f, configFlag(c), host, true)
 			}
 			termsafe.Fprintf(f.IO.Out, "Removed the token for %s from %s.\n", host, change.TokensFile)
+			if err := logoutNetrcAfter(f, configFlag(c), host, false); err != nil {
+				return err
+			}
 			if len(change.Migrated) > 0 {
 				termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
 					strings.Join(change.Migrated, ", "), change.NixConf, change.TokensFile, change.Backup)

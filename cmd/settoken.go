@@ -20,6 +20,7 @@ type setTokenOptions struct {
 	dryRun     bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newSetTokenCmd(f *Factory) *cobra.Command {
@@ -38,7 +39,8 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
   nix-auth set-token git.example.com --provider forgejo < token.txt
-  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`, "\n"),
+  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml
+  pass show attic-token | nix-auth set-token cache.example.com --provider cache`, "\n"),
 		Args: func(c *cobra.Command, a []string) error {
 			if len(a) > 1 {
 				// The extra argument is most likely the token: never echo it.
@@ -55,16 +57,21 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: github, gitlab, gitea, forgejo, sourcehut")
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: github, gitlab, gitea, forgejo, sourcehut; or cache, for a binary cache")
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	return c
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
+	if isCacheProvider(o.provider) {
+		return runCache(ctx, f, config, cacheOptions{target: o.host, user: o.user, noValidate: o.noValidate,
+			dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
+	}
 	kind, host, known, err := resolveArg(o.host, o.provider)
 	if err != nil {
 		return err
@@ -85,6 +92,9 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		// Everything Set checks, before a token exists: a forge never
 		// issues one that could not be saved or would not reach Nix.
 		if err := store.CheckSet(host); err != nil {
+			return err
+		}
+		if err := checkNetrc(f, config, kind, host, o.dryRun); err != nil {
 			return err
 		}
 	}
@@ -133,6 +143,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 			provider = string(kind)
 		}
 		e := entryFor(f, providers.Kind(provider), host, nixTok, nil, st)
+		netrcEntry(&e, providers.Kind(provider), enc, e.User)
 		return saveEncrypted(f, enc, e, o.dryRun)
 	}
 	change, err := store.Set(host, nixTok)
@@ -140,5 +151,12 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		return err
 	}
 	printChange(f, change, host, nixTok, o.dryRun)
+	if known {
+		var user string
+		if st != nil {
+			user = st.User
+		}
+		return saveNetrc(f, config, kind, host, user, nixTok, o.dryRun)
+	}
 	return nil
 }

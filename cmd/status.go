@@ -106,12 +106,20 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
-	entries, err := selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf)
+	// Netrc credentials of binary caches are rows too (cache.go).
+	caches, hosts, onlyCaches, err := netrcCaches(f, store, cfg, hosts)
 	if err != nil {
 		return err
 	}
+	var entries []nixconf.Entry
+	if !onlyCaches {
+		if entries, err = selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf); err != nil {
+			return err
+		}
+	}
 	rows := checkAll(ctx, f, entries, o.warnExpiring)
 	addSources(rows, entries, cfg.Unused())
+	rows = append(rows, checkCaches(ctx, f, caches)...)
 	warnUnused(f, store.Paths, cfg.Unused())
 	if o.json {
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
@@ -121,7 +129,10 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		termsafe.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
-		printSources(f, entries)
+		printSources(f, append(entries, cacheSources(caches)...))
+		if len(caches) > 0 {
+			termsafe.Fprintf(f.IO.Out, "\nNote: the cache credentials come from netrc: %s\n", daemonNote)
+		}
 	}
 	return statusExit(rows)
 }
