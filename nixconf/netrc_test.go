@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -403,4 +404,29 @@ func FuzzNetrcEdit(f *testing.F) {
 			t.Fatalf("removing what was just set does not check: %v\n%q", err, out)
 		}
 	})
+}
+
+// TestNetrcFIFO: a FIFO named as the netrc file never blocks a read.
+func TestNetrcFIFO(t *testing.T) {
+	f := newNetrcFixture(t)
+	fifo := filepath.Join(f.home, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.write(filepath.Join(f.home, "nix.conf"), "netrc-file = "+fifo+"\n", 0o644)
+	s := f.store("")
+	done := make(chan error, 3)
+	go func() { _, _, _, err := s.Lookup("h.test"); done <- err }()
+	go func() { _, _, err := s.Entries(); done <- err }()
+	go func() { _, err := s.Set("h.test", NetrcCredential{Login: "a", Password: "b"}); done <- err }()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("a FIFO gave %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("reading a FIFO blocked")
+		}
+	}
 }

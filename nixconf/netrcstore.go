@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nix-auth/nix-auth/internal/safefile"
 )
@@ -245,15 +247,45 @@ func (s *NetrcStore) Entries() (file string, entries []NetrcEntry, err error) {
 }
 
 // readNetrc reads a netrc file as curl would: missing or unreadable gives
-// nil (curl then sends nothing).
+// nil (curl then sends nothing, without a word).
 func readNetrc(path string) ([]byte, error) {
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+	data, err := readRegular(path, true)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
 		return nil, nil
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("cannot read the netrc file %s: %w", path, pe.Err)
 	}
+	return data, err
+}
+
+// readRegular reads a regular file, at most maxNetrcSize+1 bytes (enough
+// for checkNetrcData to refuse a larger one), without blocking: a FIFO
+// planted where a netrc file is named cannot hang nix-auth. follow says
+// whether a symlink is followed, as curl follows one when it reads.
+func readRegular(path string, follow bool) ([]byte, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !follow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &hintError{msg: path + " is not a regular file; nothing was written",
+			hints: []string{"netrc-file must name a regular file: remove what is at " + path + ", or name another file"}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxNetrcSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", path, err)
 	}
@@ -531,11 +563,11 @@ func readNetrcFile(path string) (data []byte, exists bool, mode fs.FileMode, err
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("cannot read %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, false, 0, &hintError{msg: path + " is not a regular file; nothing was written",
-			hints: []string{"netrc-file must name a regular file: remove what is at " + path + ", or name another file"}}
+	data, err = readRegular(path, false)
+	var he *hintError
+	if errors.As(err, &he) {
+		return nil, false, 0, err
 	}
-	data, err = os.ReadFile(path)
 	if err != nil {
 		return nil, false, 0, &hintError{msg: fmt.Sprintf("cannot read %s: %v; nothing was written", path, errors.Unwrap(err)),
 			hints: []string{"nix-auth edits the netrc file in place, keeping its other entries: it must be readable by you"}}
