@@ -282,6 +282,21 @@ func checkCaches(ctx context.Context, f *Factory, caches []statusCache) []status
 	return rows
 }
 
+// storeCaches takes the binary caches' credentials (use netrc alone) out
+// of an encrypted store's selected entries.
+func storeCaches(file *crypt.File, entries []nixconf.Entry) (rest []nixconf.Entry, caches []statusCache) {
+	for _, ne := range entries {
+		e, ok := file.Entry(ne.Host)
+		if !ok || e.Use.AccessTokens() {
+			rest = append(rest, ne)
+			continue
+		}
+		caches = append(caches, statusCache{cache: e.Host,
+			entry: nixconf.NetrcEntry{Host: nixconf.NetrcMachine(e.Host), Login: e.Login, Password: e.Token, File: file.Path()}})
+	}
+	return rest, caches
+}
+
 // cacheSources are the cache rows as entries for printSources.
 func cacheSources(caches []statusCache) []nixconf.Entry {
 	out := make([]nixconf.Entry, len(caches))

@@ -119,6 +119,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		if st, ok := currentValid(ctx, p, current); ok {
 			termsafe.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", host, termsafe.Field(orUnknown(st.User)))
 			termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
+			if store != nil {
+				return ensureNetrc(f, config, kind, host, st.User, current, o.dryRun)
+			}
 			return nil
 		}
 	}

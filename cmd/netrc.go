@@ -90,6 +90,24 @@ func saveNetrc(f *Factory, config string, kind providers.Kind, host, user, token
 	return nil
 }
 
+// ensureNetrc gives a forge's valid token, kept by a repeated login, its
+// netrc entry when curl would not send it yet (a login from before
+// nix-auth wrote netrc).
+func ensureNetrc(f *Factory, config string, kind providers.Kind, host, user, token string, dryRun bool) error {
+	machine := nixconf.NetrcMachine(host)
+	if !forgeNetrc(kind) || machine == "" {
+		return nil
+	}
+	ns, err := openNetrc(f, config, dryRun)
+	if err != nil {
+		return err
+	}
+	if _, cred, ok, err := ns.Lookup(machine); err != nil || ok && cred.Password == token {
+		return err
+	}
+	return saveNetrc(f, config, kind, host, user, token, dryRun)
+}
+
 // printNetrcChange says what a netrc edit did.
 func printNetrcChange(f *Factory, ch *nixconf.NetrcChange, machine, login string, dryRun bool) {
 	out := f.IO.Out

@@ -271,7 +271,9 @@ func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []strin
 	if err != nil {
 		return nil, err
 	}
-	return checkAll(ctx, f, entries, warn), nil
+	// A binary cache's credential is checked as Nix sends it (cache.go).
+	entries, caches := storeCaches(file, entries)
+	return append(checkAll(ctx, f, entries, warn), checkCaches(ctx, f, caches)...), nil
 }
 
 // metaRows are status rows from a store's readable metadata: expiry is
