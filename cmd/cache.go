@@ -197,6 +197,10 @@ type statusCache struct {
 	// the host itself.
 	cache string
 	entry nixconf.NetrcEntry
+	// check: the credential is sent to the cache. Only to a substituter
+	// Nix's config names, or a host the user named: a netrc file may hold
+	// passwords for other services, which status must not send around.
+	check bool
 }
 
 // netrcCaches lists the netrc credentials status shows besides the access
@@ -225,7 +229,7 @@ func netrcCaches(f *Factory, store *nixconf.Store, cfg *nixconf.Config, hosts []
 		c := statusCache{cache: m, entry: e}
 		for _, s := range subs {
 			if nixconf.NetrcMachine(s) == m {
-				c.cache = s
+				c.cache, c.check = s, true
 				break
 			}
 		}
@@ -244,6 +248,7 @@ func netrcCaches(f *Factory, store *nixconf.Store, cfg *nixconf.Config, hosts []
 			rest = append(rest, h)
 			continue
 		}
+		all[i].check = true
 		caches = append(caches, all[i])
 	}
 	return caches, rest, len(rest) == 0, nil
@@ -265,6 +270,10 @@ func checkCaches(ctx context.Context, f *Factory, caches []statusCache) []status
 				}
 				rows[i] = row
 			}()
+			if !c.check {
+				row.State, row.Problem = stateUnchecked, "not a substituter in Nix's config; `nix-auth status "+c.cache+"` checks it as a binary cache"
+				return
+			}
 			st, err := providers.ValidateCache(ctx, c.cache, c.entry.Login, c.entry.Password, providerOptions(f, ""))
 			switch {
 			case errors.Is(err, providers.ErrNotCache):
@@ -291,7 +300,7 @@ func storeCaches(file *crypt.File, entries []nixconf.Entry) (rest []nixconf.Entr
 			rest = append(rest, ne)
 			continue
 		}
-		caches = append(caches, statusCache{cache: e.Host,
+		caches = append(caches, statusCache{cache: e.Host, check: true,
 			entry: nixconf.NetrcEntry{Host: nixconf.NetrcMachine(e.Host), Login: e.Login, Password: e.Token, File: file.Path()}})
 	}
 	return rest, caches
