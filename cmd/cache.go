@@ -177,15 +177,12 @@ const daemonNote = "this serves your own nix commands (nix store ping, fetches, 
 // extra-substituters, trusted-substituters), as host[:port][/path].
 func substituterKeys(cfg *nixconf.Config) []string {
 	var keys []string
-	for _, name := range []string{"substituters", "trusted-substituters"} {
-		v, _ := cfg.Get(name)
-		for _, s := range strings.Fields(v) {
-			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				continue
-			}
-			keys = append(keys, strings.ToLower(u.Host)+strings.TrimRight(u.Path, "/"))
+	for _, s := range cfg.Substituters() {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			continue
 		}
+		keys = append(keys, strings.ToLower(u.Host)+strings.TrimRight(u.Path, "/"))
 	}
 	return keys
 }

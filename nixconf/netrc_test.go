@@ -430,3 +430,18 @@ func TestNetrcFIFO(t *testing.T) {
 		}
 	}
 }
+
+func TestSubstituters(t *testing.T) {
+	cfg := &Config{}
+	data := []byte("substituters = https://a.test\nextra-substituters = https://b.test/x\nsubstituters = https://c.test\nextra-substituters = https://d.test\nextra-trusted-substituters = https://e.test\n")
+	stmts, err := parseFile(data, "nix.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range stmts {
+		cfg.assigns = append(cfg.assigns, assign{file: "nix.conf", data: data, st: st})
+	}
+	if got := strings.Join(cfg.Substituters(), " "); got != "https://c.test https://d.test https://e.test" {
+		t.Fatalf("Substituters() = %q", got)
+	}
+}

@@ -417,30 +417,6 @@ func (c *Config) Get(name string) (value string, ok bool) {
 	return value, ok
 }
 
-// Setting is the line that gives a setting its value.
-type Setting struct {
-	Value string
-	// File and Line name the line (EnvSource for NIX_CONFIG); Layer is
-	// where File is in Nix's reading order.
-	File  string
-	Line  int
-	Layer Layer
-}
-
-// last returns the line that gives a single-valued setting (such as
-// netrc-file) its value: the last one, as each assignment replaces the
-// value before it. Nix knows no "extra-" form of such a setting.
-func (c *Config) last(name string) (Setting, bool) {
-	var s Setting
-	ok := false
-	for _, a := range c.assigns {
-		if a.st.include == "" && a.st.name == name {
-			s, ok = Setting{Value: a.st.value, File: a.file, Line: a.st.line, Layer: a.layer}, true
-		}
-	}
-	return s, ok
-}
-
 // AccessTokens returns the tokens Nix would use, in the order they were
 // first set. Like Nix's map setting: "access-tokens" replaces everything
 // set before it, "extra-access-tokens" adds hosts not set yet, and within

@@ -233,7 +233,7 @@ func EnsureInclude(nixConf, included string, dryRun bool, storeDir string, warn 
 // sets netrc-file, as Nix reads that file alone; ok is false when none
 // does.
 func NetrcSetting(nixConf string) (set Setting, ok bool, err error) {
-	cfg, err := Load(nixConf)
+	cfg, err := load(nixConf, nil)
 	if err != nil {
 		return Setting{}, false, err
 	}
