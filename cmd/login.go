@@ -23,6 +23,7 @@ type loginOptions struct {
 	noBrowser  bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newLoginCmd(f *Factory) *cobra.Command {
@@ -47,7 +48,8 @@ named with --provider. Default: github.`),
   nix-auth login github.example.com --client-id Iv1.0123456789abcdef
   nix-auth login codeberg
   pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin
-  nix-auth login github --encrypt-to secrets/tokens.yaml`, "\n"),
+  nix-auth login github --encrypt-to secrets/tokens.yaml
+  nix-auth login cache.example.com --provider cache`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			o.target = "github"
@@ -58,19 +60,24 @@ named with --provider. Default: github.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of the host: "+strings.Join(providers.Names(), ", "))
+	fl.StringVar(&o.provider, "provider", "", "forge type of the host: "+strings.Join(providers.Names(), ", ")+"; or cache, for a binary cache")
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application client ID (required for GitHub Enterprise and self-hosted GitLab)")
 	fl.BoolVar(&o.tokenStdin, "token-stdin", false, "read a personal token from standard input instead of the device flow")
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	return c
 }
 
 func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) error {
+	if isCacheProvider(o.provider) {
+		return runCache(ctx, f, config, cacheOptions{target: o.target, user: o.user, login: true, force: o.force,
+			tokenStdin: o.tokenStdin, dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
+	}
 	// Where the token goes is checked before the user goes through a
 	// browser flow whose result could not be saved: a read-only nix.conf,
 	// or an encrypted store this machine has no key for.
@@ -79,11 +86,20 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	if err != nil {
 		return err
 	}
+	_, plain := fl.sink.(*plainSink)
+	if plain {
+		if err := checkNetrc(f, config, fl.kind, fl.host, o.dryRun); err != nil {
+			return err
+		}
+	}
 	if !o.force {
 		if cur, ok := fl.sink.Entry(fl.host); ok {
 			if st, ok := currentValid(ctx, fl.p, cur.Token); ok {
 				termsafe.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", fl.host, termsafe.Field(orUnknown(st.User)))
 				termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
+				if plain {
+					return ensureNetrc(f, config, fl.kind, fl.host, st.User, cur.Token, o.dryRun)
+				}
 				return nil
 			}
 		}
@@ -120,9 +136,18 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	if err != nil {
 		return err
 	}
-	ch, err := fl.save(fl.entry(nixTok, tok, st), st)
+	e := fl.entry(nixTok, tok, st)
+	if ss, ok := fl.sink.(*storeSink); ok {
+		netrcEntry(&e, fl.kind, ss.file, st.User)
+	}
+	ch, err := fl.save(e, st)
 	if err != nil {
 		return err
+	}
+	if plain {
+		if err := saveNetrc(f, config, fl.kind, fl.host, st.User, nixTok, o.dryRun); err != nil {
+			return err
+		}
 	}
 	if fl.kind == providers.GitLab && tok != nil && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
 		ch.expiring(f, fl.host, tok.ExpiresAt)

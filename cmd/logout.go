@@ -70,6 +70,13 @@ func runLogout(f *Factory, config string, a []string, o *logoutOptions) error {
 			return err
 		}
 	}
+	ps, plain := sink.(*plainSink)
+	if plain {
+		// A binary cache has only a netrc entry (netrc.go).
+		if only, err := logoutNetrcFirst(f, config, ps.store, host, o.dryRun); only || err != nil {
+			return err
+		}
+	}
 	if err := sink.CheckRemove(host); err != nil {
 		return err
 	}
@@ -78,6 +85,9 @@ func runLogout(f *Factory, config string, a []string, o *logoutOptions) error {
 		return err
 	}
 	ch.report(f, host, "")
+	if plain {
+		return logoutNetrcAfter(f, config, host, o.dryRun)
+	}
 	return nil
 }
 

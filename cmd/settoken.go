@@ -18,6 +18,7 @@ type setTokenOptions struct {
 	dryRun     bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newSetTokenCmd(f *Factory) *cobra.Command {
@@ -36,7 +37,8 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
   nix-auth set-token git.example.com --provider forgejo < token.txt
-  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`, "\n"),
+  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml
+  pass show attic-token | nix-auth set-token cache.example.com --provider cache`, "\n"),
 		Args: func(c *cobra.Command, a []string) error {
 			if len(a) > 1 {
 				// The extra argument is most likely the token: never echo it.
@@ -53,20 +55,31 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", "))
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", ")+"; or cache, for a binary cache")
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	return c
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
+	if isCacheProvider(o.provider) {
+		return runCache(ctx, f, config, cacheOptions{target: o.host, user: o.user, noValidate: o.noValidate,
+			dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
+	}
 	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider},
 		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
+	}
+	_, plain := fl.sink.(*plainSink)
+	if plain {
+		if err := checkNetrc(f, config, fl.kind, fl.host, o.dryRun); err != nil {
+			return err
+		}
 	}
 	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", fl.host), false)
 	if err != nil {
@@ -92,6 +105,15 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 			return err
 		}
 	}
-	_, err = fl.save(fl.entry(nixTok, nil, st), st)
-	return err
+	e := fl.entry(nixTok, nil, st)
+	if ss, ok := fl.sink.(*storeSink); ok {
+		netrcEntry(&e, fl.kind, ss.file, e.User)
+	}
+	if _, err := fl.save(e, st); err != nil {
+		return err
+	}
+	if plain && fl.kind != "" {
+		return saveNetrc(f, config, fl.kind, fl.host, e.User, nixTok, o.dryRun)
+	}
+	return nil
 }

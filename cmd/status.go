@@ -128,12 +128,20 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
-	entries, err := selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf)
+	// Netrc credentials of binary caches are rows too (cache.go).
+	caches, hosts, onlyCaches, err := netrcCaches(f, store, cfg, hosts)
 	if err != nil {
 		return err
 	}
+	var entries []nixconf.Entry
+	if !onlyCaches {
+		if entries, err = selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf); err != nil {
+			return err
+		}
+	}
 	rows := checkAll(ctx, f, entries, o.warnExpiring)
 	addSources(rows, entries, cfg.Unused())
+	rows = append(rows, checkCaches(ctx, f, caches)...)
 	warnUnused(f, store.Paths, cfg.Unused())
 	if o.json {
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
@@ -143,7 +151,10 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		termsafe.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
-		printSources(f, entries)
+		printSources(f, append(entries, cacheSources(caches)...))
+		if len(caches) > 0 {
+			termsafe.Fprintf(f.IO.Out, "\nNote: the cache credentials come from netrc: %s\n", daemonNote)
+		}
 	}
 	return statusExit(rows)
 }
@@ -288,7 +299,9 @@ func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []strin
 	if err != nil {
 		return nil, err
 	}
-	return checkAll(ctx, f, entries, warn), nil
+	// A binary cache's credential is checked as Nix sends it (cache.go).
+	entries, caches := storeCaches(file, entries)
+	return append(checkAll(ctx, f, entries, warn), checkCaches(ctx, f, caches)...), nil
 }
 
 // metaRows are status rows from a store's readable metadata: expiry is

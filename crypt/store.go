@@ -33,6 +33,44 @@ type Entry struct {
 	// refresh must name the same one, and self-managed GitLab has no
 	// default; an application ID is public, so it is not encrypted.
 	ClientID string
+	// Use says where the credential goes: Nix's access-tokens, the netrc
+	// file its downloader reads, or both. "" is UseAccessTokens, what
+	// every store written before netrc credentials holds.
+	Use Use
+	// Login is the netrc entry's login (Use netrc or both): curl sends
+	// Login and Token as Basic auth. Required there: curl ignores an entry
+	// with a password only once another entry follows it.
+	Login string
+}
+
+// Use is where an entry's credential goes.
+type Use string
+
+// The uses, as the stores spell them.
+const (
+	// UseAccessTokens: Nix's access-tokens setting (github:, gitlab:,
+	// sourcehut: inputs).
+	UseAccessTokens Use = "access-tokens"
+	// UseNetrc: the netrc file only (binary caches).
+	UseNetrc Use = "netrc"
+	// UseBoth: both (Gitea, Forgejo, Codeberg: their archives fetch with
+	// netrc).
+	UseBoth Use = "both"
+)
+
+// AccessTokens reports whether the credential goes to access-tokens.
+func (u Use) AccessTokens() bool { return u == "" || u == UseAccessTokens || u == UseBoth }
+
+// Netrc reports whether the credential goes to netrc.
+func (u Use) Netrc() bool { return u == UseNetrc || u == UseBoth }
+
+// ParseUse reads a use as a store spells it; "" is UseAccessTokens.
+func ParseUse(s string) (Use, error) {
+	switch u := Use(s); u {
+	case "", UseAccessTokens, UseNetrc, UseBoth:
+		return u, nil
+	}
+	return "", fmt.Errorf("use must be %s, %s or %s", UseAccessTokens, UseNetrc, UseBoth)
 }
 
 // Format is the kind of encrypted store a file holds.
@@ -233,12 +271,21 @@ func (f *File) Entry(host string) (Entry, bool) {
 // or SetRecipients: an age header does not say who it is encrypted to.
 func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients()) }
 
+// CarriesNetrc reports whether the store keeps an entry's Use and Login,
+// so that it can hold netrc credentials: .age stores do; sops stores once
+// their schema has the use and login fields.
+func (f *File) CarriesNetrc() bool { return f.format == FormatAge }
+
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
-// access-tokens line rendered from the store.
+// access-tokens line or a line of the netrc file rendered from the store.
 func (f *File) Put(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return fileErr(f.path, ErrInvalid, err.Error())
+	}
+	if e.Use.Netrc() && !f.CarriesNetrc() {
+		return fileErr(f.path, ErrInvalid, "this store cannot hold a netrc credential (for "+e.Host+"): its format has no use and login fields yet",
+			"keep it in an .age store (--encrypt-to secrets/netrc.age), or in this machine's netrc (leave out --encrypt-to)")
 	}
 	e.Scopes = slices.Clone(e.Scopes)
 	if err := f.st.put(e); err != nil {
@@ -554,8 +601,9 @@ func LoadMeta(path string) (m *Meta, err error) {
 }
 
 // checkEntry refuses what would break or inject into the rendered
-// `access-tokens = host=token ...` line, with nixconf's validator: the
-// one render applies, so a store never holds an entry render refuses.
+// `access-tokens = host=token ...` line or netrc entry, with nixconf's
+// validators: the ones render applies, so a store never holds an entry
+// render refuses.
 func checkEntry(e Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
 		return err
@@ -564,15 +612,51 @@ func checkEntry(e Entry) error {
 	if err := nixconf.ValidateToken(e.Token); err != nil {
 		return fmt.Errorf("the token for %s: %w", e.Host, err)
 	}
+	if err := CheckNetrc(e); err != nil {
+		return err
+	}
 	if e.RefreshToken != "" {
 		if err := nixconf.ValidateToken(e.RefreshToken); err != nil {
 			return fmt.Errorf("the refresh token for %s: %w", e.Host, err)
 		}
 	}
-	for _, s := range append([]string{e.Provider, e.User, e.ClientID}, e.Scopes...) {
+	for _, s := range append([]string{e.Provider, e.User, e.ClientID, e.Login}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
 			return fmt.Errorf("metadata for %s contains a control character", e.Host)
 		}
+	}
+	return nil
+}
+
+// CheckNetrc is the rule for an entry's use and login, the one render
+// applies too: a known use; for a netrc credential a host curl can match
+// (no IPv6 address), a login, and login and token as every netrc reader
+// reads them back; no login on an access token alone.
+func CheckNetrc(e Entry) error {
+	if _, err := ParseUse(string(e.Use)); err != nil {
+		return fmt.Errorf("the entry for %s: %w", e.Host, err)
+	}
+	if !e.Use.Netrc() {
+		if e.Login != "" {
+			return fmt.Errorf("the entry for %s has a login but goes to access-tokens only: a login is for netrc (use: %s or %s)", e.Host, UseNetrc, UseBoth)
+		}
+		return nil
+	}
+	machine := nixconf.NetrcMachine(e.Host)
+	if machine == "" {
+		return fmt.Errorf("the entry for %s cannot go to netrc: a netrc entry names a host name or IPv4 address", e.Host)
+	}
+	if err := nixconf.ValidateNetrcHost(machine); err != nil {
+		return err
+	}
+	if e.Login == "" {
+		return fmt.Errorf("the netrc credential for %s has no login: curl ignores a password-only entry once another entry follows it", e.Host)
+	}
+	if err := nixconf.ValidateNetrcValue("login", e.Login); err != nil {
+		return fmt.Errorf("%s: %w", e.Host, err)
+	}
+	if err := nixconf.ValidateNetrcValue("password", e.Token); err != nil {
+		return fmt.Errorf("the token for %s, as a netrc password: %w", e.Host, err)
 	}
 	return nil
 }

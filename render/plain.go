@@ -155,6 +155,11 @@ func parseTree(path string, data []byte) ([]crypt.Entry, error) {
 				e.Provider = v.Value
 			case "user":
 				e.User = v.Value
+			case "use":
+				// Checked with the rest of the entry (crypt.CheckNetrc).
+				e.Use = crypt.Use(v.Value)
+			case "login":
+				e.Login = v.Value
 			case "expires":
 				t, err := time.Parse(time.RFC3339, v.Value)
 				if err != nil {
