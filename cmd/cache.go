@@ -99,9 +99,8 @@ func runCache(ctx context.Context, f *Factory, config string, o cacheOptions) er
 			return err
 		}
 	}
-	po := providerOptions(f, "")
 	if o.login && !o.force && has && current.Login == login {
-		if st, err := providers.ValidateCache(ctx, cache, login, current.Password, po); err == nil && st.Valid {
+		if st, err := validateCache(ctx, f, cache, login, current.Password); err == nil && st.Valid {
 			termsafe.Fprintf(f.IO.Out, "Already logged in to the cache %s (login %s).\n", cache, login)
 			termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
 			return nil
@@ -120,7 +119,7 @@ func runCache(ctx context.Context, f *Factory, config string, o cacheOptions) er
 		return badToken(err)
 	}
 	if !o.noValidate {
-		st, err := providers.ValidateCache(ctx, cache, login, tok, po)
+		st, err := validateCache(ctx, f, cache, login, tok)
 		if err != nil {
 			hints := []string{"retry when the cache is reachable"}
 			if !o.login {
@@ -273,7 +272,7 @@ func checkCaches(ctx context.Context, f *Factory, caches []statusCache) []status
 				row.State, row.Problem = stateUnchecked, "not a substituter in Nix's config; `nix-auth status "+c.cache+"` checks it as a binary cache"
 				return
 			}
-			st, err := providers.ValidateCache(ctx, c.cache, c.entry.Login, c.entry.Password, providerOptions(f, ""))
+			st, err := validateCache(ctx, f, c.cache, c.entry.Login, c.entry.Password)
 			switch {
 			case errors.Is(err, providers.ErrNotCache):
 				row.State, row.Problem = stateUnchecked, "no binary cache answers at https://"+c.cache+"/nix-cache-info"
@@ -312,4 +311,16 @@ func cacheSources(caches []statusCache) []nixconf.Entry {
 		out[i] = nixconf.Entry{Host: c.cache, File: c.entry.File, Line: c.entry.Line}
 	}
 	return out
+}
+
+// validateCache checks a cache's credential with the table's cache
+// provider.
+func validateCache(ctx context.Context, f *Factory, cache, login, password string) (*providers.Status, error) {
+	o := providerOptions(f, "")
+	o.Login = login
+	p, err := providers.New(providers.Cache, cache, o)
+	if err != nil {
+		return nil, err
+	}
+	return p.Validate(ctx, password)
 }

@@ -48,6 +48,9 @@ var hintRules = []hintRule{
 	onTyped(providers.ErrNotForge, func(*providers.Error) string {
 		return "name the forge: " + providerFlag()
 	}),
+	onTyped(providers.ErrNotCache, func(e *providers.Error) string {
+		return fmt.Sprintf("give the cache's URL as a substituter names it, e.g. `nix-auth login %s/mycache --provider cache` (Attic serves each cache under its name)", e.Host)
+	}),
 	onTyped(providers.ErrSelfHosted, func(e *providers.Error) string {
 		return fmt.Sprintf("name the host that runs it, e.g. `nix-auth login git.example.com --provider %s`", e.Kind)
 	}),

@@ -161,7 +161,8 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 func forgeTitles(deviceFlow bool) []string {
 	var out []string
 	for _, fg := range providers.Forges() {
-		if (fg.DeviceFlow != nil) != deviceFlow {
+		// A binary cache is no forge (the Long text says it apart).
+		if (fg.DeviceFlow != nil) != deviceFlow || fg.Netrc == providers.OnlyNetrc {
 			continue
 		}
 		out = append(out, fg.Title)

@@ -54,9 +54,37 @@ type Forge struct {
 	// token is the password); empty when the forge takes no token over
 	// HTTPS git.
 	GitUser string
+	// Netrc says whether the credential also goes, or goes only, to the
+	// netrc file Nix's downloader (curl) reads.
+	Netrc NetrcUse
 	// new makes the provider for one host.
 	new func(b base) Provider
 }
+
+// NetrcUse is what the netrc file Nix's downloader reads is to a forge's
+// credential. Nix sends access-tokens to the fetchers a row lists, and
+// netrc's Basic credentials on every other download it makes with curl:
+// archives, builtins.fetchTarball, binary caches.
+type NetrcUse int
+
+const (
+	// NoNetrc: the credential goes to access-tokens only, which the
+	// forge's Nix fetcher sends.
+	NoNetrc NetrcUse = iota
+	// AlsoNetrc: to access-tokens and netrc, as `machine HOST login USER
+	// password TOKEN`: Nix has no fetcher for the forge, so its archives
+	// authenticate through netrc alone.
+	AlsoNetrc
+	// OnlyNetrc: to netrc alone: a binary cache, which Nix reaches with
+	// curl only.
+	OnlyNetrc
+)
+
+// DefaultNetrcLogin is the login sent with a token as password when the
+// account is not known: Gitea, Forgejo and token caches (Attic, Cachix)
+// take any, and curl needs one (it drops a password-only entry once
+// another entry follows it).
+const DefaultNetrcLogin = gitUserToken
 
 // PublicHost is a public instance of a forge.
 type PublicHost struct {
@@ -173,6 +201,7 @@ func table() []Forge {
 			// Gitea and Forgejo read the password as the token and the
 			// account from the token, whatever the username.
 			GitUser: gitUserToken,
+			Netrc:   AlsoNetrc,
 			new:     func(b base) Provider { return newGitea(b) },
 		},
 		{
@@ -182,6 +211,7 @@ func table() []Forge {
 			TokenPage:    giteaTokenPage,
 			Instructions: giteaInstructions("Forgejo"),
 			GitUser:      gitUserToken,
+			Netrc:        AlsoNetrc,
 			new:          func(b base) Provider { return newGitea(b) },
 		},
 		{
@@ -197,6 +227,14 @@ func table() []Forge {
 			// over SSH only: a token sent over HTTPS would travel for nothing.
 			GitUser: "",
 			new:     func(b base) Provider { return newSourceHut(b) },
+		},
+		{
+			// Attic, Cachix, Harmonia, nix-serve: any HTTP cache behind
+			// Basic auth, or a bearer token it also takes as a Basic
+			// password. No probes: a host is a cache when the user says so.
+			Kind: Cache, Title: "binary cache", Names: []string{"cache"},
+			Netrc: OnlyNetrc,
+			new:   func(b base) Provider { return &cache{b} },
 		},
 	}
 }
@@ -396,8 +434,8 @@ func giteaTokenPage(h string) (string, string) {
 func giteaInstructions(title string) func(string) string {
 	return func(h string) string {
 		return fmt.Sprintf("Nix has no %[1]s fetcher: it uses access-tokens only in its %[3]s fetchers, "+
-			"so Nix itself does not send this token to %[2]s; tarball and git+https fetches from %[2]s authenticate through "+
-			"netrc or git's credential helpers instead. nix-auth keeps it with your other forge tokens and validates it. "+
+			"so nix-auth also writes this token to the netrc file Nix's downloader reads, and archives and tarballs from %[2]s "+
+			"authenticate with it; git+https fetches take git's credential helper. "+
 			"Give it read permission on \"repository\" and \"user\".", title, h, accessTokenFetchers())
 	}
 }
