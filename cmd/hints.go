@@ -81,7 +81,10 @@ var hintRules = []hintRule{
 		return "run `nix-auth status` to see the hosts that have tokens"
 	}),
 	onTyped(nixconf.ErrRendered, func(e *nixconf.Error) string {
-		return fmt.Sprintf("change the token in the store render reads: `nix-auth login %s --encrypt-to STORE`", e.Host)
+		return fmt.Sprintf("change the token in the store render reads: `nix-auth login %s --encrypt-to STORE`", orHost(e.Host))
+	}),
+	onTyped(nixconf.ErrManaged, func(e *nixconf.Error) string {
+		return fmt.Sprintf("or keep the token in an encrypted store, which render writes out on each host: `nix-auth login %s --encrypt-to STORE`", orHost(e.Host))
 	}),
 	func(err error) []string {
 		var e *nixconf.WriterError
@@ -108,6 +111,9 @@ var hintRules = []hintRule{
 	},
 	onKind(crypt.ErrPassphrase, func(error) string {
 		return "on a host, decrypt with its own key: --identity /etc/ssh/ssh_host_ed25519_key"
+	}),
+	onKind(crypt.ErrNoNetrc, func(error) string {
+		return "keep it in an .age store (--encrypt-to secrets/caches.age), which render writes to netrc with --netrc-output; or in this machine's netrc (leave out --encrypt-to)"
 	}),
 	onKind(crypt.ErrLockout, func(error) string {
 		return "or pass --force if the new recipients' holders will manage the file"
@@ -162,6 +168,14 @@ func onTyped[E error](kind error, hint func(E) string) hintRule {
 		}
 		return []string{hint(e)}
 	}
+}
+
+// orHost is host, or HOST when the error names none.
+func orHost(host string) string {
+	if host == "" {
+		return "HOST"
+	}
+	return host
 }
 
 // providerFlag is --provider with the forges it takes, from the table.

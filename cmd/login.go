@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
@@ -38,6 +39,11 @@ Get a token for a forge and save it where Nix reads it.
 URL, you approve in a browser, and the token comes back by itself.
 ` + joinWords(forgeTitles(false), "and") + ` use a personal access token that you
 create on the forge's settings page and paste at a prompt that does not echo.
+Where the token goes follows the forge: access-tokens.conf, and for Gitea,
+Forgejo and Codeberg (which Nix has no fetcher for) the netrc file Nix's
+downloader reads too, so that their archives authenticate. A binary cache
+(--provider cache: Attic, Cachix, Harmonia, nix-serve) takes its token, checked
+with GET /nix-cache-info, in netrc alone; --user gives its login.
 
 The argument is a provider name (` + strings.Join(providers.HostNames(), ", ") + `) or a
 host (github.example.com); an unknown host is identified by probing it, or
@@ -60,7 +66,7 @@ named with --provider. Default: github.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of the host: "+strings.Join(providers.Names(), ", ")+"; or cache, for a binary cache")
+	fl.StringVar(&o.provider, "provider", "", "forge type of the host (cache: a binary cache): "+strings.Join(providers.Names(), ", "))
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application client ID (required for GitHub Enterprise and self-hosted GitLab)")
 	fl.BoolVar(&o.tokenStdin, "token-stdin", false, "read a personal token from standard input instead of the device flow")
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
@@ -74,34 +80,17 @@ named with --provider. Default: github.`),
 }
 
 func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) error {
-	if isCacheProvider(o.provider) {
-		return runCache(ctx, f, config, cacheOptions{target: o.target, user: o.user, login: true, force: o.force,
-			tokenStdin: o.tokenStdin, dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
-	}
 	// Where the token goes is checked before the user goes through a
 	// browser flow whose result could not be saved: a read-only nix.conf,
 	// or an encrypted store this machine has no key for.
-	fl, err := startFlow(ctx, f, flowTarget{target: o.target, provider: o.provider, detect: true, clientID: o.clientID},
+	fl, err := startFlow(ctx, f, flowTarget{target: o.target, provider: o.provider, detect: true, clientID: o.clientID, user: o.user},
 		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
 	}
-	_, plain := fl.sink.(*plainSink)
-	if plain {
-		if err := checkNetrc(f, config, fl.kind, fl.host, o.dryRun); err != nil {
-			return err
-		}
-	}
 	if !o.force {
-		if cur, ok := fl.sink.Entry(fl.host); ok {
-			if st, ok := currentValid(ctx, fl.p, cur.Token); ok {
-				termsafe.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", fl.host, termsafe.Field(orUnknown(st.User)))
-				termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
-				if plain {
-					return ensureNetrc(f, config, fl.kind, fl.host, st.User, cur.Token, o.dryRun)
-				}
-				return nil
-			}
+		if done, err := keepCurrent(ctx, fl, o.user); done || err != nil {
+			return err
 		}
 	}
 
@@ -136,18 +125,9 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	if err != nil {
 		return err
 	}
-	e := fl.entry(nixTok, tok, st)
-	if ss, ok := fl.sink.(*storeSink); ok {
-		netrcEntry(&e, fl.kind, ss.file, st.User)
-	}
-	ch, err := fl.save(e, st)
+	ch, err := fl.save(fl.entry(nixTok, tok, st), st)
 	if err != nil {
 		return err
-	}
-	if plain {
-		if err := saveNetrc(f, config, fl.kind, fl.host, st.User, nixTok, o.dryRun); err != nil {
-			return err
-		}
 	}
 	if fl.kind == providers.GitLab && tok != nil && tok.Type == providers.OAuth && !tok.ExpiresAt.IsZero() {
 		ch.expiring(f, fl.host, tok.ExpiresAt)
@@ -173,6 +153,39 @@ func forgeTitles(deviceFlow bool) []string {
 		}
 	}
 	return out
+}
+
+// keepCurrent keeps host's credential when the forge (or the cache)
+// still takes it, so that a repeated login does not replace a working
+// token; one that goes to netrc too and is not there yet (a login from
+// before nix-auth wrote netrc) gets its netrc entry. A login given with
+// --user that the credential does not have is not kept. done is true when
+// there is nothing more to do.
+func keepCurrent(ctx context.Context, fl *tokenFlow, user string) (done bool, err error) {
+	cur, ok := fl.sink.Entry(fl.host)
+	if !ok || user != "" && cur.Use.Netrc() && cur.Login != user {
+		return false, nil
+	}
+	st, ok := currentValid(ctx, fl.p, cur.Token)
+	if !ok {
+		return false, nil
+	}
+	out := fl.f.IO.Out
+	if fl.use == crypt.UseNetrc {
+		termsafe.Fprintf(out, "Already logged in to the cache %s (login %s).\n", fl.host, termsafe.Field(st.User))
+	} else {
+		termsafe.Fprintf(out, "Already logged in to %s as %s.\n", fl.host, termsafe.Field(orUnknown(st.User)))
+	}
+	e, more := fl.sink.complete(cur, fl.use, fl.netrcLogin(st))
+	if !more {
+		termsafe.Fprintln(out, "Use --force to replace the token.")
+		return true, nil
+	}
+	if e.Provider == "" {
+		e.Provider = string(fl.kind)
+	}
+	_, err = fl.save(e, nil)
+	return true, err
 }
 
 // currentValid reports whether the forge accepts the token host already

@@ -176,7 +176,7 @@ func refreshOne(ctx context.Context, f *Factory, sink tokenSink, e crypt.Entry, 
 		// default one.
 		clientID = e.ClientID
 	}
-	fl, err := newFlow(f, sink, kind, e.Host, clientID)
+	fl, err := newFlow(f, sink, kind, e.Host, clientID, e.Login)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", e.Host, err)
 	}

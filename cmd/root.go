@@ -156,7 +156,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 nix-auth gets access tokens for code forges
 (` + strings.Join(append(forgeTitles(true), forgeTitles(false)...), ", ") + `), validates them, and
 writes them where Nix reads them: a 0600 access-tokens.conf beside nix.conf,
-pulled in with "!include access-tokens.conf".`),
+pulled in with "!include access-tokens.conf", and the netrc file Nix's
+downloader reads (archives, binary caches).`),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       version,

@@ -32,7 +32,9 @@ when it is piped, else from a prompt that does not echo. It is never taken
 from the command line, where ps and shell history would keep it.
 
 When HOST is a known forge (or --provider names one), the token is validated
-first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
+first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs. It goes where
+login puts it: access-tokens.conf, and netrc too for Gitea, Forgejo and
+Codeberg; a binary cache's (--provider cache) to netrc alone.`),
 		Example: strings.Trim(`
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
@@ -55,7 +57,7 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", ")+"; or cache, for a binary cache")
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token (cache: a binary cache): "+strings.Join(providers.Names(), ", "))
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
@@ -66,20 +68,10 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
-	if isCacheProvider(o.provider) {
-		return runCache(ctx, f, config, cacheOptions{target: o.host, user: o.user, noValidate: o.noValidate,
-			dryRun: o.dryRun, encryptTo: o.encryptTo, keys: &o.keys})
-	}
-	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider},
+	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider, user: o.user},
 		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
-	}
-	_, plain := fl.sink.(*plainSink)
-	if plain {
-		if err := checkNetrc(f, config, fl.kind, fl.host, o.dryRun); err != nil {
-			return err
-		}
 	}
 	raw, err := f.readSecret(fmt.Sprintf("Token for %s: ", fl.host), false)
 	if err != nil {
@@ -98,22 +90,13 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		st, err = fl.validate(ctx, nixTok, func(err error) error {
 			return &hintError{
 				msg:   fmt.Sprintf("could not validate the token: %v; nothing was written", err),
-				hints: []string{"retry when the forge is reachable, or save it anyway with --no-validate"},
+				hints: append(hintsOf(err), "retry when the forge is reachable, or save it anyway with --no-validate"),
 			}
 		})
 		if err != nil {
 			return err
 		}
 	}
-	e := fl.entry(nixTok, nil, st)
-	if ss, ok := fl.sink.(*storeSink); ok {
-		netrcEntry(&e, fl.kind, ss.file, e.User)
-	}
-	if _, err := fl.save(e, st); err != nil {
-		return err
-	}
-	if plain && fl.kind != "" {
-		return saveNetrc(f, config, fl.kind, fl.host, e.User, nixTok, o.dryRun)
-	}
-	return nil
+	_, err = fl.save(fl.entry(nixTok, nil, st), st)
+	return err
 }

@@ -109,7 +109,7 @@ func TestCheckNetrc(t *testing.T) {
 	if f.CarriesNetrc() {
 		t.Fatal("a sops store claims to carry netrc credentials")
 	}
-	if err := f.Put(ok); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cannot hold a netrc credential") {
+	if err := f.Put(ok); !errors.Is(err, ErrNoNetrc) || !strings.Contains(err.Error(), "cannot hold a binary cache's credential") {
 		t.Fatalf("sops Put of a netrc credential: %v", err)
 	}
 }

@@ -100,6 +100,7 @@ var (
 	ErrLockout       = errors.New("no given identity could decrypt the file afterwards")
 	ErrRecipient     = errors.New("unusable recipient")
 	ErrInvalid       = errors.New("invalid entry")
+	ErrNoNetrc       = errors.New("the store cannot hold netrc credentials")
 )
 
 // FileError is a problem with one store file. Its message names the file;
@@ -276,6 +277,19 @@ func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients())
 // their schema has the use and login fields.
 func (f *File) CarriesNetrc() bool { return f.format == FormatAge }
 
+// CheckUse refuses, with ErrNoNetrc, a credential for host that goes to
+// netrc (u) when the store cannot carry one.
+func (f *File) CheckUse(host string, u Use) error {
+	if !u.Netrc() || f.CarriesNetrc() {
+		return nil
+	}
+	what := "a netrc credential"
+	if !u.AccessTokens() {
+		what = "a binary cache's credential"
+	}
+	return fileErr(f.path, ErrNoNetrc, fmt.Sprintf("a %s store cannot hold %s yet (for %s): its schema has no use and login fields; nothing was written", f.format, what, host))
+}
+
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
 // access-tokens line or a line of the netrc file rendered from the store.
@@ -283,9 +297,8 @@ func (f *File) Put(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return fileErr(f.path, ErrInvalid, err.Error())
 	}
-	if e.Use.Netrc() && !f.CarriesNetrc() {
-		return fileErr(f.path, ErrInvalid, "this store cannot hold a netrc credential (for "+e.Host+"): its format has no use and login fields yet",
-			"keep it in an .age store (--encrypt-to secrets/netrc.age), or in this machine's netrc (leave out --encrypt-to)")
+	if err := f.CheckUse(e.Host, e.Use); err != nil {
+		return err
 	}
 	e.Scopes = slices.Clone(e.Scopes)
 	if err := f.st.put(e); err != nil {

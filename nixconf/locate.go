@@ -164,6 +164,9 @@ var (
 	// ErrRendered: what stands in the way is a file render writes; its
 	// token is changed in the store it renders.
 	ErrRendered = errors.New("the token is set by a rendered file")
+	// ErrManaged: the file to edit is a symlink into the Nix store, made
+	// by home-manager or NixOS, which nix-auth does not write.
+	ErrManaged = errors.New("the file is managed by home-manager or NixOS")
 )
 
 // Error is the message, without the hints.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,38 +32,16 @@ const netrcFileMode fs.FileMode = 0o600
 // answers for it) in the check that an edit leaves other hosts alone.
 const netrcSentinel = "nix-auth-check.invalid"
 
-// NetrcStore edits the netrc file Nix's downloader reads for the user's
-// own nix commands: the file Nix's config names with netrc-file, or
-// NetrcFile beside nix.conf, which nix.conf then names. The nix-daemon
-// reads its own netrc-file (the system's) for the substitutions and
-// builtin fetches it does: that one is render's, at activation.
-//
-// Every edit is checked before it is written, with curl's own reading of
-// the file (NetrcLookup): the host gets exactly the credential asked for,
-// every other host keeps what it had, and Nix reads the file edited.
-type NetrcStore struct {
-	Paths Paths
-	// DryRun computes every NetrcChange but writes nothing, not even a
-	// lock.
-	DryRun bool
-	// StoreDir is the Nix store; empty means DefaultStoreDir.
-	StoreDir string
-	// Warn, if set, hears of a lock taken over from a process that died
-	// holding it.
-	Warn func(msg string)
-}
-
-// NetrcChange says what NetrcStore.Set or Remove did, or would do with
-// DryRun.
+// NetrcChange says what a Save or RemoveFrom did to the netrc file, or
+// would do with DryRun.
 type NetrcChange struct {
-	NixConf string
 	// File is the netrc file edited (or, when nothing was to be removed,
 	// the one Nix reads).
 	File string
-	// SettingAdded is true when "netrc-file = File" was added to NixConf.
+	// SettingAdded is true when "netrc-file = File" was added to nix.conf.
 	SettingAdded bool
-	// Found is true when File had an entry for the host: Set replaced
-	// it, Remove removed it.
+	// Found is true when File had an entry for the host: Save replaced
+	// it, RemoveFrom removed it.
 	Found bool
 	// Dropped is the netrc file this user's nix read before SettingAdded,
 	// and DroppedHosts the hosts it has entries for (besides the one
@@ -70,7 +49,7 @@ type NetrcChange struct {
 	// does.
 	Dropped      string
 	DroppedHosts []string
-	// Still is, after Remove, the file from which curl still sends the
+	// Still is, after RemoveFrom, the file from which curl still sends the
 	// host a credential (a "default" entry, or a file nix-auth does not
 	// manage); empty when it sends none.
 	Still string
@@ -99,20 +78,16 @@ func setLine(file string) (string, error) {
 // EffectiveNetrc returns the netrc file Nix reads for the user's commands,
 // and the line that names it (nil: no config sets netrc-file, and Nix
 // reads DefaultNetrc).
-func (s *NetrcStore) EffectiveNetrc() (string, *Setting, error) {
+func (s *Store) EffectiveNetrc() (string, *Setting, error) {
 	cfg, err := s.load(nil)
 	if err != nil {
 		return "", nil, err
 	}
-	file, by := s.effective(cfg)
+	file, by := s.effectiveNetrc(cfg)
 	return file, by, nil
 }
 
-func (s *NetrcStore) load(overlay map[string][]byte) (*Config, error) {
-	return loadLayers(s.Paths.earlier(), s.Paths.NixConf, s.Paths.NixConfig, overlay)
-}
-
-func (s *NetrcStore) effective(cfg *Config) (string, *Setting) {
+func (s *Store) effectiveNetrc(cfg *Config) (string, *Setting) {
 	set, ok := cfg.last(settingNetrc)
 	if !ok {
 		return s.Paths.DefaultNetrc(), nil
@@ -120,18 +95,18 @@ func (s *NetrcStore) effective(cfg *Config) (string, *Setting) {
 	return set.Value, &set
 }
 
-// target decides which file an edit goes to. A file the user's own config
-// names (their nix.conf, what it includes, NIX_CONFIG) is theirs: nix-auth
-// edits it or says why it cannot. The system's file (named by the system's
-// config, or Nix's default) is edited only when this user may write it
-// (root on a single-user install); otherwise the user gets a file of their
-// own beside nix.conf, which their nix.conf then names.
-func (s *NetrcStore) target(cfg *Config) (netrcTarget, error) {
+// netrcTarget decides which file an edit goes to. A file the user's own
+// config names (their nix.conf, what it includes, NIX_CONFIG) is theirs:
+// nix-auth edits it or says why it cannot. The system's file (named by the
+// system's config, or Nix's default) is edited only when this user may
+// write it (root on a single-user install); otherwise the user gets a file
+// of their own beside nix.conf, which their nix.conf then names.
+func (s *Store) netrcTarget(cfg *Config) (netrcTarget, error) {
 	own, err := filepath.Abs(s.Paths.NetrcFile)
 	if err != nil {
 		return netrcTarget{}, err
 	}
-	eff, by := s.effective(cfg)
+	eff, by := s.effectiveNetrc(cfg)
 	if by != nil && by.Layer != LayerBefore {
 		at := where(by.File, by.Line)
 		switch {
@@ -147,30 +122,30 @@ func (s *NetrcStore) target(cfg *Config) (netrcTarget, error) {
 			}
 		}
 		file := filepath.Clean(eff)
-		if err := s.checkFile(file, at); err != nil {
+		if err := s.checkNetrcFile(file, at); err != nil {
 			return netrcTarget{}, err
 		}
 		return netrcTarget{file: file, effective: file}, nil
 	}
-	if by != nil && filepath.IsAbs(eff) && s.checkFile(filepath.Clean(eff), "") == nil {
+	if by != nil && filepath.IsAbs(eff) && s.checkNetrcFile(filepath.Clean(eff), "") == nil {
 		file := filepath.Clean(eff)
 		return netrcTarget{file: file, effective: file}, nil
 	}
 	if filepath.Clean(eff) == own {
 		return netrcTarget{file: own, effective: own}, nil
 	}
-	if err := s.checkFile(own, ""); err != nil {
+	if err := s.checkNetrcFile(own, ""); err != nil {
 		return netrcTarget{}, err
 	}
 	return netrcTarget{file: own, addSetting: true, effective: eff}, nil
 }
 
-// checkFile refuses a netrc file nix-auth cannot edit: in a directory it
-// cannot write, a symlink into the Nix store (home-manager's), a path
-// safefile's trust rule refuses (a symlink, a directory others can
-// change), or render's output. namedAt is the line that names it, for the
-// message; empty for nix-auth's own file.
-func (s *NetrcStore) checkFile(file, namedAt string) error {
+// checkNetrcFile refuses a netrc file nix-auth cannot edit: nix.conf or
+// the tokens file, in a directory it cannot write, a symlink into the Nix
+// store (home-manager's), a path safefile's trust rule refuses (a symlink,
+// a directory others can change), or render's output. namedAt is the line
+// that names it, for the message; empty for nix-auth's own file.
+func (s *Store) checkNetrcFile(file, namedAt string) error {
 	storeDir := s.StoreDir
 	if storeDir == "" {
 		storeDir = DefaultStoreDir
@@ -179,19 +154,26 @@ func (s *NetrcStore) checkFile(file, namedAt string) error {
 	if namedAt != "" {
 		named = " (named by netrc-file at " + namedAt + ")"
 	}
-	ownHint := "or point netrc-file at a file of your own (home-manager: nix.settings.netrc-file = \"" +
+	ownHint := "point netrc-file at a file of your own (home-manager: nix.settings.netrc-file = \"" +
 		filepath.Join(filepath.Dir(s.Paths.NixConf), NetrcFileName) + "\";)"
+	for _, conf := range []string{s.Paths.NixConf, s.Paths.TokensFile} {
+		if abs, err := filepath.Abs(conf); err == nil && abs == file {
+			return &Error{
+				msg:   fmt.Sprintf("%s%s is a Nix config file, not a netrc file; nothing was written", file, named),
+				hints: []string{ownHint},
+			}
+		}
+	}
 	if real, err := filepath.EvalSymlinks(file); err == nil && inDir(real, storeDir) {
-		return &Error{
-			msg: fmt.Sprintf("%s%s is a symlink into %s (made by home-manager or NixOS), so nix-auth cannot add to it; nothing was written", file, named, storeDir),
-			hints: []string{"keep the credential in an encrypted store and let render write the netrc file (`nix-auth login HOST --encrypt-to STORE`),",
-				ownHint},
+		return &Error{Kind: ErrManaged,
+			msg:   fmt.Sprintf("%s%s is a symlink into %s (made by home-manager or NixOS), so nix-auth cannot add to it; nothing was written", file, named, storeDir),
+			hints: []string{ownHint},
 		}
 	}
 	if err := dirWritable(filepath.Dir(file)); err != nil {
 		return &Error{
 			msg:   fmt.Sprintf("cannot write the netrc file %s%s: %v; nothing was written", file, named, err),
-			hints: []string{"make its directory writable, " + ownHint},
+			hints: []string{"make its directory writable, or " + ownHint},
 		}
 	}
 	if err := safefile.Check(file, false); err != nil {
@@ -202,20 +184,19 @@ func (s *NetrcStore) checkFile(file, namedAt string) error {
 		return err
 	}
 	if WriterOf(head) == WriterRender {
-		return &Error{
-			msg: fmt.Sprintf("%s%s is written by `nix-auth render`, which replaces it whole at every run; login does not write to it; nothing was written", file, named),
-			hints: []string{"keep the credential in the store render reads (`nix-auth login HOST --encrypt-to STORE`),",
-				ownHint},
+		return &Error{Kind: ErrRendered,
+			msg:   fmt.Sprintf("%s%s is written by `nix-auth render`, which replaces it whole at every run; login does not write to it; nothing was written", file, named),
+			hints: []string{ownHint},
 		}
 	}
 	return nil
 }
 
-// Lookup returns the netrc file Nix's downloader reads for the user's
+// NetrcFor returns the netrc file Nix's downloader reads for the user's
 // commands and the credential curl sends host from it; ok is false when
 // it sends none (no entry, or no file it can read, which curl skips
 // without a word).
-func (s *NetrcStore) Lookup(host string) (file string, cred NetrcCredential, ok bool, err error) {
+func (s *Store) NetrcFor(host string) (file string, cred NetrcCredential, ok bool, err error) {
 	file, _, err = s.EffectiveNetrc()
 	if err != nil {
 		return "", NetrcCredential{}, false, err
@@ -228,9 +209,9 @@ func (s *NetrcStore) Lookup(host string) (file string, cred NetrcCredential, ok 
 	return file, cred, ok, err
 }
 
-// Entries lists the machine entries of the netrc file Nix reads for the
-// user's commands (none when there is no file it can read).
-func (s *NetrcStore) Entries() (file string, entries []NetrcEntry, err error) {
+// NetrcEntries lists the machine entries of the netrc file Nix reads for
+// the user's commands (none when there is no file it can read).
+func (s *Store) NetrcEntries() (file string, entries []NetrcEntry, err error) {
 	file, _, err = s.EffectiveNetrc()
 	if err != nil {
 		return "", nil, err
@@ -292,53 +273,10 @@ func readRegular(path string, follow bool) ([]byte, error) {
 	return data, nil
 }
 
-// preflightNetrc stands in for the password in CheckSet.
-const preflightNetrc = "nix-auth-preflight"
-
-// CheckSet finds out, before a token is read or a browser flow is started,
-// whether Set(host, login, password) would work: everything Set checks
-// except the password itself.
-func (s *NetrcStore) CheckSet(host, login string) error {
-	cred := NetrcCredential{Login: login, Password: preflightNetrc}
-	if err := validateNetrcCred(host, cred); err != nil {
-		return err
-	}
-	return s.check(host, &cred)
-}
-
-// CheckRemove finds out, before anything else is changed, whether Remove
-// would work.
-func (s *NetrcStore) CheckRemove(host string) error {
-	if err := ValidateNetrcHost(host); err != nil {
-		return err
-	}
-	return s.check(host, nil)
-}
-
-func (s *NetrcStore) check(host string, cred *NetrcCredential) error {
-	cfg, err := s.load(nil)
-	if err != nil {
-		return err
-	}
-	t, err := s.target(cfg)
-	if err != nil {
-		return err
-	}
-	// Under the writers' locks, as Store.CheckSet, when there is
-	// something to lock; a check leaves no trace.
-	if _, err := os.Stat(filepath.Dir(t.file)); err == nil && !s.DryRun {
-		unlock, err := s.lock(t)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	_, err = s.plan(host, cred, t)
-	return err
-}
-
-func validateNetrcCred(host string, cred NetrcCredential) error {
-	if err := ValidateNetrcHost(host); err != nil {
+// validateNetrcCred accepts a credential for machine that every netrc
+// reader reads back as written.
+func validateNetrcCred(machine string, cred NetrcCredential) error {
+	if err := ValidateNetrcHost(machine); err != nil {
 		return err
 	}
 	if cred.Login != "" {
@@ -349,101 +287,33 @@ func validateNetrcCred(host string, cred NetrcCredential) error {
 	return ValidateNetrcValue("password", cred.Password)
 }
 
-// Set makes curl send host exactly cred (Login may be empty: an entry with
-// a password only), in the netrc file Nix reads for the user's commands,
-// and names that file in nix.conf when it does not yet. Nothing is written
-// when anything is wrong.
-func (s *NetrcStore) Set(host string, cred NetrcCredential) (*NetrcChange, error) {
-	if err := validateNetrcCred(host, cred); err != nil {
-		return nil, err
-	}
-	return s.update(host, &cred)
-}
-
-// Remove deletes host's entries from the netrc file Nix reads for the
-// user's commands. A host without one is no error: Found is false.
-func (s *NetrcStore) Remove(host string) (*NetrcChange, error) {
-	if err := ValidateNetrcHost(host); err != nil {
-		return nil, err
-	}
-	return s.update(host, nil)
-}
-
-func (s *NetrcStore) update(host string, cred *NetrcCredential) (*NetrcChange, error) {
-	cfg, err := s.load(nil)
-	if err != nil {
-		return nil, err
-	}
-	t, err := s.target(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if !s.DryRun {
-		unlock, err := s.lock(t)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		// Again under the locks: another run may have named a file.
-		if cfg, err = s.load(nil); err != nil {
-			return nil, err
-		}
-		again, err := s.target(cfg)
-		if err != nil {
-			return nil, err
-		}
-		if again != t {
-			return nil, fmt.Errorf("%s changed while nix-auth was running; nothing was written; run it again", s.Paths.NixConf)
-		}
-	}
-	p, err := s.plan(host, cred, t)
-	if err != nil {
-		return nil, err
-	}
-	if s.DryRun || len(p.files) == 0 {
-		return &p.change, nil
-	}
-	if err := safefile.Write(p.files...); err != nil {
-		return nil, err
-	}
-	return &p.change, nil
-}
-
-// lock takes the netrc file's lock, then nix.conf's when it gets the
-// setting (the order every writer keeps: no deadlock).
-func (s *NetrcStore) lock(t netrcTarget) (func(), error) {
-	unlockNetrc, err := safefile.Lock(t.file, s.Warn)
-	if err != nil {
-		return nil, err
-	}
-	if !t.addSetting {
-		return unlockNetrc, nil
-	}
-	unlockConf, err := safefile.Lock(s.Paths.NixConf, s.Warn)
-	if err != nil {
-		unlockNetrc()
-		return nil, err
-	}
-	return func() { unlockConf(); unlockNetrc() }, nil
-}
-
-// netrcPlan is an edit, computed and checked before any write.
+// netrcPlan is the netrc side of an edit, computed and checked before any
+// write.
 type netrcPlan struct {
 	change NetrcChange
-	files  []safefile.File
+	// file is the netrc file to write; nil when it stays as it is.
+	file *safefile.File
+	// nixNew is nix.conf with the netrc-file line added (on top of the
+	// tokens' edit, if any), and nixPerm its mode; nil when nix.conf
+	// already names the file.
+	nixNew  []byte
+	nixPerm fs.FileMode
 }
 
-func (s *NetrcStore) plan(host string, cred *NetrcCredential, t netrcTarget) (*netrcPlan, error) {
+// planNetrc plans setting machine's credential (cred) or removing its
+// entries (nil) in t. base is the content the tokens' edit gives nix.conf
+// and the tokens file (nil: none), on which the netrc-file line goes.
+func (s *Store) planNetrc(machine string, cred *NetrcCredential, t netrcTarget, base map[string][]byte) (*netrcPlan, error) {
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
 		return nil, err
 	}
-	p := &netrcPlan{change: NetrcChange{NixConf: nixConf, File: t.file}}
+	p := &netrcPlan{change: NetrcChange{File: t.file}}
 	if cred == nil && t.addSetting {
 		// Nix reads another file, which nix-auth does not manage: there
 		// is nothing of its own to remove.
 		if data, _ := readNetrc(t.effective); data != nil {
-			if _, ok, _ := NetrcLookup(data, t.effective, host); ok {
+			if _, ok, _ := NetrcLookup(data, t.effective, machine); ok {
 				p.change.Still = t.effective
 			}
 		}
@@ -466,15 +336,15 @@ func (s *NetrcStore) plan(host string, cred *NetrcCredential, t netrcTarget) (*n
 				return nil, err
 			}
 		}
-		data, p.change.Found = base.set(host, *cred)
+		data, p.change.Found = base.set(machine, *cred)
 	} else {
-		data, p.change.Found = doc.remove(host)
+		data, p.change.Found = doc.remove(machine)
 	}
-	if err := checkNetrcEdit(doc, data, host, cred); err != nil {
+	if err := checkNetrcEdit(doc, data, machine, cred); err != nil {
 		return nil, err
 	}
 	if cred == nil {
-		if r := curlLookup(netrcLines(data), host); r.found {
+		if r := curlLookup(netrcLines(data), machine); r.found {
 			p.change.Still = t.file
 		}
 	}
@@ -490,7 +360,7 @@ func (s *NetrcStore) plan(host string, cred *NetrcCredential, t netrcTarget) (*n
 		return p, nil
 	}
 	if !exists || !bytes.Equal(data, old) || p.change.ModeFixed {
-		p.files = append(p.files, safefile.File{Path: t.file, Data: data, Mode: newMode, KeepOwner: keep})
+		p.file = &safefile.File{Path: t.file, Data: data, Mode: newMode, KeepOwner: keep}
 	}
 	if !t.addSetting || cred == nil {
 		return p, nil
@@ -510,22 +380,28 @@ func (s *NetrcStore) plan(host string, cred *NetrcCredential, t netrcTarget) (*n
 	if err != nil {
 		return nil, err
 	}
+	if b, ok := base[nixConf]; ok {
+		nixOld = b
+	}
 	nixNew := appendLine(nixOld, line)
-	after, err := s.load(map[string][]byte{nixConf: nixNew})
+	overlay := maps.Clone(base)
+	if overlay == nil {
+		overlay = map[string][]byte{}
+	}
+	overlay[nixConf] = nixNew
+	after, err := s.load(overlay)
 	if err != nil {
 		return nil, err
 	}
-	if got, by := s.effective(after); filepath.Clean(got) != t.file {
+	if got, by := s.effectiveNetrc(after); filepath.Clean(got) != t.file {
 		return nil, &Error{
 			msg:   fmt.Sprintf("adding %q to %s would not make Nix read %s: %s names %s after it; nothing was written", line, nixConf, t.file, where(by.File, by.Line), got),
 			hints: []string{"remove that netrc-file line, then run nix-auth again"},
 		}
 	}
 	p.change.SettingAdded = true
-	p.change.Dropped, p.change.DroppedHosts = dropped(t.effective, host)
-	// The netrc file first: Nix, reading at any moment, finds it in place
-	// before the line that names it.
-	p.files = append(p.files, nixConfFile(nixConf, nixNew, perm))
+	p.change.Dropped, p.change.DroppedHosts = dropped(t.effective, machine)
+	p.nixNew, p.nixPerm = nixNew, perm
 	return p, nil
 }
 
@@ -590,7 +466,7 @@ func checkNetrcEdit(old *netrcDoc, data []byte, host string, cred *NetrcCredenti
 		if _, def := nd.machines(host); def >= 0 && cred.Login == "" {
 			msg = fmt.Sprintf("in %s, curl would take a login from the \"default\" entry at line %d for %s, which has no login of its own, and drop its password; nothing was written",
 				old.path, nd.entries[def].toks[0].line, host)
-			hint = "give a login (--user NAME), or remove the \"default\" entry"
+			hint = "give a login, or remove the \"default\" entry"
 		}
 		return &Error{msg: msg, hints: []string{hint}}
 	}

@@ -18,7 +18,7 @@ import (
 // both hold secrets.
 const tokensFileMode fs.FileMode = 0o600
 
-// Change says what Set or Remove did, or would do with DryRun.
+// Change says what Save or RemoveFrom did, or would do with DryRun.
 type Change struct {
 	NixConf, TokensFile string
 	// IncludeAdded is true when "!include access-tokens.conf" was added to
@@ -47,6 +47,11 @@ type Change struct {
 	// Still is, after Remove, the entry Nix keeps using for the host from
 	// a file nix-auth does not manage; nil when there is none.
 	Still *Entry
+	// Tokens is true when the edit was of the host's access token; false
+	// when it was of its netrc entry alone.
+	Tokens bool
+	// Netrc is the edit of the netrc file; nil when it had none.
+	Netrc *NetrcChange
 }
 
 // Store reads and edits the user's tokens: TokensFile holds them, and
@@ -116,135 +121,267 @@ func (s *Store) load(overlay map[string][]byte) (*Config, error) {
 	return loadLayers(s.Paths.earlier(), s.Paths.NixConf, s.Paths.NixConfig, overlay)
 }
 
-// preflightToken stands in for the token in CheckSet: the check is about
-// which files give Nix the host's token, so any value does.
+// Dest is where Save puts a host's token, and what RemoveFrom removes:
+// Nix's access-tokens (the tokens file), the netrc file its downloader
+// reads (the password of the host's netrc machine, NetrcMachine), or both.
+type Dest struct {
+	AccessTokens, Netrc bool
+	// Login is the netrc entry's login (Save only; empty: a password
+	// alone, which curl ignores once another entry follows it).
+	Login string
+}
+
+// tokensOnly is the Dest of Set and Remove.
+var tokensOnly = Dest{AccessTokens: true}
+
+// preflightToken stands in for the token in CheckSave: the check is about
+// which files give Nix the host's credential, so any value does.
 const preflightToken = "nix-auth-preflight"
 
-// CheckSet finds out, before a token is read or a browser flow is started,
-// whether Set(host, token) would work: everything Set checks except the
-// token itself, on the same edit (nix.conf writable or including the
-// tokens file, every config file one Nix accepts, the tokens file one that
-// login writes, and Nix getting the token: no later access-tokens line or
-// NIX_CONFIG overriding it). A forge then never issues a token that
-// cannot be saved.
-func (s *Store) CheckSet(host string) error {
+// CheckSet is CheckSave of an access token alone.
+func (s *Store) CheckSet(host string) error { return s.CheckSave(host, tokensOnly) }
+
+// CheckRemove is CheckRemoveFrom of an access token alone.
+func (s *Store) CheckRemove(host string) error { return s.CheckRemoveFrom(host, tokensOnly) }
+
+// Set is Save of an access token alone.
+func (s *Store) Set(host, token string) (*Change, error) { return s.Save(host, tokensOnly, token) }
+
+// Remove is RemoveFrom of an access token alone.
+func (s *Store) Remove(host string) (*Change, error) { return s.RemoveFrom(host, tokensOnly) }
+
+// CheckSave finds out, before a token is read or a browser flow is
+// started, whether Save(host, to, token) would work: everything Save
+// checks except the token itself, on the same edit (nix.conf writable or
+// including the tokens file, every config file one Nix accepts, the tokens
+// and netrc files ones that login writes, and Nix getting the credential:
+// no later access-tokens or netrc-file line, or NIX_CONFIG, overriding
+// it). A forge then never issues a token that cannot be saved.
+func (s *Store) CheckSave(host string, to Dest) error {
 	tok := preflightToken
-	return s.preflight(host, &tok)
-}
-
-// CheckRemove finds out, before anything else is done about host's token
-// (such as revoking it at the forge), whether Remove(host) would work:
-// everything Remove checks, on the same edit.
-func (s *Store) CheckRemove(host string) error {
-	return s.preflight(host, nil)
-}
-
-// preflight plans Set (token != nil) or Remove without writing anything.
-func (s *Store) preflight(host string, token *string) error {
-	if err := ValidateHost(host); err != nil {
-		return err
-	}
-	readOnly, err := s.check()
-	if err != nil {
-		return err
-	}
-	// Under the writers' locks, so that a concurrent write is seen whole
-	// (a tokens file written, the include not yet added). Without the
-	// directory there is nothing to lock, and it is not created: a check
-	// leaves no trace.
-	if _, err := os.Stat(filepath.Dir(s.Paths.TokensFile)); err == nil && !s.DryRun {
-		unlock, err := s.lockBoth(readOnly == "")
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	_, err = s.plan(host, token, readOnly == "")
+	_, err := s.edit(host, to, &tok, false)
 	return err
 }
 
-// Set gives host the token in the tokens file, adds the include to
-// nix.conf if needed, and moves any access-tokens lines out of nix.conf
-// (after a backup). Host and token are validated first; nothing is written
-// when anything is wrong.
-func (s *Store) Set(host, token string) (*Change, error) {
-	if err := ValidateHost(host); err != nil {
-		return nil, err
-	}
-	if err := ValidateToken(token); err != nil {
-		return nil, err
-	}
-	return s.update(host, &token)
+// CheckRemoveFrom finds out, before anything else is done about host's
+// credential (such as revoking it at the forge), whether RemoveFrom would
+// work: everything RemoveFrom checks, on the same edit.
+func (s *Store) CheckRemoveFrom(host string, from Dest) error {
+	_, err := s.edit(host, from, nil, false)
+	return err
 }
 
-// Remove deletes host's token. It is an error, naming the file, when Nix
-// has no token for host, or when the token is in a file nix-auth does not
-// manage.
-func (s *Store) Remove(host string) (*Change, error) {
-	if err := ValidateHost(host); err != nil {
-		return nil, err
-	}
-	return s.update(host, nil)
+// Save gives host the token in the files to names: the tokens file, adding
+// the include to nix.conf if needed and moving any access-tokens lines out
+// of nix.conf (after a backup); the netrc file Nix reads, as
+// `machine MACHINE login LOGIN password TOKEN`, naming it in nix.conf with
+// netrc-file when no config names one. Everything is validated and
+// checked first, and written in one all-or-nothing write: nothing is
+// written when anything is wrong.
+func (s *Store) Save(host string, to Dest, token string) (*Change, error) {
+	return s.edit(host, to, &token, true)
 }
 
-// update sets (token != nil) or removes host's token, the whole
-// read-modify-write under the locks of both files.
-func (s *Store) update(host string, token *string) (*Change, error) {
-	readOnly, err := s.check()
-	if err != nil {
+// RemoveFrom deletes host's credential from the files from names, each
+// that has one: a host may have a netrc entry alone (a binary cache), or
+// an access token whose netrc entry was never written. It is an error,
+// naming the file, when Nix has none for host, or when the access token is
+// in a file nix-auth does not manage.
+func (s *Store) RemoveFrom(host string, from Dest) (*Change, error) {
+	return s.edit(host, from, nil, true)
+}
+
+// edit sets (token != nil) or removes host's credential in the files d
+// names, the whole read-modify-write under the locks of every file it
+// writes. Without write it is the preflight: it plans the same edit,
+// writes nothing, and takes the locks only where their directories exist,
+// leaving no trace.
+func (s *Store) edit(host string, d Dest, token *string, write bool) (*Change, error) {
+	if err := validateEdit(host, d, token); err != nil {
 		return nil, err
 	}
-	if !s.DryRun {
-		// The lock makes the tokens file's directory if needed.
-		unlock, err := s.lockBoth(readOnly == "")
+	if token == nil {
+		var err error
+		if d, err = s.narrow(host, d); err != nil {
+			return nil, err
+		}
+	}
+	nixWritable := false
+	if d.AccessTokens {
+		readOnly, err := s.check()
+		if err != nil {
+			return nil, err
+		}
+		nixWritable = readOnly == ""
+	}
+	var nt *netrcTarget
+	if d.Netrc {
+		t, err := s.currentNetrcTarget()
+		if err != nil {
+			return nil, err
+		}
+		nt = &t
+	}
+	locks := s.lockPaths(d, nixWritable, nt)
+	if !s.DryRun && (write || dirsExist(locks)) {
+		// A write's locks make the directories if needed.
+		unlock, err := lockAll(locks, s.Warn)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
+		if nt != nil && write {
+			// Again under the locks: another run may have named a file.
+			again, err := s.currentNetrcTarget()
+			if err != nil {
+				return nil, err
+			}
+			if again != *nt {
+				return nil, fmt.Errorf("%s changed while nix-auth was running; nothing was written; run it again", s.Paths.NixConf)
+			}
+		}
 	}
-	p, err := s.plan(host, token, readOnly == "")
+	p, err := s.plan(host, d, token, nixWritable, nt)
 	if err != nil {
 		return nil, err
 	}
-	if s.DryRun {
-		return &p.change, nil
-	}
-	if err := p.apply(s.Paths); err != nil {
-		return nil, err
+	if write && !s.DryRun {
+		if err := p.apply(s.Paths); err != nil {
+			return nil, err
+		}
 	}
 	return &p.change, nil
 }
 
-// lockBoth takes the locks of a read-modify-write: the tokens file's, then
-// nix.conf's when it is written (always this order: no deadlock).
-func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
-	// Always tokens file first, then nix.conf: one order, no deadlock.
-	unlockTokens, err := safefile.Lock(s.Paths.TokensFile, s.Warn)
-	if err != nil {
-		return nil, err
+// validateEdit checks the host, and a token for every file it goes to.
+func validateEdit(host string, d Dest, token *string) error {
+	if err := ValidateHost(host); err != nil {
+		return err
 	}
-	if !nixWritable {
-		return unlockTokens, nil
+	if !d.AccessTokens && !d.Netrc {
+		return errors.New("no file named to edit: access-tokens, netrc, or both")
 	}
-	unlockConf, err := safefile.Lock(s.Paths.NixConf, s.Warn)
-	if err != nil {
-		unlockTokens()
-		return nil, err
+	if d.AccessTokens && token != nil {
+		if err := ValidateToken(*token); err != nil {
+			return err
+		}
 	}
-	return func() { unlockConf(); unlockTokens() }, nil
+	if !d.Netrc {
+		return nil
+	}
+	machine := NetrcMachine(host)
+	if machine == "" {
+		return fmt.Errorf("%s has no netrc form: a netrc entry names a host name or IPv4 address", host)
+	}
+	if token == nil {
+		return ValidateNetrcHost(machine)
+	}
+	return validateNetrcCred(machine, NetrcCredential{Login: d.Login, Password: *token})
 }
 
-// plan is an edit of both files, computed and checked before any write.
+// narrow keeps, of a removal that names netrc, the files that have
+// something for host, and says so when none has. (A removal of an access
+// token alone says it in checkRemovable.)
+func (s *Store) narrow(host string, d Dest) (Dest, error) {
+	if !d.Netrc {
+		return d, nil
+	}
+	file, entries, err := s.NetrcEntries()
+	if err != nil {
+		return d, err
+	}
+	machine := NetrcMachine(host)
+	d.Netrc = slices.ContainsFunc(entries, func(e NetrcEntry) bool { return asciiEqualFold(e.Host, machine) })
+	msg := fmt.Sprintf("no netrc entry for %s in %s; nothing was changed", machine, file)
+	if d.AccessTokens {
+		cfg, err := s.load(nil)
+		if err != nil {
+			return d, err
+		}
+		d.AccessTokens = slices.ContainsFunc(cfg.AccessTokens(), func(e Entry) bool { return e.Host == host })
+		msg = fmt.Sprintf("no token for %s in %s or the files it includes, and no netrc entry for %s in %s; nothing was changed", host, s.Paths.NixConf, machine, file)
+	}
+	if !d.AccessTokens && !d.Netrc {
+		return d, &Error{Kind: ErrNoToken, Host: host, msg: msg}
+	}
+	return d, nil
+}
+
+// currentNetrcTarget is the netrc file an edit goes to now.
+func (s *Store) currentNetrcTarget() (netrcTarget, error) {
+	cfg, err := s.load(nil)
+	if err != nil {
+		return netrcTarget{}, err
+	}
+	return s.netrcTarget(cfg)
+}
+
+// lockPaths are the files whose locks an edit takes, in the one order
+// every writer keeps (no deadlock): the tokens file, the netrc file, then
+// nix.conf when it may be written.
+func (s *Store) lockPaths(d Dest, nixWritable bool, nt *netrcTarget) []string {
+	var paths []string
+	if d.AccessTokens {
+		paths = append(paths, s.Paths.TokensFile)
+	}
+	if nt != nil {
+		paths = append(paths, nt.file)
+	}
+	if d.AccessTokens && nixWritable || nt != nil && nt.addSetting {
+		paths = append(paths, s.Paths.NixConf)
+	}
+	return paths
+}
+
+// lockAll takes the locks of paths in their order; the function it returns
+// releases them in reverse.
+func lockAll(paths []string, warn func(string)) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, p := range paths {
+		unlock, err := safefile.Lock(p, warn)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, unlock)
+	}
+	return release, nil
+}
+
+// dirsExist reports whether the directories of paths all exist.
+func dirsExist(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Dir(p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// plan is an edit of every file a Save or RemoveFrom writes, computed and
+// checked before any write.
 type plan struct {
-	change          Change
+	change Change
+	// The tokens' edit (tokens set): the tokens file and nix.conf.
+	tokens          bool
 	nixOld, nixNew  []byte
 	nixPerm         fs.FileMode
 	tokNew          []byte
 	writeTok        bool
 	migrate, setNix bool
+	// The netrc edit, if any, made on top of the tokens' (its netrc-file
+	// line goes on their nix.conf).
+	netrc *netrcPlan
 }
 
-func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error) {
+// plan plans the edit of the files d names. nt is the netrc file, when d
+// names netrc.
+func (s *Store) plan(host string, d Dest, token *string, nixWritable bool, nt *netrcTarget) (*plan, error) {
 	// Entries name files by absolute, clean paths; so must we.
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
@@ -255,19 +392,53 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 		return nil, err
 	}
 	p := &plan{change: Change{NixConf: nixConf, TokensFile: tokFile}}
-	if p.nixOld, p.nixPerm, err = readConf(nixConf); err != nil {
+	var base map[string][]byte
+	if d.AccessTokens {
+		if err := s.planTokens(p, host, token, nixWritable); err != nil {
+			return nil, err
+		}
+		p.tokens, p.change.Tokens = true, true
+		base = map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew}
+	}
+	if nt == nil {
+		return p, nil
+	}
+	var cred *NetrcCredential
+	if token != nil {
+		cred = &NetrcCredential{Login: d.Login, Password: *token}
+	}
+	if p.netrc, err = s.planNetrc(NetrcMachine(host), cred, *nt, base); err != nil {
 		return nil, err
+	}
+	p.change.Netrc = &p.netrc.change
+	if cred == nil && !p.tokens && !p.netrc.change.Found {
+		// narrow found an entry, in a file Nix reads but nix-auth does
+		// not manage (the system's).
+		return nil, &Error{Host: host,
+			msg:   fmt.Sprintf("the netrc entry for %s is in %s, which nix-auth does not manage; nothing was changed", NetrcMachine(host), p.netrc.change.File),
+			hints: []string{"remove it from that file by hand (on NixOS: the configuration that writes it)"},
+		}
+	}
+	return p, nil
+}
+
+// planTokens plans the edit of the tokens file and nix.conf into p.
+func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool) error {
+	nixConf, tokFile := p.change.NixConf, p.change.TokensFile
+	var err error
+	if p.nixOld, p.nixPerm, err = readConf(nixConf); err != nil {
+		return err
 	}
 	tokOld, tokExists, err := readTokens(tokFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if w := WriterOf(tokOld); w == WriterRender {
-		return nil, &WriterError{Path: tokFile, Writer: w, Want: WriterLogin}
+		return &WriterError{Path: tokFile, Writer: w, Want: WriterLogin}
 	}
 	nixStmts, err := parseFile(p.nixOld, nixConf)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.migrate = nixWritable && slices.ContainsFunc(nixStmts, func(st stmt) bool { return st.isTokens() })
 
@@ -275,7 +446,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	// overlay, nil content is a missing file, as readConf returns it.
 	old, err := s.load(map[string][]byte{nixConf: p.nixOld, tokFile: orEmpty(tokOld)})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	before := old.AccessTokens()
 	want := tokenMap(before)
@@ -285,7 +456,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 		want[host] = *token
 	} else {
 		if err := checkRemovable(before, host, ours, nixConf); err != nil {
-			return nil, err
+			return err
 		}
 		delete(want, host)
 	}
@@ -300,7 +471,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 				continue
 			}
 			if tokNew, err = setToken(tokNew, tokFile, e.Host, e.Token); err != nil {
-				return nil, err
+				return err
 			}
 			p.change.Migrated = append(p.change.Migrated, e.Host)
 		}
@@ -311,11 +482,11 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 		tokNew, _, err = removeToken(tokNew, tokFile, host)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.change.Adds = p.migrate || !addsAlready(tokOld, tokFile)
 	if tokNew, err = addOnly(tokNew, tokFile); err != nil {
-		return nil, err
+		return err
 	}
 	p.tokNew = tokNew
 	p.writeTok = !tokExists || !bytes.Equal(tokNew, tokOld) || !modeIs(tokFile, tokensFileMode)
@@ -327,7 +498,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	if !old.references(tokFile) {
 		line, err := includeLine(nixConf, tokFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.nixNew = appendLine(p.nixNew, line)
 		p.change.IncludeAdded = true
@@ -339,12 +510,9 @@ func (s *Store) plan(host string, token *string, nixWritable bool) (*plan, error
 	// tokens file.
 	after, err := s.load(map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := p.compare(after, want, host, token != nil); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p.compare(after, want, host, token != nil)
 }
 
 // checkRemovable says why host's token cannot be removed, if it cannot:
@@ -483,12 +651,12 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 	}
 }
 
-// apply writes the backup, the tokens file and nix.conf in one
-// all-or-nothing write, in that order: Nix, reading at any moment, finds
-// the tokens file in place before the include that pulls it in.
+// apply writes the backup, the tokens file, the netrc file and nix.conf in
+// one all-or-nothing write, in that order: Nix, reading at any moment,
+// finds the files in place before the lines that name them.
 func (p *plan) apply(paths Paths) error {
 	var files []safefile.File
-	if p.migrate && p.setNix {
+	if p.tokens && p.migrate && p.setNix {
 		backup, err := backupName(paths.NixConf)
 		if err != nil {
 			return err
@@ -496,11 +664,21 @@ func (p *plan) apply(paths Paths) error {
 		files = append(files, safefile.File{Path: backup, Data: p.nixOld, Mode: tokensFileMode, New: true})
 		p.change.Backup = backup
 	}
-	if p.writeTok {
+	if p.tokens && p.writeTok {
 		files = append(files, safefile.File{Path: paths.TokensFile, Data: p.tokNew, Mode: tokensFileMode})
 	}
-	if p.setNix {
-		files = append(files, nixConfFile(paths.NixConf, p.nixNew, p.nixPerm))
+	nixNew, nixPerm, setNix := p.nixNew, p.nixPerm, p.tokens && p.setNix
+	if p.netrc != nil {
+		if p.netrc.file != nil {
+			files = append(files, *p.netrc.file)
+		}
+		if p.netrc.nixNew != nil {
+			// Made on top of the tokens' edit.
+			nixNew, nixPerm, setNix = p.netrc.nixNew, p.netrc.nixPerm, true
+		}
+	}
+	if setNix {
+		files = append(files, nixConfFile(paths.NixConf, nixNew, nixPerm))
 	}
 	if err := safefile.Write(files...); err != nil {
 		p.change.Backup = ""

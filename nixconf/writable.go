@@ -145,9 +145,9 @@ func checkTokensFile(tokensFile, storeDir string) error {
 	if err != nil || !inDir(real, storeDir) {
 		return safefile.Check(tokensFile, false)
 	}
-	return &Error{
+	return &Error{Kind: ErrManaged,
 		msg:   fmt.Sprintf("%s is a symlink into %s, so it cannot be written; nothing was written", tokensFile, storeDir),
-		hints: []string{"remove it from your home-manager or NixOS configuration, or keep the tokens in an encrypted store (--encrypt-to)"},
+		hints: []string{"remove it from your home-manager or NixOS configuration"},
 	}
 }
 

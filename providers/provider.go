@@ -318,6 +318,11 @@ func Resolve(target string, provider Kind) (kind Kind, host string, known bool, 
 		return "", "", false, err
 	}
 	if k, ok := knownHost(hostPart(host)); ok {
+		if want != "" && forgeOf(want).Netrc == OnlyNetrc {
+			// A binary cache may be served anywhere; asking it says
+			// whether one is.
+			return want, host, true, nil
+		}
 		if want != "" && !compatible(want, k) {
 			return "", "", false, fmt.Errorf("%s runs %s, not %s", hostPart(host), k, want)
 		}
