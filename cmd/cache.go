@@ -140,16 +140,17 @@ func checkCaches(ctx context.Context, f *Factory, caches []statusCache) []status
 }
 
 // storeCaches takes the binary caches' credentials (use netrc alone) out
-// of an encrypted store's selected entries.
-func storeCaches(file *crypt.File, entries []nixconf.Entry) (rest []nixconf.Entry, caches []statusCache) {
+// of the selected entries of a store or decrypted file (es, at path).
+func storeCaches(es []crypt.Entry, path string, entries []nixconf.Entry) (rest []nixconf.Entry, caches []statusCache) {
 	for _, ne := range entries {
-		e, ok := file.Entry(ne.Host)
-		if !ok || e.Use.AccessTokens() {
+		i := slices.IndexFunc(es, func(e crypt.Entry) bool { return e.Host == ne.Host })
+		if i < 0 || es[i].Use.AccessTokens() {
 			rest = append(rest, ne)
 			continue
 		}
+		e := es[i]
 		caches = append(caches, statusCache{cache: e.Host, check: true,
-			entry: nixconf.NetrcEntry{Host: nixconf.NetrcMachine(e.Host), Login: e.Login, Password: e.Token, File: file.Path()}})
+			entry: nixconf.NetrcEntry{Host: nixconf.NetrcMachine(e.Host), Login: e.Login, Password: e.Token, File: path}})
 	}
 	return rest, caches
 }

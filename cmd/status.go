@@ -291,16 +291,23 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 }
 
 func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []string, warn time.Duration) ([]statusHost, error) {
+	return checkEntries(ctx, f, file.Entries(), file.Path(), hosts, warn)
+}
+
+// checkEntries validates the entries of a store or a decrypted file
+// (path), those of the named hosts when hosts are given: a binary cache's
+// credential is checked as Nix sends it (cache.go), the others with their
+// forges.
+func checkEntries(ctx context.Context, f *Factory, es []crypt.Entry, path string, hosts []string, warn time.Duration) ([]statusHost, error) {
 	var entries []nixconf.Entry
-	for _, e := range file.Entries() {
-		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: file.Path()})
+	for _, e := range es {
+		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: path})
 	}
-	entries, err := selectHosts(entries, hosts, file.Path())
+	entries, err := selectHosts(entries, hosts, path)
 	if err != nil {
 		return nil, err
 	}
-	// A binary cache's credential is checked as Nix sends it (cache.go).
-	entries, caches := storeCaches(file, entries)
+	entries, caches := storeCaches(es, path, entries)
 	return append(checkAll(ctx, f, entries, warn), checkCaches(ctx, f, caches)...), nil
 }
 
