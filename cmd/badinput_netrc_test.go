@@ -1,12 +1,8 @@
 package cmd
 
 import (
-	"bytes"
 	"os"
 	"syscall"
-
-	"filippo.io/age"
-	"filippo.io/age/armor"
 
 	"github.com/nix-auth/nix-auth/internal/forgetest"
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -65,22 +61,10 @@ func netrcUnreadable(e *badEnv) {
 	}
 }
 
-// netrcHostileAge writes tokens.age to the good key with a plaintext
-// nobody authenticated: a netrc credential whose token has a quote, which
-// curl would read as the start of a quoted string.
-func netrcHostileAge(e *badEnv) {
-	e.keys()
-	var b bytes.Buffer
-	aw := armor.NewWriter(&b)
-	w, err := age.Encrypt(aw, badKeys()[0].Recipient())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	w.Write([]byte("# nix-auth: host=cache.example.com use=netrc login=a token=" + netrcMine + "%22evil\n"))
-	w.Close()
-	aw.Close()
-	e.write("tokens.age", b.Bytes())
-}
+// netrcHostileAge is tokens.age with a plaintext nobody authenticated: a
+// netrc credential whose token has a quote, which curl would read as the
+// start of a quoted string.
+var netrcHostileAge = ageStoreWithPlaintext("# nix-auth: host=cache.example.com use=netrc login=a token=" + netrcMine + "%22evil\n")
 
 // netrcBadCases: bad netrc values, files nix-auth must not edit, caches
 // that refuse, and render's netrc output where it must not go. Nothing

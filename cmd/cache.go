@@ -8,11 +8,9 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -104,39 +102,26 @@ func netrcCaches(f *Factory, store *nixconf.Store, cfg *nixconf.Config, hosts []
 
 // checkCaches validates every cache credential at once.
 func checkCaches(ctx context.Context, f *Factory, caches []statusCache) []statusHost {
-	rows := make([]statusHost, len(caches))
-	var wg sync.WaitGroup
-	for i, c := range caches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			row := statusHost{Host: c.cache, Provider: string(providers.Cache), User: c.entry.Login, Scopes: []string{},
-				Token: providers.MaskToken(c.entry.Password), Source: from(c.entry.File, c.entry.Line)}
-			defer func() {
-				if r := recover(); r != nil {
-					row.State, row.Problem = stateError, fmt.Sprintf("internal error (a bug in nix-auth): %v", r)
-				}
-				rows[i] = row
-			}()
-			if !c.check {
-				row.State, row.Problem = stateUnchecked, "not a substituter in Nix's config; `nix-auth status "+c.cache+"` checks it as a binary cache"
-				return
-			}
-			st, err := validateCache(ctx, f, c.cache, c.entry.Login, c.entry.Password)
-			switch {
-			case errors.Is(err, providers.ErrNotCache):
-				row.State, row.Problem = stateUnchecked, "no binary cache answers at https://"+c.cache+"/nix-cache-info"
-			case err != nil:
-				row.State, row.Problem = stateError, err.Error()
-			case !st.Valid:
-				row.State, row.Problem = stateInvalid, st.Problem
-			default:
-				row.State = stateValid
-			}
-		}()
-	}
-	wg.Wait()
-	return rows
+	return checkRows(len(caches), func(i int, row *statusHost) {
+		c := caches[i]
+		*row = statusHost{Host: c.cache, Provider: string(providers.Cache), User: c.entry.Login, Scopes: []string{},
+			Token: providers.MaskToken(c.entry.Password), Source: from(c.entry.File, c.entry.Line)}
+		if !c.check {
+			row.State, row.Problem = stateUnchecked, "not a substituter in Nix's config; `nix-auth status "+c.cache+"` checks it as a binary cache"
+			return
+		}
+		st, err := validateCache(ctx, f, c.cache, c.entry.Login, c.entry.Password)
+		switch {
+		case errors.Is(err, providers.ErrNotCache):
+			row.State, row.Problem = stateUnchecked, "no binary cache answers at https://"+c.cache+"/nix-cache-info"
+		case err != nil:
+			row.State, row.Problem = stateError, err.Error()
+		case !st.Valid:
+			row.State, row.Problem = stateInvalid, st.Problem
+		default:
+			row.State = stateValid
+		}
+	})
 }
 
 // storeCaches takes the binary caches' credentials (use netrc alone) out

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 
@@ -62,19 +61,8 @@ func runNix(ts *testscript.TestScript, neg bool, name string, args ...string) {
 	g := gitFake(ts)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = ts.Getenv("WORK")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + ts.Getenv("HOME"),
-		"XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME"),
-		"XDG_CONFIG_DIRS=" + ts.Getenv("XDG_CONFIG_DIRS"),
-		"XDG_CACHE_HOME=" + ts.MkAbs(".cache"),
-		"NIX_CONF_DIR=" + ts.Getenv("NIX_CONF_DIR"),
-		"NIX_SSL_CERT_FILE=" + g.CAFile(),
-		"https_proxy=" + g.ProxyURL(), "http_proxy=" + g.ProxyURL(), "no_proxy=",
-	}
-	if v := ts.Getenv("NIX_CONFIG"); v != "" {
-		cmd.Env = append(cmd.Env, "NIX_CONFIG="+v)
-	}
+	cmd.Env = append(nixEnv(ts), "XDG_CACHE_HOME="+ts.MkAbs(".cache"), "NIX_SSL_CERT_FILE="+g.CAFile(),
+		"https_proxy="+g.ProxyURL(), "http_proxy="+g.ProxyURL(), "no_proxy=")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -162,21 +162,30 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 // checkAll validates every entry at once: the wall time is the slowest
 // forge's, not the sum.
 func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration) []statusHost {
-	rows := make([]statusHost, len(entries))
+	return checkRows(len(entries), func(i int, row *statusHost) {
+		e := entries[i]
+		*row = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
+		*row = checkToken(ctx, f, e, warn)
+	})
+}
+
+// checkRows fills n rows at once, each by check: the wall time is the
+// slowest host's, not the sum. Run's recover cannot reach these
+// goroutines: a bug while reading one host's answer is that row's error
+// (on what check put in the row so far), not a crash.
+func checkRows(n int, check func(i int, row *statusHost)) []statusHost {
+	rows := make([]statusHost, n)
 	var wg sync.WaitGroup
-	for i, e := range entries {
+	for i := range rows {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Run's recover cannot reach this goroutine: a bug while
-			// reading one forge's answer is that row's error, not a crash.
 			defer func() {
 				if r := recover(); r != nil {
-					rows[i] = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{},
-						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
+					rows[i].State, rows[i].Problem = stateError, fmt.Sprintf("internal error (a bug in nix-auth): %v", r)
 				}
 			}()
-			rows[i] = checkToken(ctx, f, e, warn)
+			check(i, &rows[i])
 		}()
 	}
 	wg.Wait()

@@ -20,14 +20,7 @@ import (
 // must not be skipped silently.
 func curlBinary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is not installed; .ci/run installs it")
-		}
-		t.Skip("curl is not installed")
-	}
-	return p
+	return requireBinary(t, "curl", ".ci/run installs it")
 }
 
 // authServer records the Authorization header of each request, by path.

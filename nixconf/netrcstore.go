@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -233,7 +232,8 @@ func readNetrc(path string) ([]byte, error) {
 	if path == "" || !filepath.IsAbs(path) {
 		return nil, nil
 	}
-	data, err := readRegular(path, true)
+	// At most one byte more than checkNetrcData takes, for it to refuse.
+	data, err := readRegular(path, true, maxNetrcSize+1)
 	var pe *fs.PathError
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
@@ -242,35 +242,6 @@ func readNetrc(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read the netrc file %s: %w", path, pe.Err)
 	}
 	return data, err
-}
-
-// readRegular reads a regular file, at most maxNetrcSize+1 bytes (enough
-// for checkNetrcData to refuse a larger one), without blocking: a FIFO
-// planted where a netrc file is named cannot hang nix-auth. follow says
-// whether a symlink is followed, as curl follows one when it reads.
-func readRegular(path string, follow bool) ([]byte, error) {
-	flags := os.O_RDONLY | syscall.O_NONBLOCK
-	if !follow {
-		flags |= syscall.O_NOFOLLOW
-	}
-	f, err := os.OpenFile(path, flags, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &Error{msg: path + " is not a regular file; nothing was written",
-			hints: []string{"netrc-file must name a regular file: remove what is at " + path + ", or name another file"}}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxNetrcSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	return data, nil
 }
 
 // validateNetrcCred accepts a credential for machine that every netrc
@@ -439,7 +410,7 @@ func readNetrcFile(path string) (data []byte, exists bool, mode fs.FileMode, err
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("cannot read %s: %w", path, err)
 	}
-	data, err = readRegular(path, false)
+	data, err = readRegular(path, false, maxNetrcSize+1)
 	var he *Error
 	if errors.As(err, &he) {
 		return nil, false, 0, err

@@ -14,14 +14,21 @@ import (
 // fails when nix is missing").
 func nixBinary(t *testing.T) string {
 	t.Helper()
-	nix, err := exec.LookPath("nix")
+	return requireBinary(t, "nix", "CI installs it with `apt-get install -y --no-install-recommends nix-bin`")
+}
+
+// requireBinary finds the program name, an oracle the tests run: in CI a
+// missing one fails (ci says how CI gets it), elsewhere the test skips.
+func requireBinary(t *testing.T, name, ci string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("nix is not installed; CI installs it with `apt-get install -y --no-install-recommends nix-bin`")
+			t.Fatalf("%s is not installed; %s", name, ci)
 		}
-		t.Skip("nix is not installed")
+		t.Skipf("%s is not installed", name)
 	}
-	return nix
+	return p
 }
 
 // nixAccessTokens runs the real nix with home as its only config

@@ -119,16 +119,31 @@ func CheckWriter(path string, want Writer, own string) error {
 }
 
 // readHead reads the start of a file that may not exist (nil), enough to
-// tell its writer. The file is opened without following a symlink or
-// blocking, so a FIFO planted at path cannot hang the caller; anything
-// but a regular file is an error.
+// tell its writer, without following a symlink (readRegular).
 func readHead(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	head, err := readRegular(path, false, maxHeader)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
+	if _, open := err.(*fs.PathError); open {
 		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	return head, err
+}
+
+// readRegular reads at most limit bytes of a regular file. It opens it
+// without blocking, so a FIFO planted at path cannot hang the caller;
+// follow says whether a symlink is followed (as curl follows one when it
+// reads netrc). Anything but a regular file is an error; so is a failed
+// open, as the *fs.PathError os.OpenFile returns.
+func readRegular(path string, follow bool, limit int64) ([]byte, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !follow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -139,9 +154,9 @@ func readHead(path string) ([]byte, error) {
 		return nil, &Error{msg: path + " is not a regular file; nothing was written",
 			hints: []string{"name a regular file, or remove what is at " + path}}
 	}
-	head, err := io.ReadAll(io.LimitReader(f, maxHeader))
+	data, err := io.ReadAll(io.LimitReader(f, limit))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", path, err)
 	}
-	return head, nil
+	return data, nil
 }

@@ -330,7 +330,7 @@ func checkNetrcOutput(o Options) error {
 	a, err1 := filepath.Abs(o.Output)
 	b, err2 := filepath.Abs(o.NetrcOutput)
 	if err1 == nil && err2 == nil && a == b {
-		return &Error{msg: "--netrc-output and --output name the same file, " + b,
+		return &Error{msg: "the netrc output and the access-tokens output name the same file, " + b,
 			hints: []string{"give the netrc file a name of its own, e.g. /run/nix-auth/netrc"}}
 	}
 	if err := safefile.Check(o.NetrcOutput, false); err != nil {
