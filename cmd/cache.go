@@ -21,7 +21,7 @@ import (
 const daemonNote = "this serves your own nix commands (nix store ping, fetches, a single-user nix). " +
 	"The nix-daemon substitutes as root and reads its own netrc-file (/etc/nix/netrc unless the system's nix.conf names another), " +
 	"not yours unless you are a trusted user: for builds through the daemon, keep the credential in an encrypted store and let render " +
-	"write the system's netrc (--netrc-output; the NixOS module sets nix.settings.netrc-file)"
+	"write the system's netrc (--netrc-output; on NixOS, name it with nix.settings.netrc-file)"
 
 // substituterKeys are the caches Nix's config names (substituters,
 // extra-substituters, trusted-substituters), as host[:port][/path].

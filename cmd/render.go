@@ -55,8 +55,9 @@ reads first wins.
 --netrc-output writes the store's netrc credentials (binary caches; Gitea,
 Forgejo and Codeberg archives) to a netrc file of render's own, by the same
 rules. Nix reads the file its netrc-file setting names, and the nix-daemon,
-which substitutes from caches as root, reads the system's: the NixOS module
-sets nix.settings.netrc-file to it. render never edits netrc-file itself.
+which substitutes from caches as root, reads the system's (/etc/nix/netrc
+unless the system's nix.conf names another; on NixOS, nix.settings.netrc-file).
+render never edits netrc-file itself.
 
 Nix silently ignores an included file it cannot read: a warning says when
 --mode/--owner keep the users who run nix from reading it.

@@ -356,7 +356,7 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		termsafe.Fprintf(out, "%s the token for %s in %s (encrypted to %d recipient%s).\n", verb, host, c.path, c.recipients, plural(c.recipients))
 		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 		if c.use.Netrc() {
-			termsafe.Fprintf(out, "Its netrc credential reaches Nix through `nix-auth render %s --netrc-output FILE` (the NixOS module's netrc file): "+
+			termsafe.Fprintf(out, "Its netrc credential reaches Nix through `nix-auth render %s --netrc-output FILE` (the file the system's netrc-file names): "+
 				"a netrc credential has no nix.conf form, so an agenix include of the store does not carry it.\n", c.path)
 		}
 	default:

@@ -58,8 +58,8 @@ type Options struct {
 	// NetrcOutput, when set, is the netrc file to write from the entries
 	// whose use is netrc or both; it follows every rule Output does (a
 	// file of render's own, mode, owner, unchanged content kept). Nix
-	// reads it where netrc-file names it: the NixOS module sets
-	// nix.settings.netrc-file, which the nix-daemon reads.
+	// reads it where netrc-file names it (the system's, on NixOS
+	// nix.settings.netrc-file, is the one the nix-daemon reads).
 	NetrcOutput string
 	// Mode of Output and NetrcOutput (zero: DefaultMode). Owner and Group
 	// are names or numbers; empty means the process's (the owner's primary
