@@ -73,9 +73,13 @@
         in
         {
           inherit package;
-          # The Go test suite, in the sandbox (see doCheck in nix/package.nix).
-          tests = package.overrideAttrs (_: {
+          # The Go test suite, in the sandbox (see doCheck in nix/package.nix),
+          # with the pinned sops and age CLIs built by nix/tools.nix.
+          tests = package.overrideAttrs (old: {
             doCheck = true;
+            preCheck = old.preCheck + ''
+              export NIX_AUTH_TOOLS=${pkgs.callPackage ./nix/tools.nix { }}/bin
+            '';
           });
         }
         // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {

@@ -146,7 +146,7 @@ func (e *badEnv) store(name string) string {
 	e.t.Helper()
 	e.keys()
 	p := e.path(name)
-	f, err := crypt.Create(p, []crypt.Recipient{{Age: badKeys()[0].Recipient().String()}})
+	f, err := crypt.Create(p, []crypt.Recipient{{Age: badKeys()[0].Recipient().String()}}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -48,31 +48,36 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 }
 
 // storeRecipients says who a store at path is declared to be encrypted to:
-// the flags when given, else the .sops.yaml creation rule (sops files) or
-// the agenix secrets.nix entry (.age files); never the file itself. crypt
+// the flags when given, else the .sops.yaml creation rule (sops files,
+// which is returned too: a new file follows its encryption rules) or the
+// agenix secrets.nix entry (.age files); never the file itself. crypt
 // encrypts sops files to the converted age1 keys, which sops-nix decrypts
 // with, and .age files to ssh keys as they are, which agenix decrypts with.
-func (f *Factory) storeRecipients(path string, flags []string) ([]crypt.Recipient, error) {
+func (f *Factory) storeRecipients(path string, flags []string) ([]crypt.Recipient, *crypt.SopsRule, error) {
 	format, err := crypt.FormatOf(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var recips []crypt.Recipient
+	var rule *crypt.SopsRule
 	switch {
 	case len(flags) > 0:
 		recips, err = crypt.ResolveRecipientFlags(flags)
 	case format == crypt.FormatSOPS:
-		recips, _, err = crypt.SopsConfigRecipients(path, f.Getenv)
+		rule, err = crypt.SopsCreationRule(path, f.Getenv)
 		if errors.Is(err, crypt.ErrNoSopsConfig) {
-			return nil, noRecipients(path, ".sops.yaml creation rule")
+			return nil, nil, noRecipients(path, ".sops.yaml creation rule")
+		}
+		if err == nil {
+			recips = rule.Recipients
 		}
 	default:
 		recips, _, err = crypt.AgenixRecipients(path, f.Getenv)
 		if errors.Is(err, crypt.ErrNoSecretsNix) {
-			return nil, noRecipients(path, "secrets.nix entry")
+			return nil, nil, noRecipients(path, "secrets.nix entry")
 		}
 	}
-	return recips, err
+	return recips, rule, err
 }
 
 // formatOf is crypt.FormatOf for a store named on the command line: a name
@@ -110,7 +115,8 @@ func noRecipients(path, where string) error {
 
 // openEncrypted loads the store at path, or starts a new one when it does
 // not exist. It runs before any login flow so that a missing key fails
-// before the user goes through a browser.
+// before the user goes through a browser (storeSink.CheckSave then checks
+// that the file's rules would encrypt the host's token).
 func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error) {
 	if _, err := formatOf(path); err != nil {
 		return nil, err
@@ -121,11 +127,11 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 		return nil, err
 	}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		recips, err := f.storeRecipients(path, o.recipients)
+		recips, rule, err := f.storeRecipients(path, o.recipients)
 		if err != nil {
 			return nil, err
 		}
-		file, err := crypt.Create(path, recips)
+		file, err := crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule})
 		if err != nil {
 			return nil, err
 		}
@@ -153,12 +159,12 @@ func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) 
 	if err != nil {
 		return nil, err
 	}
-	file, err := crypt.Load(path, ids.List, ids.Tried)
+	file, err := crypt.Load(path, ids.List, ids.Tried, f.Now)
 	if err != nil {
 		return nil, err
 	}
 	file.Warn = f.warn
-	recips, err := f.storeRecipients(path, o.recipients)
+	recips, _, err := f.storeRecipients(path, o.recipients)
 	switch {
 	case err == nil:
 		err = file.Declare(recips)

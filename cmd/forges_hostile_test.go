@@ -131,7 +131,7 @@ func TestHostileStoreMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(h.dir, "tokens.yaml")
-	f, err := crypt.Create(path, []crypt.Recipient{{Age: key.Recipient().String()}})
+	f, err := crypt.Create(path, []crypt.Recipient{{Age: key.Recipient().String()}}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,14 +112,11 @@ var hintRules = []hintRule{
 	onKind(crypt.ErrPassphrase, func(error) string {
 		return "on a host, decrypt with its own key: --identity /etc/ssh/ssh_host_ed25519_key"
 	}),
-	onKind(crypt.ErrNoNetrc, func(error) string {
-		return "keep it in an .age store (--encrypt-to secrets/caches.age), which render writes to netrc with --netrc-output; or in this machine's netrc (leave out --encrypt-to)"
-	}),
 	onKind(crypt.ErrLockout, func(error) string {
 		return "or pass --force if the new recipients' holders will manage the file"
 	}),
 	func(err error) []string {
-		if !errors.Is(err, crypt.ErrDeclaration) && !errors.Is(err, crypt.ErrNoSecretsNix) {
+		if !errors.Is(err, crypt.ErrDeclaration) && !errors.Is(err, crypt.ErrNoSecretsNix) && !errors.Is(err, crypt.ErrNoSopsConfig) {
 			return nil
 		}
 		return []string{"or give the recipients with --recipient"}
@@ -136,6 +133,16 @@ var hintRules = []hintRule{
 	onKind(render.ErrInvalidEntry, func(error) string {
 		return "or replace the entry: `nix-auth set-token HOST --encrypt-to FILE`, then deploy the store again"
 	}),
+	onKind(render.ErrNotPlain, func(error) string {
+		return "--plain takes the file sops-nix or agenix decrypted: what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys"
+	}),
+	func(err error) []string {
+		var e *crypt.FileError
+		if !errors.Is(err, crypt.ErrStillEncrypted) || !errors.As(err, &e) {
+			return nil
+		}
+		return []string{fmt.Sprintf("--plain is for the file sops-nix decrypted; read the store itself: `nix-auth render %s --identity KEY`, `nix-auth status --file %s`", e.Path, e.Path)}
+	},
 }
 
 // flagHints are the hints cmd adds to err.

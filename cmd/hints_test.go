@@ -44,7 +44,6 @@ func TestFlagHints(t *testing.T) {
 		{"not a cache", &providers.Error{Host: "cache.example.com", Kind: providers.Cache, Err: providers.ErrNotCache},
 			[]string{"`nix-auth login cache.example.com/mycache --provider cache`"}},
 		{"managed netrc", &nixconf.Error{Kind: nixconf.ErrManaged}, []string{"`nix-auth login HOST --encrypt-to STORE`"}},
-		{"no netrc in the store", &crypt.FileError{Path: "t.yaml", Kind: crypt.ErrNoNetrc}, []string{".age store (--encrypt-to", "--netrc-output"}},
 		{"no user config", &nixconf.Error{Kind: nixconf.ErrNoUserConfig}, []string{"--config PATH"}},
 		{"config not writable", &nixconf.Error{Kind: nixconf.ErrNotWritable}, []string{"another nix.conf with --config"}},
 		{"no token", &nixconf.Error{Kind: nixconf.ErrNoToken, Host: "a.com"}, []string{"`nix-auth status`"}},
@@ -61,9 +60,13 @@ func TestFlagHints(t *testing.T) {
 		{"lockout", &crypt.FileError{Path: "t.yaml", Kind: crypt.ErrLockout}, []string{"pass --force if the new recipients' holders will manage the file"}},
 		{"declaration", fmt.Errorf("x: %w", crypt.ErrDeclaration), []string{"--recipient"}},
 		{"no secrets.nix", fmt.Errorf("x: %w", crypt.ErrNoSecretsNix), []string{"--recipient"}},
+		{"no .sops.yaml", fmt.Errorf("x: %w", crypt.ErrNoSopsConfig), []string{"--recipient"}},
 		{"no store", &crypt.FileError{Path: "t.yaml", Kind: fs.ErrNotExist}, []string{"`nix-auth login --encrypt-to t.yaml`"}},
 
 		{"invalid entry", fmt.Errorf("x: %w", render.ErrInvalidEntry), []string{"`nix-auth set-token HOST --encrypt-to FILE`"}},
+		{"not plain", fmt.Errorf("x: %w", render.ErrNotPlain), []string{"--plain takes the file sops-nix or agenix decrypted"}},
+		{"still encrypted", &crypt.FileError{Path: "t.yaml", Kind: crypt.ErrStillEncrypted},
+			[]string{"`nix-auth render t.yaml --identity KEY`", "`nix-auth status --file t.yaml`"}},
 	} {
 		hints := strings.Join(hintsOf(tc.err), "\n")
 		for _, w := range tc.want {

@@ -184,6 +184,11 @@ func refreshOne(ctx context.Context, f *Factory, sink tokenSink, e crypt.Entry, 
 	if !ok {
 		return false, fmt.Errorf("%s: nix-auth refreshes GitLab OAuth tokens only, and this token is %s's", e.Host, orUnknown(e.Provider))
 	}
+	// A save that would fail (a store whose rules would now leave the
+	// token in clear) is refused before the forge spends the refresh token.
+	if err := sink.CheckSave(e); err != nil {
+		return false, err
+	}
 	tok, err := r.Refresh(ctx, e.RefreshToken)
 	if errors.Is(err, providers.ErrRefreshRejected) {
 		return false, &hintError{msg: err.Error() + "; the stored token was not changed",

@@ -92,11 +92,11 @@ func runRekey(f *Factory, files []string, o *rekeyOptions) error {
 }
 
 func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) error {
-	recips, err := f.storeRecipients(path, o.keys.recipients)
+	recips, _, err := f.storeRecipients(path, o.keys.recipients)
 	if err != nil {
 		return err
 	}
-	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried})
+	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now})
 	if err != nil {
 		return err
 	}
@@ -113,6 +113,10 @@ func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) e
 	}
 	for _, s := range res.Undeclared {
 		termsafe.Fprintf(out, "  - %s\n", s)
+	}
+	// Read from the file, whose key list no MAC covers.
+	for _, k := range res.OtherKeys {
+		termsafe.Fprintf(out, "  = %s (kept: nix-auth manages age keys only; change it with `sops updatekeys %s`)\n", k, path)
 	}
 	if len(res.Unverified) > 0 {
 		termsafe.Fprintln(out, "  (?: an age header does not say which X25519 or post-quantum key a stanza is for, so the file is encrypted anew)")
@@ -147,7 +151,7 @@ func findStores(f *Factory, root string) ([]string, error) {
 		if err != nil {
 			return nil
 		}
-		if _, err := f.storeRecipients(p, nil); err != nil {
+		if _, _, err := f.storeRecipients(p, nil); err != nil {
 			return nil
 		}
 		if format == crypt.FormatSOPS {

@@ -2,35 +2,23 @@ package cmd
 
 import (
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
-	"sync"
 
 	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
-// goTool finds a CLI pinned by a go.mod tool line. `go tool -n` builds it
-// once (into the build cache) and prints its path, so scripts run the sops
-// and age the project pins rather than whatever is on PATH.
-func goTool(name string) func() (string, error) {
-	return sync.OnceValues(func() (string, error) {
-		out, err := exec.Command("go", "tool", "-n", name).Output()
-		return strings.TrimSpace(string(out)), err
-	})
-}
-
-// toolCmd is a script command running a pinned tool with the script's
+// toolCmd is a script command running a tool pinned in tools/go.mod (the
+// sops and age the project pins, not whatever is on PATH) with the script's
 // environment and working directory; its output lands in stdout/stderr.
 func toolCmd(name string) func(ts *testscript.TestScript, neg bool, args []string) {
-	path := goTool(name)
 	return func(ts *testscript.TestScript, neg bool, args []string) {
-		bin, err := path()
+		bin, err := tooltest.Path(name)
 		if err != nil {
-			ts.Fatalf("go tool -n %s: %v", name, err)
+			ts.Fatalf("%v", err)
 		}
 		err = ts.Exec(bin, args...)
 		if err != nil {

@@ -259,17 +259,17 @@ type storeSink struct {
 
 func (s *storeSink) Path() string { return s.file.Path() }
 
-// CheckSave checks the host, and that the store can keep a credential
-// for netrc alone (a binary cache's): opening the store checked the rest
-// (its path, a key for it, whom it is encrypted to).
+// CheckSave checks the host, and that the file's sops rules would encrypt
+// its token (a file made by `sops encrypt` with an encrypted_suffix, say,
+// would keep it in clear): opening the store checked the rest (its path, a
+// key for it, whom it is encrypted to). Every store format carries netrc
+// credentials (crypt.File.CarriesNetrc), so the entry's use is no reason
+// to refuse.
 func (s *storeSink) CheckSave(e crypt.Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
 		return err
 	}
-	if e.Use == crypt.UseNetrc {
-		return s.file.CheckUse(e.Host, e.Use)
-	}
-	return nil
+	return s.file.CheckEncrypts(e.Host)
 }
 
 // CheckRemove: a store's entry is one, whatever its use.
@@ -283,27 +283,22 @@ func (s *storeSink) Entries() ([]crypt.Entry, error)       { return s.file.Entri
 // the report says so.
 func (s *storeSink) Save(e crypt.Entry) (sinkChange, error) {
 	_, existed := s.file.Entry(e.Host)
-	lost := e.Use == crypt.UseBoth && s.file.CheckUse(e.Host, e.Use) != nil
-	if lost {
-		e.Use, e.Login = crypt.UseAccessTokens, ""
-	}
 	if err := s.file.Put(e); err != nil {
 		return nil, err
 	}
-	return s.write(existed, e.Use, lost)
+	return s.write(existed, e.Use)
 }
 
 func (s *storeSink) Remove(host string, _ crypt.Use) (sinkChange, error) {
 	if err := s.file.Remove(host); err != nil {
 		return nil, err
 	}
-	return s.write(true, "", false)
+	return s.write(true, "")
 }
 
-// complete rewrites the entry with its netrc use, where the store can
-// carry it.
+// complete rewrites the entry with its netrc use when it lacks one.
 func (s *storeSink) complete(cur crypt.Entry, use crypt.Use, login string) (crypt.Entry, bool) {
-	if !use.Netrc() || cur.Use.Netrc() || s.file.CheckUse(cur.Host, use) != nil {
+	if !use.Netrc() || cur.Use.Netrc() {
 		return crypt.Entry{}, false
 	}
 	e := cur
@@ -312,10 +307,9 @@ func (s *storeSink) complete(cur crypt.Entry, use crypt.Use, login string) (cryp
 }
 
 // write saves the file; a new store in the flake repo may be the first
-// file in its folder, which Save makes. use is the entry's, lost whether
-// it lost its netrc use.
-func (s *storeSink) write(existed bool, use crypt.Use, lost bool) (sinkChange, error) {
-	c := &storeChange{path: s.file.Path(), existed: existed, dryRun: s.dryRun, use: use, netrcLost: lost}
+// file in its folder, which Save makes. use is the entry's.
+func (s *storeSink) write(existed bool, use crypt.Use) (sinkChange, error) {
+	c := &storeChange{path: s.file.Path(), existed: existed, dryRun: s.dryRun, use: use}
 	if !s.dryRun {
 		if err := s.file.Save(); err != nil {
 			return nil, err
@@ -331,18 +325,12 @@ type storeChange struct {
 	existed    bool
 	dryRun     bool
 	recipients int
-	// use is where the saved entry's credential goes; netrcLost is true
-	// when it would go to netrc too but the store cannot carry that.
-	use       crypt.Use
-	netrcLost bool
+	// use is where the saved entry's credential goes.
+	use crypt.Use
 }
 
 func (c *storeChange) report(f *Factory, host, nixTok string) {
 	out := f.IO.Out
-	if c.netrcLost && nixTok != "" {
-		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: %s keeps the token for %s as an access token only: its format has no netrc credentials yet, so archives from %s will not authenticate with it once rendered\n",
-			c.path, host, nixconf.NetrcMachine(host))
-	}
 	switch {
 	case c.dryRun && nixTok != "":
 		termsafe.Fprintf(out, "Dry run: would write %s=%s to %s; nothing was written.\n", host, providers.MaskToken(nixTok), c.path)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -260,7 +261,7 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	}
 	if !o.offline && err == nil {
 		var file *crypt.File
-		if file, err = crypt.Load(o.file, ids.List, ids.Tried); err == nil {
+		if file, err = crypt.Load(o.file, ids.List, ids.Tried, f.Now); err == nil {
 			decrypted = true
 			rows, err = checkStore(ctx, f, file, hosts, o.warnExpiring)
 			if err != nil {
@@ -271,13 +272,19 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	if !decrypted {
 		// Metadata only is for a machine without a key. A key named with
 		// --identity was asked to open the file: that it cannot (a host
-		// key the file is not encrypted to) is the answer, not a note.
-		if !o.offline && (len(o.keys.identities) > 0 || !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase)) {
+		// key the file is not encrypted to) is the answer, not a note. A
+		// token the file's rules leave in clear is shown as a problem of
+		// its host.
+		cleartext := errors.Is(err, crypt.ErrCleartext) && len(meta.Cleartext) > 0
+		if !o.offline && !cleartext && (len(o.keys.identities) > 0 || !errors.Is(err, crypt.ErrWrongKey) && !errors.Is(err, crypt.ErrPassphrase)) {
 			return err
 		}
 		note = "no key here decrypts it: showing the metadata only, tokens not validated"
-		if o.offline {
+		switch {
+		case o.offline:
 			note = "--offline: showing the metadata only, tokens not validated"
+		case cleartext:
+			note = "its sops rules leave tokens unencrypted: showing the metadata only, tokens not validated"
 		}
 		if rows, err = metaRows(meta, hosts, f.Now(), o.warnExpiring); err != nil {
 			return err
@@ -345,6 +352,9 @@ func metaRows(meta *crypt.Meta, hosts []string, now time.Time, warn time.Duratio
 			row.ExpiresAt = &t
 		}
 		row.State, row.Problem = expiryState(row.ExpiresAt, now, warn, stateUnchecked)
+		if slices.Contains(meta.Cleartext, e.Host) {
+			row.Token, row.State, row.Problem = "(not encrypted)", stateError, "the token is stored in clear text: the file's sops rules do not encrypt it"
+		}
 		rows = append(rows, row)
 	}
 	return rows, nil

@@ -49,7 +49,7 @@ func checkStatusFileFlags(hosts []string, o *statusOptions) error {
 // reads it: the tokens validated with their forges, or with --offline
 // only what the file says.
 func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
-	es, err := render.ReadPlain(o.plain, f.warn)
+	es, err := render.ReadPlain(o.plain, f.Now(), f.warn)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,16 @@ package crypt
 // fragment, so that agenix alone can deploy it with
 // `nix.extraOptions = "!include ${config.age.secrets.<name>.path}"`:
 //
-//	# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata.
+//	# nix-auth token store: Nix reads the extra-access-tokens line; these comments hold nix-auth's metadata.
 //	# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z client_id=178c6fc778ccc68e1d6a
-//	# nix-auth-recipients: age1... ssh-ed25519%20AAAA...
-//	access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
+//	extra-access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
+//
+// The setting is extra-access-tokens, which adds to the tokens set before
+// the include (nix.settings.access-tokens on NixOS, a login's file), where
+// access-tokens would replace them all: agenix's include comes after
+// nix.settings in nix.conf. For a host both name, the earlier token wins,
+// as Nix reads extra- settings. Files written by older versions, with
+// access-tokens, are read and rewritten with extra-access-tokens.
 //
 // Nix ignores the comment lines. Metadata values are percent-escaped
 // (space, control characters, '%') so that no value can end the comment
@@ -21,16 +27,19 @@ package crypt
 //
 //	# nix-auth: host=codeberg.org provider=forgejo user=alice use=both login=alice
 //	# nix-auth: host=cache.example.com provider=cache use=netrc login=x-access-token token=eyJhbGciOi...
-//	access-tokens = codeberg.org=...
+//	extra-access-tokens = codeberg.org=...
 //
 // So a file agenix deploys and nix.conf includes gives Nix the access
 // tokens only: netrc credentials reach Nix through `nix-auth render
-// --netrc-output` (of the store, or --plain of agenix's output). The recipients line lets nix-auth re-encrypt the
-// file without being told the recipients again: age headers do not name
-// X25519 recipients. Host keys are ssh-ed25519 recipients here, as agenix
-// makes them: an agenix host decrypts with its ssh key as an ssh identity,
-// which opens only ssh stanzas, never the converted X25519 one. Files made by hand (`age -e`) are read too, binary or
-// armored; lines other than access-tokens are kept.
+// --netrc-output` (of the store, or --plain of agenix's output).
+//
+// An age header does not name X25519 recipients: nix-auth re-encrypts to
+// the recipients declared for the file (File.Declare). Host keys are
+// ssh-ed25519 recipients here, as agenix makes them: an agenix host
+// decrypts with its ssh key as an ssh identity, which opens only ssh
+// stanzas, never the converted X25519 one. Files made by hand (`age -e`)
+// are read too, binary or armored; lines other than the access-tokens
+// settings are kept.
 
 import (
 	"bytes"
@@ -56,7 +65,7 @@ import (
 const (
 	ageMetaPrefix = "# nix-auth:"
 	ageOwnPrefix  = "# nix-auth"
-	ageHeadLine   = "# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata."
+	ageHeadLine   = "# nix-auth token store: Nix reads the extra-access-tokens line; these comments hold nix-auth's metadata."
 )
 
 type ageStore struct {
@@ -279,7 +288,7 @@ func (s *ageStore) parse(path string, plain []byte) error {
 			detail = fmt.Sprintf("line %d of its plaintext: %s; Nix refuses the whole file where agenix includes it", pe.Line, pe.Msg)
 		}
 		return fileErr(path, ErrCorrupt, detail,
-			"fix it with `agenix -e "+path+"` (write `access-tokens = host=token`, with spaces around the first '='), or write it again with `nix-auth set-token HOST --encrypt-to "+path+"`")
+			"fix it with `agenix -e "+path+"`: write `access-tokens = host=token`, with spaces around the first '='")
 	}
 	isToken := map[int]bool{}
 	for _, n := range tokenLines {
@@ -431,8 +440,8 @@ func (s *ageStore) plaintext() []byte {
 	for _, l := range s.other {
 		b.WriteString(l + "\n")
 	}
-	// No line at all without tokens: an empty `access-tokens =` in an
-	// included file would wipe the tokens set before it.
+	// extra-access-tokens adds to the tokens set before the include (see
+	// the top of this file); no line at all without tokens.
 	var line strings.Builder
 	for _, e := range s.es {
 		if e.Use.AccessTokens() {
@@ -440,12 +449,13 @@ func (s *ageStore) plaintext() []byte {
 		}
 	}
 	if line.Len() > 0 {
-		b.WriteString("access-tokens =" + line.String() + "\n")
+		b.WriteString("extra-access-tokens =" + line.String() + "\n")
 	}
 	return b.Bytes()
 }
 
-func (s *ageStore) marshal() ([]byte, error) {
+// marshal encrypts anew: an age file has no time in it.
+func (s *ageStore) marshal(time.Time) ([]byte, error) {
 	if len(s.recips) == 0 {
 		return nil, fileErr(s.path, ErrRecipient, "nobody declared who may decrypt it: an age file does not say who it is encrypted to, so each write needs its recipients",
 			"declare them in agenix's secrets.nix, or give them to this write")
@@ -476,6 +486,13 @@ func (s *ageStore) marshal() ([]byte, error) {
 }
 
 func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
+
+// checkSecret: an age file encrypts all of its content.
+func (s *ageStore) checkSecret(string) error { return nil }
+
+// carriesNetrc: the comment lines keep use and login (and a netrc-only
+// credential's token).
+func (s *ageStore) carriesNetrc() bool { return true }
 
 func (s *ageStore) recipients() []Recipient { return s.recips }
 

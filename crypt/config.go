@@ -11,9 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	sopsage "github.com/getsops/sops/v3/age"
-	sopsconfig "github.com/getsops/sops/v3/config"
 )
 
 // SopsRule is the .sops.yaml creation rule that applies to a file, as the
@@ -23,34 +20,19 @@ type SopsRule struct {
 	ConfigPath string
 	// Recipients are the rule's age keys.
 	Recipients []Recipient
-	// Which values sops leaves in clear text or encrypts; at most one of
-	// these six is set (sops refuses rules with more). A store must honour
-	// the one set so that `sops` and nix-auth agree on which values are
-	// encrypted.
-	UnencryptedSuffix, EncryptedSuffix             string
-	UnencryptedRegex, EncryptedRegex               string
-	UnencryptedCommentRegex, EncryptedCommentRegex string
-	// MACOnlyEncrypted is the rule's mac_only_encrypted.
-	MACOnlyEncrypted bool
+	// sopsRules say which values sops leaves in clear text or encrypts
+	// (at most one of the six rule kinds is set; sops refuses rules with
+	// more) and its mac_only_encrypted. A new store follows them so that
+	// `sops` and nix-auth agree on which values are encrypted.
+	sopsRules
 	// Warning is sops's warning about an ignored .sops.yml, if any.
 	Warning string
 }
 
-// SopsConfigRecipients returns the age recipients of the .sops.yaml creation
-// rule for file, and the config's path; see SopsCreationRule, which also
-// returns the rule's encryption settings.
-func SopsConfigRecipients(file string, getenv func(string) string) (recips []Recipient, configPath string, err error) {
-	rule, err := SopsCreationRule(file, getenv)
-	if err != nil {
-		return nil, "", err
-	}
-	return rule.Recipients, rule.ConfigPath, nil
-}
-
 // SopsCreationRule finds .sops.yaml exactly as the sops CLI does (SOPS_CONFIG
 // if set, else .sops.yaml in the current directory or the nearest parent)
-// and returns the creation rule sops would use for file, through sops's own
-// config package so path_regex matching is sops's.
+// and returns the creation rule sops would use for file, with sops's
+// path_regex matching (see sopsrules.go).
 //
 // When there is no config, or it has no creation_rules, the error wraps
 // ErrNoSopsConfig: sops then takes keys from its command line, and nix-auth
@@ -66,13 +48,13 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 	rule := &SopsRule{}
 	confPath := getenv("SOPS_CONFIG")
 	if confPath == "" {
-		res, err := sopsconfig.LookupConfigFile(".")
-		rule.Warning = res.Warning
+		found, warning, err := lookupSopsConfig(".")
+		rule.Warning = warning
 		if err != nil {
 			return nil, &keyError{msg: "no .sops.yaml in the current directory or its parents", err: ErrNoSopsConfig,
-				hints: []string{"create a .sops.yaml with a creation rule for " + file + ", or give --recipient"}}
+				hints: []string{"create a .sops.yaml with a creation rule for " + file}}
 		}
-		confPath = res.Path
+		confPath = found
 	}
 	if abs, err := filepath.Abs(confPath); err == nil {
 		confPath = abs
@@ -87,37 +69,44 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 		rel = r
 	}
 
-	conf, err := sopsconfig.LoadCreationRuleForFile(confPath, absFile, map[string]*string{})
+	conf, err := readCreationRule(confPath, absFile)
+	if errors.Is(err, errNoMatchingRule) {
+		return nil, &keyError{msg: fmt.Sprintf("%s: no creation rule matches %s", confPath, rel),
+			hints: []string{fmt.Sprintf("add a creation rule whose path_regex matches %q (paths are relative to the .sops.yaml), or a rule without path_regex", rel)}}
+	}
 	if err != nil {
-		// sops's config package has no sentinel for this case.
-		if strings.Contains(err.Error(), "no matching creation rules found") {
-			return nil, &keyError{msg: fmt.Sprintf("%s: no creation rule matches %s", confPath, rel),
-				hints: []string{fmt.Sprintf("add a creation rule whose path_regex matches %q (paths are relative to the .sops.yaml), or a rule without path_regex", rel)}}
-		}
 		return nil, &keyError{msg: confPath + ": cannot use the sops config", err: err}
 	}
 	if conf == nil {
 		return nil, &keyError{msg: confPath + " has no creation_rules", err: ErrNoSopsConfig,
-			hints: []string{"add creation_rules with age keys, or give --recipient"}}
+			hints: []string{"add creation_rules with age keys"}}
+	}
+	rules, err := conf.rules()
+	if err != nil {
+		return nil, &keyError{msg: confPath + ": cannot use the sops config", err: err}
+	}
+	groups, err := conf.keyGroups()
+	if err != nil {
+		return nil, &keyError{msg: confPath + ": cannot use the sops config", err: err}
 	}
 
-	if len(conf.KeyGroups) > 1 {
-		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s has %d key groups (Shamir secret sharing), which nix-auth does not write", confPath, rel, len(conf.KeyGroups)),
+	if len(groups) > 1 {
+		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s has %d key groups (Shamir secret sharing), which nix-auth does not write", confPath, rel, len(groups)),
 			hints: []string{"use a single list of age keys for this file, or encrypt it with sops directly"}}
 	}
 	var ageKeys, other []string
-	for _, g := range conf.KeyGroups {
+	for _, g := range groups {
 		for _, k := range g {
-			if ak, ok := k.(*sopsage.MasterKey); ok {
-				ageKeys = append(ageKeys, ak.Recipient)
+			if k.Type == "age" {
+				ageKeys = append(ageKeys, k.ID)
 				continue
 			}
-			other = append(other, fmt.Sprintf("%s key %s", k.TypeToIdentifier(), k.ToString()))
+			other = append(other, fmt.Sprintf("%s key %s", k.Type, k.ID))
 		}
 	}
 	if len(other) > 0 {
 		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s names keys nix-auth cannot encrypt to: %s", confPath, rel, strings.Join(other, ", ")),
-			hints: []string{"nix-auth encrypts to age keys only: list age1... keys (ssh-to-age converts host keys) in this rule, or encrypt this file with sops directly"}}
+			hints: []string{"nix-auth encrypts to age keys only: list age1... keys (ssh-to-age converts host keys) in this rule, or manage this file's keys with `sops updatekeys " + file + "`"}}
 	}
 	if len(ageKeys) == 0 {
 		return nil, &keyError{msg: fmt.Sprintf("%s: the rule for %s names no keys", confPath, rel),
@@ -127,10 +116,7 @@ func SopsCreationRule(file string, getenv func(string) string) (*SopsRule, error
 	if err != nil {
 		return nil, err
 	}
-	rule.UnencryptedSuffix, rule.EncryptedSuffix = conf.UnencryptedSuffix, conf.EncryptedSuffix
-	rule.UnencryptedRegex, rule.EncryptedRegex = conf.UnencryptedRegex, conf.EncryptedRegex
-	rule.UnencryptedCommentRegex, rule.EncryptedCommentRegex = conf.UnencryptedCommentRegex, conf.EncryptedCommentRegex
-	rule.MACOnlyEncrypted = conf.MACOnlyEncrypted
+	rule.sopsRules = rules
 	return rule, nil
 }
 

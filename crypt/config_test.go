@@ -9,17 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// sopsBinary returns the sops CLI pinned by go.mod's tool line.
-func sopsBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "tool", "-n", "sops").Output()
-	if err != nil {
-		t.Fatalf("go tool -n sops: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/nix-auth/nix-auth/internal/tooltest"
+)
 
 // sopsRecipients encrypts file with the real sops CLI, run in the current
 // directory so it finds .sops.yaml itself, and returns the age recipients it
@@ -47,7 +39,7 @@ func sortedAges(rs []Recipient) []string {
 }
 
 func TestSopsCreationRule(t *testing.T) {
-	sops := sopsBinary(t)
+	sops := tooltest.ToolPath(t, "sops")
 	repo := t.TempDir()
 	r1, r2, r3 := vectorRecipient(t, "host1"), vectorRecipient(t, "host2"), vectorRecipient(t, "host3")
 	config := `creation_rules:
@@ -101,12 +93,12 @@ func TestSopsCreationRule(t *testing.T) {
 	}
 
 	// ssh-ed25519 keys in the rule are converted.
-	recips, confPath, err := SopsConfigRecipients("ssh/a.yaml", env)
+	ssh, err := SopsCreationRule("ssh/a.yaml", env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if confPath != rule.ConfigPath || strings.Join(ages(recips), ",") != r3+","+r1 || recips[0].SSH == "" {
-		t.Errorf("ssh rule: %q from %s", ages(recips), confPath)
+	if recips := ssh.Recipients; ssh.ConfigPath != rule.ConfigPath || strings.Join(ages(recips), ",") != r3+","+r1 || recips[0].SSH == "" {
+		t.Errorf("ssh rule: %q from %s", ages(recips), ssh.ConfigPath)
 	}
 
 	t.Chdir(repo)
@@ -153,22 +145,22 @@ func TestSopsConfigLookup(t *testing.T) {
 
 	empty := t.TempDir()
 	t.Chdir(empty)
-	if _, _, err := SopsConfigRecipients("tokens.yaml", envOf(nil)); !errors.Is(err, ErrNoSopsConfig) {
+	if _, err := SopsCreationRule("tokens.yaml", envOf(nil)); !errors.Is(err, ErrNoSopsConfig) {
 		t.Errorf("no config anywhere: err = %v, want ErrNoSopsConfig", err)
 	}
 
 	// SOPS_CONFIG is used as it is, without searching.
-	recips, confPath, err := SopsConfigRecipients("tokens.yaml", envOf(map[string]string{"SOPS_CONFIG": explicit}))
-	if err != nil || confPath != explicit || len(recips) != 1 || recips[0].Age != r1 {
-		t.Errorf("SOPS_CONFIG: %v from %s, %v", recips, confPath, err)
+	rule, err := SopsCreationRule("tokens.yaml", envOf(map[string]string{"SOPS_CONFIG": explicit}))
+	if err != nil || rule.ConfigPath != explicit || len(rule.Recipients) != 1 || rule.Recipients[0].Age != r1 {
+		t.Errorf("SOPS_CONFIG: %+v, %v", rule, err)
 	}
-	if _, _, err := SopsConfigRecipients("tokens.yaml", envOf(map[string]string{"SOPS_CONFIG": filepath.Join(elsewhere, "nope.yaml")})); err == nil || errors.Is(err, ErrNoSopsConfig) {
+	if _, err := SopsCreationRule("tokens.yaml", envOf(map[string]string{"SOPS_CONFIG": filepath.Join(elsewhere, "nope.yaml")})); err == nil || errors.Is(err, ErrNoSopsConfig) {
 		t.Errorf("missing SOPS_CONFIG: %v", err)
 	}
 
 	// A config without creation_rules is, to sops, no config.
 	writeFile(t, filepath.Join(empty, ".sops.yaml"), []byte("stores:\n  yaml:\n    indent: 2\n"))
-	if _, _, err := SopsConfigRecipients("tokens.yaml", envOf(nil)); !errors.Is(err, ErrNoSopsConfig) {
+	if _, err := SopsCreationRule("tokens.yaml", envOf(nil)); !errors.Is(err, ErrNoSopsConfig) {
 		t.Errorf("no creation_rules: err = %v, want ErrNoSopsConfig", err)
 	}
 
@@ -177,29 +169,29 @@ func TestSopsConfigLookup(t *testing.T) {
 	writeFile(t, filepath.Join(repo, ".sops.yaml"), []byte("creation_rules:\n  - age: "+r1+"\n"))
 	writeFile(t, filepath.Join(repo, "sub", ".sops.yml"), []byte("creation_rules:\n  - pgp: X\n"))
 	t.Chdir(filepath.Join(repo, "sub"))
-	rule, err := SopsCreationRule("x.yaml", envOf(nil))
+	rule, err = SopsCreationRule("x.yaml", envOf(nil))
 	if err != nil || rule.ConfigPath != filepath.Join(repo, ".sops.yaml") || !strings.Contains(rule.Warning, ".sops.yml") {
 		t.Errorf("alternate name: %+v, %v", rule, err)
 	}
 }
 
-// needNix returns the nix-instantiate to test with. Outside CI a machine
-// without Nix skips; in CI (CI=true) that is a failure, so the agenix path
-// cannot go untested unnoticed.
-func needNix(t *testing.T) string {
+// needNix returns the Nix program (nix-instantiate, nix) to test with.
+// Outside CI a machine without Nix skips; in CI (CI=true) that is a
+// failure, so the agenix path cannot go untested unnoticed.
+func needNix(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath("nix-instantiate")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("nix-instantiate is required in CI: %v", err)
+			t.Fatalf("%s is required in CI: %v", name, err)
 		}
-		t.Skipf("nix-instantiate not installed: %v", err)
+		t.Skipf("%s not installed: %v", name, err)
 	}
 	return p
 }
 
 func TestAgenixRecipients(t *testing.T) {
-	nix := needNix(t)
+	nix := needNix(t, "nix-instantiate")
 	repo := t.TempDir()
 	native := newAgeKey(t).Recipient().String()
 	writeFile(t, filepath.Join(repo, "keys.nix"), []byte(`{ host1 = "`+vectorPub(t, "host1")+`"; }`+"\n"))

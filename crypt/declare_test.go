@@ -63,7 +63,7 @@ func TestDeclareAgeCrossCheck(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "recips"), []byte(h1.SSH+"\n"+h3.SSH+"\n"), 0o600)
 	stRun(t, dir, nil, nil, "age", "-e", "-a", "-R", "recips", "-o", "t.age", "plain")
 
-	f, err := Load(p, []age.Identity{stSSHIdentity(t, "host1")}, nil)
+	f, err := Load(p, []age.Identity{stSSHIdentity(t, "host1")}, nil, stNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,15 +93,15 @@ func TestDeclareAgeCrossCheck(t *testing.T) {
 	if err := f.Declare([]Recipient{h1, h2}); err != nil || len(warned) != 0 {
 		t.Errorf("Declare after the write compares with the old header: %v, %q", err, warned)
 	}
-	if _, err := Load(p, []age.Identity{stSSHIdentity(t, "host3")}, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, []age.Identity{stSSHIdentity(t, "host3")}, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("the undeclared host3 opens the new file: %v", err)
 	}
-	if _, err := Load(p, []age.Identity{stSSHIdentity(t, "host2")}, nil); err != nil {
+	if _, err := Load(p, []age.Identity{stSSHIdentity(t, "host2")}, nil, stNow); err != nil {
 		t.Errorf("the declared host2 cannot open the new file: %v", err)
 	}
 
 	// Declared as the header says: no warning.
-	g, err := Load(p, []age.Identity{stSSHIdentity(t, "host2")}, nil)
+	g, err := Load(p, []age.Identity{stSSHIdentity(t, "host2")}, nil, stNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRecipientsChecked(t *testing.T) {
 	} {
 		for _, name := range []string{"t.yaml", "t.age"} {
 			p := filepath.Join(dir, name)
-			_, err := Create(p, []Recipient{tc.r})
+			_, err := Create(p, []Recipient{tc.r}, CreateOptions{Now: stNow})
 			if !errors.Is(err, ErrRecipient) || !strings.HasPrefix(err.Error(), p+": ") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%s %s: Create = %v, want %q", tc.name, name, err, tc.want)
 			}
@@ -165,7 +165,7 @@ func TestRecipientsChecked(t *testing.T) {
 			}
 		}
 	}
-	if _, err := Create(filepath.Join(dir, "n.age"), nil); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(filepath.Join(dir, "n.age"), nil, CreateOptions{Now: stNow}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create without recipients = %v", err)
 	}
 }
@@ -193,7 +193,7 @@ func TestPostQuantumRecipients(t *testing.T) {
 	os.WriteFile(keyFile, []byte(pq.String()+"\n"), 0o600)
 	for _, name := range []string{"t.age", "t.yaml"} {
 		p := filepath.Join(dir, name)
-		f, err := Create(p, rs)
+		f, err := Create(p, rs, CreateOptions{Now: stNow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +201,7 @@ func TestPostQuantumRecipients(t *testing.T) {
 		if err := f.Save(); err != nil {
 			t.Fatal(err)
 		}
-		g, err := Load(p, []age.Identity{pq}, nil)
+		g, err := Load(p, []age.Identity{pq}, nil, stNow)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -217,7 +217,7 @@ func TestPostQuantumRecipients(t *testing.T) {
 		if !strings.Contains(string(out), "TESTTOKENPQ") {
 			t.Errorf("%s: the real CLI does not read it", name)
 		}
-		if res, err := Rekey(p, []age.Identity{pq}, rs, RekeyOptions{DryRun: true}); err != nil || len(res.Added)+len(res.Removed) != 0 {
+		if res, err := Rekey(p, []age.Identity{pq}, rs, RekeyOptions{Now: stNow, DryRun: true}); err != nil || len(res.Added)+len(res.Removed) != 0 {
 			t.Errorf("%s: rekey to the same pq key = %+v, %v", name, res, err)
 		}
 	}

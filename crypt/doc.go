@@ -2,8 +2,10 @@
 // flake repository and are shared by every host that can decrypt them.
 //
 // Two formats are chosen by file extension: sops files (.yaml, .yml, .json),
-// written with the sops library the way the sops CLI writes them, and age
-// files (.age), as agenix uses them. Recipients come from .sops.yaml creation
+// read and written by this package's own implementation of sops 3.13.3's
+// format (sopstree.go, sopsyaml.go, sopsjson.go, sopsmeta.go; only sops's
+// standard-library shamir package is imported), and age files (.age), as
+// agenix uses them. Recipients come from .sops.yaml creation
 // rules (found as sops finds them), from agenix's secrets.nix (evaluated with
 // nix-instantiate, as agenix does) or from --recipient flags, never from an
 // .age file itself (File.Declare has the rule); identities are

@@ -6,7 +6,7 @@ import "errors"
 // passphrase-protected when no passphrase, or a wrong one, was given.
 var ErrPassphrase = errors.New("ssh private key is passphrase-protected")
 
-// ErrNoSopsConfig is wrapped by SopsConfigRecipients when no .sops.yaml (or no
+// ErrNoSopsConfig is wrapped by SopsCreationRule when no .sops.yaml (or no
 // creation_rules in it) applies, so callers can fall back to --recipient flags
 // exactly when sops would fall back to its command-line keys.
 var ErrNoSopsConfig = errors.New("no sops config")

@@ -54,7 +54,7 @@ func createStore(t *testing.T, path, recipient string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Create(path, recips)
+	f, err := Create(path, recips, CreateOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}

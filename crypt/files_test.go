@@ -54,7 +54,7 @@ func TestSaveChangesNothingOnFailure(t *testing.T) {
 			if err := f.Save(); !errors.Is(err, want) {
 				t.Errorf("%s %s: Save = %v, want %v", name, how, err, want)
 			}
-			if _, err := Rekey(p, []age.Identity{id}, []Recipient{{Age: id.Recipient().String()}, {Age: other.Recipient().String()}}, RekeyOptions{}); !errors.Is(err, want) {
+			if _, err := Rekey(p, []age.Identity{id}, []Recipient{{Age: id.Recipient().String()}, {Age: other.Recipient().String()}}, RekeyOptions{Now: stNow}); !errors.Is(err, want) {
 				t.Errorf("%s %s: Rekey = %v, want %v", name, how, err, want)
 			}
 			after := stDirState(t, dir)

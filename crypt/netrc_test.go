@@ -1,11 +1,15 @@
 package crypt
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // stNetrcEntries are a forge credential for both files and a cache's for
@@ -44,7 +48,7 @@ func TestAgeStoreCarriesNetrc(t *testing.T) {
 	for _, w := range []string{
 		"# nix-auth: host=codeberg.org provider=forgejo user=ferris use=both login=ferris\n",
 		"# nix-auth: host=cache.example.com:8443/main provider=cache use=netrc login=x-access-token token=eyJTESTCACHE.0005\n",
-		"\naccess-tokens = codeberg.org=TESTTOKEN0004 github.com=ghp_TESTTOKEN0000000000000000000000000001\n",
+		"\nextra-access-tokens = codeberg.org=TESTTOKEN0004 github.com=ghp_TESTTOKEN0000000000000000000000000001\n",
 	} {
 		if !strings.Contains(plain, w) {
 			t.Errorf("plaintext lacks %q:\n%s", w, plain)
@@ -99,17 +103,158 @@ func TestCheckNetrc(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.e, err, c.want)
 		}
 	}
-	// A sops store has no use and login fields yet: it refuses netrc
-	// credentials rather than render them into access-tokens.
+}
+
+// TestSopsStoreCarriesNetrc: a sops store keeps use and login in its
+// schema, YAML and JSON; the real `sops decrypt` reads them; they stay
+// readable without a key (status --file), a login is no secret, and the
+// token of a netrc credential is encrypted like any other; the tree
+// sops-nix deploys reads back the same.
+func TestSopsStoreCarriesNetrc(t *testing.T) {
+	t.Parallel()
 	id := stKey(t)
-	f, err := Create(filepath.Join(t.TempDir(), "tokens.yaml"), stRecips(id))
-	if err != nil {
-		t.Fatal(err)
+	// The sops store keeps hosts sorted.
+	want := stNetrcEntries()
+	want = []Entry{want[1], want[0], want[2]}
+	for _, name := range []string{"tokens.yaml", "tokens.json"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			p := filepath.Join(dir, name)
+			stCreate(t, p, stNetrcEntries(), id)
+			f := stLoad(t, p, id)
+			if !f.CarriesNetrc() {
+				t.Fatal("a sops store does not carry netrc credentials")
+			}
+			stSameEntries(t, f.Entries(), want)
+
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"TESTTOKEN0004", "eyJTESTCACHE.0005"} {
+				if bytes.Contains(raw, []byte(secret)) {
+					t.Errorf("a token is in clear in %s", name)
+				}
+			}
+			m, err := LoadMeta(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stSameEntries(t, m.Entries, []Entry{
+				{Host: want[0].Host, Provider: "cache", Use: UseNetrc, Login: "x-access-token"},
+				{Host: want[1].Host, Provider: "forgejo", User: "ferris", Use: UseBoth, Login: "ferris"},
+				{Host: want[2].Host, Provider: "github", User: "octocat"},
+			})
+			if m.Hidden || len(m.Cleartext) > 0 {
+				t.Errorf("LoadMeta: hidden %v, cleartext %v", m.Hidden, m.Cleartext)
+			}
+
+			// The oracle: sops decrypts what nix-auth wrote, fields and all;
+			// its output is what sops-nix deploys and render --plain reads.
+			out := stRun(t, dir, []string{"SOPS_AGE_KEY=" + id.String()}, nil, "sops", "decrypt", name)
+			var tree struct {
+				Hosts map[string]map[string]any `json:"hosts" yaml:"hosts"`
+			}
+			if err := yaml.Unmarshal(out, &tree); err != nil {
+				t.Fatalf("sops decrypt output: %v\n%s", err, out)
+			}
+			cache := tree.Hosts["cache.example.com:8443/main"]
+			cb := tree.Hosts["codeberg.org"]
+			gh := tree.Hosts["github.com"]
+			if cache["use"] != "netrc" || cache["login"] != "x-access-token" || cache["token"] != "eyJTESTCACHE.0005" ||
+				cb["use"] != "both" || cb["login"] != "ferris" || cb["token"] != "TESTTOKEN0004" {
+				t.Errorf("sops decrypt lost use, login or a token:\n%s", out)
+			}
+			if _, ok := gh["use"]; ok || gh["login"] != nil {
+				t.Errorf("an access token alone has use or login fields:\n%s", out)
+			}
+			es, err := ReadDecrypted("/run/secrets/tokens", out, stNow())
+			if err != nil {
+				t.Fatal(err)
+			}
+			stSameEntries(t, es, want)
+
+			// A rewrite that drops the netrc use drops the login with it.
+			e, _ := f.Entry("codeberg.org")
+			e.Use, e.Login = UseAccessTokens, ""
+			if err := f.Put(e); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Save(); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := stLoad(t, p, id).Entry("codeberg.org"); got.Use != "" || got.Login != "" {
+				t.Errorf("after dropping netrc: use %q login %q", got.Use, got.Login)
+			}
+		})
 	}
-	if f.CarriesNetrc() {
-		t.Fatal("a sops store claims to carry netrc credentials")
+}
+
+// TestSopsSchemaNetrc: use is a string ParseUse knows, login a string,
+// and only on an entry whose use says netrc; the error names the field.
+func TestSopsSchemaNetrc(t *testing.T) {
+	t.Parallel()
+	id := stKey(t)
+	const cache = "cache.example.com:8443/main"
+	cases := []struct {
+		name, host, field, msg string
+		edit                   func(docs []treeBranch)
+	}{
+		{"use is a number", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", 1) }},
+		{"use is a bool", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", true) }},
+		{"use is a list", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", []any{"netrc"}) }},
+		{"use is unknown", cache, "use", "use must be access-tokens, netrc or both", func(d []treeBranch) {
+			stSetField(stHostFields(t, d, cache), "use", "Netrc")
+		}},
+		{"login is a list", cache, "login", "not a string", func(d []treeBranch) {
+			stSetField(stHostFields(t, d, cache), "login", []any{"a", "b"})
+		}},
+		{"login without netrc", "github.com", "login", "goes to access-tokens only", func(d []treeBranch) {
+			// A new field: the host's mapping grows.
+			hosts, _, _ := hostsBranch("", d)
+			for i := range hosts {
+				if hosts[i].Key == "github.com" {
+					hosts[i].Value = stSetField(hosts[i].Value.(treeBranch), "login", "octocat")
+				}
+			}
+		}},
+		{"netrc without login", cache, "login", "has no login", func(d []treeBranch) {
+			stSetField(stHostFields(t, d, cache), "login", nil)
+		}},
+		{"login with a space", "codeberg.org", "login", "whitespace", func(d []treeBranch) {
+			stSetField(stHostFields(t, d, "codeberg.org"), "login", "fer ris")
+		}},
+		{"netrc for an IPv6 address", "[::1]:8443", "use", "host name or IPv4", func(d []treeBranch) {
+			hosts, _, _ := hostsBranch("", d)
+			for i := range hosts {
+				if hosts[i].Key == cache {
+					hosts[i].Key = "[::1]:8443"
+				}
+			}
+		}},
 	}
-	if err := f.Put(ok); !errors.Is(err, ErrNoNetrc) || !strings.Contains(err.Error(), "cannot hold a binary cache's credential") {
-		t.Fatalf("sops Put of a netrc credential: %v", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p := filepath.Join(t.TempDir(), "t.yaml")
+			stCreate(t, p, stNetrcEntries(), id)
+			s := stLoad(t, p, id).st.(*sopsStore)
+			c.edit(s.docs)
+			s.dirty = true
+			out, err := s.marshal(stNow())
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p, out)
+			_, err = Load(p, siIDs(id), nil, stNow)
+			var fe *FileError
+			if !errors.Is(err, ErrSchema) || !errors.As(err, &fe) {
+				t.Fatalf("Load = %v; want ErrSchema", err)
+			}
+			if fe.Host != c.host || fe.Field != c.field || !strings.Contains(err.Error(), c.msg) || len(fe.Hints()) == 0 {
+				t.Errorf("error %q (host %q, field %q); want host %q field %q, %q", err, fe.Host, fe.Field, c.host, c.field, c.msg)
+			}
+		})
 	}
 }

@@ -56,7 +56,7 @@ func TestAgePlaintextAsNixReadsIt(t *testing.T) {
 		if err := os.WriteFile(p, stAgeEncrypt(t, plain, id), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(p, []age.Identity{id}, nil)
+		_, err := Load(p, []age.Identity{id}, nil, stNow)
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), wantLine) {
 			t.Errorf("%q: Load = %v, want ErrCorrupt at %s", plain, err, wantLine)
 		}

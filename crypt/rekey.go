@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"slices"
+	"time"
 
 	"filippo.io/age"
 )
@@ -15,6 +16,8 @@ type RekeyOptions struct {
 	Force bool
 	// Tried describes the identities, for the error when none decrypts.
 	Tried []string
+	// Now is the clock (required), as for Load.
+	Now func() time.Time
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -35,6 +38,10 @@ type RekeyResult struct {
 	Undeclared []string
 	// Changed is true when the file is (or would be) rewritten.
 	Changed bool
+	// OtherKeys are a sops file's keys of types nix-auth does not manage
+	// (pgp, kms, ...): they are kept as they are; `sops updatekeys`
+	// changes them.
+	OtherKeys []string
 }
 
 // Rekey re-encrypts a store to recips, the recipients its configuration
@@ -50,7 +57,7 @@ type RekeyResult struct {
 // the old file can still read values written later. Rotate the tokens
 // after removing someone who should lose access.
 func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) (*RekeyResult, error) {
-	f, err := Load(path, ids, o.Tried)
+	f, err := Load(path, ids, o.Tried, o.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +66,9 @@ func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) 
 		return nil, err
 	}
 	res := &RekeyResult{Path: path, Format: f.format}
+	if s, ok := f.st.(*sopsStore); ok {
+		res.OtherKeys = s.meta.otherKeys()
+	}
 	if a, ok := f.st.(*ageStore); ok {
 		d := a.header.compare(recips)
 		res.Added, res.Unverified = d.missing, d.unverified
@@ -114,10 +124,11 @@ func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 			return true
 		}
 	}
-	out, err := f.st.marshal()
+	now := f.now()
+	out, err := f.st.marshal(now)
 	if err != nil {
 		return false
 	}
-	_, err = decode(f.path, f.format, out, ids, nil)
+	_, err = decode(f.path, f.format, out, ids, nil, now)
 	return err == nil
 }

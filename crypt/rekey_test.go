@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/pgp"
 )
 
 func stRecips(ids ...*age.X25519Identity) []Recipient {
@@ -39,7 +37,7 @@ func TestRekeySops(t *testing.T) {
 	before, _ := os.ReadFile(p)
 	ids := []age.Identity{id1}
 
-	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{DryRun: true})
+	res, err := Rekey(p, ids, stRecips(id1, id2), RekeyOptions{Now: stNow, DryRun: true})
 	if err != nil || !res.Changed || !slices.Equal(ages(res.Added), stAges(id2)) || len(res.Removed) != 0 {
 		t.Fatalf("dry run = %+v, %v", res, err)
 	}
@@ -47,7 +45,7 @@ func TestRekeySops(t *testing.T) {
 		t.Fatal("dry run wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id1, id2), RekeyOptions{Now: stNow})
 	if err != nil || !res.Changed {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -64,7 +62,7 @@ func TestRekeySops(t *testing.T) {
 		t.Error("sops -d with the new recipient's key")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil || res.Changed {
 		t.Errorf("same recipients: %+v, %v", res, err)
 	}
@@ -72,21 +70,21 @@ func TestRekeySops(t *testing.T) {
 		t.Error("a no-op rekey wrote")
 	}
 
-	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{})
+	res, err = Rekey(p, ids, stRecips(id3), RekeyOptions{Now: stNow})
 	if !errors.Is(err, ErrLockout) || !slices.Equal(ages(res.Removed), stAges(id1, id2)) {
 		t.Errorf("lockout: %+v, %v", res, err)
 	}
 	if again, _ := os.ReadFile(p); !bytes.Equal(again, after) {
 		t.Error("a refused rekey wrote")
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{DryRun: true}); !errors.Is(err, ErrLockout) {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Now: stNow, DryRun: true}); !errors.Is(err, ErrLockout) {
 		t.Errorf("dry run does not warn about the lockout: %v", err)
 	}
-	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Force: true}); err != nil {
+	if _, err := Rekey(p, ids, stRecips(id3), RekeyOptions{Now: stNow, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	stSameEntries(t, stLoad(t, p, id3).Entries(), stEntries())
-	if _, err := Load(p, ids, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, ids, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("removed recipient still decrypts: %v", err)
 	}
 }
@@ -103,10 +101,10 @@ func TestRekeyChecksOtherIdentitiesByDecrypting(t *testing.T) {
 		p := filepath.Join(t.TempDir(), name)
 		stCreate(t, p, stEntries(), id1)
 		ids := []age.Identity{wrappedIdentity{id1}}
-		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{}); !errors.Is(err, ErrLockout) {
+		if _, err := Rekey(p, ids, stRecips(id2), RekeyOptions{Now: stNow}); !errors.Is(err, ErrLockout) {
 			t.Errorf("%s: lockout not detected: %v", name, err)
 		}
-		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{}); err != nil {
+		if _, err := Rekey(p, ids, stRecips(id2, id1), RekeyOptions{Now: stNow}); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		stSameEntries(t, stLoad(t, p, id2).Entries(), stEntries())
@@ -124,7 +122,7 @@ func TestRekeyAge(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.age")
 	stCreate(t, p, stEntries(), id1)
-	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{})
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil || len(res.Added) != 0 || !slices.Equal(ages(res.Unverified), stAges(id2, id1)) || len(res.Undeclared) != 0 || !res.Changed {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
@@ -136,7 +134,7 @@ func TestRekeyAge(t *testing.T) {
 		t.Errorf("stanzas after rekey: %v", m.Stanzas)
 	}
 	// Back to id1 alone: one X25519 stanza too many is reported.
-	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{})
+	res, err = Rekey(p, []age.Identity{id1}, stRecips(id1), RekeyOptions{Now: stNow})
 	if err != nil || !res.Changed || !slices.Equal(res.Undeclared, []string{"1 X25519 stanza more than declared"}) {
 		t.Fatalf("Rekey to fewer = %+v, %v", res, err)
 	}
@@ -144,46 +142,100 @@ func TestRekeyAge(t *testing.T) {
 	// ssh recipients, as agenix fleets have them.
 	h1, h2, h3 := stSSH(t, "host1"), stSSH(t, "host2"), stSSH(t, "host3")
 	id := stSSHIdentity(t, "host1")
-	res, err = Rekey(p, []age.Identity{id1}, []Recipient{h1, h2}, RekeyOptions{Force: true})
+	res, err = Rekey(p, []age.Identity{id1}, []Recipient{h1, h2}, RekeyOptions{Now: stNow, Force: true})
 	if err != nil || len(res.Added) != 2 || !res.Changed {
 		t.Fatalf("Rekey to ssh keys = %+v, %v", res, err)
 	}
 	before, _ := os.ReadFile(p)
-	res, err = Rekey(p, []age.Identity{id}, []Recipient{h2, h1}, RekeyOptions{})
+	res, err = Rekey(p, []age.Identity{id}, []Recipient{h2, h1}, RekeyOptions{Now: stNow})
 	if err != nil || res.Changed || len(res.Added)+len(res.Unverified)+len(res.Undeclared) != 0 {
 		t.Fatalf("Rekey to the same ssh keys = %+v, %v", res, err)
 	}
 	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
 		t.Error("a rekey to the same ssh keys rewrote the file")
 	}
-	res, err = Rekey(p, []age.Identity{id}, []Recipient{h1, h3}, RekeyOptions{DryRun: true})
+	res, err = Rekey(p, []age.Identity{id}, []Recipient{h1, h3}, RekeyOptions{Now: stNow, DryRun: true})
 	if err != nil || !res.Changed || len(res.Added) != 1 || res.Added[0].SSH != h3.SSH || res.Added[0].Source != h3.Source ||
 		len(res.Undeclared) != 1 || !strings.Contains(res.Undeclared[0], "ssh-ed25519 stanza for a key not declared (key tag ") {
 		t.Fatalf("Rekey host2 -> host3 = %+v, %v", res, err)
 	}
 }
 
+// pgpStanza is a pgp key as sops writes it (sorted keys, created_at); the
+// key itself is fake: nobody needs to decrypt with it.
+const pgpStanza = `    pgp:
+        - created_at: "2026-11-24T21:00:00Z"
+          enc: |-
+            -----BEGIN PGP MESSAGE-----
+
+            hQEMAxxxFAKExxxAQf/not-a-real-key
+            =abcd
+            -----END PGP MESSAGE-----
+          fp: "0000111122223333444455556666777788889999"
+`
+
+// stInsertPGP adds pgpStanza to every document's metadata of a YAML sops
+// file, where sops writes it: metadata keys are sorted by name.
+func stInsertPGP(t testing.TB, p string) {
+	t.Helper()
+	b, _ := os.ReadFile(p)
+	var out []string
+	inSops, done, n := false, false, 0
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		switch {
+		case l == "sops:\n":
+			inSops, done = true, false
+		case inSops && !strings.HasPrefix(l, " "):
+			inSops = false
+		case inSops && !done && strings.HasPrefix(l, "    ") && l[4] != ' ' && l[4] != '-' && l[4:strings.Index(l, ":")] > "pgp":
+			out = append(out, pgpStanza)
+			done = true
+			n++
+		}
+		out = append(out, l)
+	}
+	if n == 0 {
+		t.Fatal("no sops metadata to add a pgp key to")
+	}
+	if err := os.WriteFile(p, []byte(strings.Join(out, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRekeyKeepsOtherKeyTypes: a pgp (or kms, ...) key of a sops file is
-// kept: nix-auth only manages age recipients.
+// kept byte for byte: nix-auth only manages age recipients, and the data
+// key it wraps does not change.
 func TestRekeyKeepsOtherKeyTypes(t *testing.T) {
 	id1, id2 := stKey(t), stKey(t)
 	p := filepath.Join(t.TempDir(), "t.yaml")
 	stCreate(t, p, stEntries(), id1)
-	f := stLoad(t, p, id1)
-	s := f.st.(*sopsStore)
-	fake := &pgp.MasterKey{Fingerprint: "0000111122223333444455556666777788889999", EncryptedKey: "not a real key", CreationDate: stT0}
-	s.meta.KeyGroups = []sops.KeyGroup{append(slices.Clone(s.meta.KeyGroups[0]), fake)}
-	out, err := s.marshal()
+	stInsertPGP(t, p)
+	res, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(p, out, 0o600)
-	if _, err := Rekey(p, []age.Identity{id1}, stRecips(id2, id1), RekeyOptions{}); err != nil {
-		t.Fatal(err)
+	fp := "0000111122223333444455556666777788889999"
+	if !slices.Equal(res.OtherKeys, []string{"pgp " + fp}) {
+		t.Errorf("RekeyResult.OtherKeys = %v", res.OtherKeys)
 	}
 	m, _ := LoadMeta(p)
-	if !slices.Equal(m.OtherKeys, []string{"pgp " + fake.Fingerprint}) || !slices.Equal(m.Recipients, stAges(id1, id2)) {
+	if !slices.Equal(m.OtherKeys, []string{"pgp " + fp}) || !slices.Equal(m.Recipients, stAges(id1, id2)) {
 		t.Errorf("keys after rekey: %v %v", m.Recipients, m.OtherKeys)
+	}
+	// A value change keeps it too.
+	f := stLoad(t, p, id2)
+	if err := f.Put(Entry{Host: "git.sr.ht", Token: "TESTTOKEN0009"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Contains(b, []byte("\n"+pgpStanza)) {
+		t.Errorf("the pgp stanza changed:\n%s", b)
+	}
+	out := stSopsDecrypt(t, p, id2)
+	if stHostValue(t, out, "git.sr.ht", "token") != "TESTTOKEN0009" {
+		t.Error("sops -d of the file with a pgp stanza")
 	}
 }
 
@@ -198,7 +250,7 @@ func TestSopsShamirGroups(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte(cfg), 0o644)
 	p := stCopy(t, "plain.yaml", dir, "t.yaml")
 	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
-	if _, err := Load(p, []age.Identity{id1}, nil); !errors.Is(err, ErrWrongKey) {
+	if _, err := Load(p, []age.Identity{id1}, nil, stNow); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("one of two Shamir parts decrypted: %v", err)
 	}
 	f := stLoad(t, p, id1, id2)
@@ -238,7 +290,7 @@ func BenchmarkRekey(b *testing.B) {
 					if i%2 == 1 {
 						to = setA
 					}
-					if _, err := Rekey(p, ids, to, RekeyOptions{}); err != nil {
+					if _, err := Rekey(p, ids, to, RekeyOptions{Now: stNow}); err != nil {
 						b.Fatal(err)
 					}
 				}

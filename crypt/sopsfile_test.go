@@ -449,8 +449,8 @@ func TestNumericTokenRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	stRun(t, dir, nil, nil, "sops", "encrypt", "-i", "t.yaml")
-	_, err := Load(filepath.Join(dir, "t.yaml"), []age.Identity{id}, nil)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "token is not a string") {
+	_, err := Load(filepath.Join(dir, "t.yaml"), []age.Identity{id}, nil, stNow)
+	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "token is not a string") {
 		t.Fatalf("Load = %v, want the numeric token refused", err)
 	}
 }

@@ -100,7 +100,17 @@ var (
 	ErrLockout       = errors.New("no given identity could decrypt the file afterwards")
 	ErrRecipient     = errors.New("unusable recipient")
 	ErrInvalid       = errors.New("invalid entry")
-	ErrNoNetrc       = errors.New("the store cannot hold netrc credentials")
+	// ErrCleartext: a token (or another secret-looking field) is, or would
+	// be, stored unencrypted under the file's sops rules.
+	ErrCleartext = errors.New("a secret is stored unencrypted")
+	// ErrSchema: the decrypted store does not have nix-auth's shape (a
+	// field of the wrong type, created after expires, an unknown provider,
+	// an invalid host). sops's MAC does not cover key names, so these are
+	// checked on every load.
+	ErrSchema = errors.New("the store does not follow nix-auth's schema")
+	// ErrStillEncrypted: ReadDecrypted was given a file that sops has not
+	// decrypted.
+	ErrStillEncrypted = errors.New("the file is still sops-encrypted")
 )
 
 // FileError is a problem with one store file. Its message names the file;
@@ -108,9 +118,12 @@ var (
 type FileError struct {
 	Path string
 	// Kind is one of the Err* values above.
-	Kind   error
-	Detail string
-	hints  []string
+	Kind error
+	// Host and Field name the entry and field a schema or cleartext error
+	// is about, when there is one.
+	Host, Field string
+	Detail      string
+	hints       []string
 }
 
 // Error names the file first, as every nix-auth error does.
@@ -131,7 +144,8 @@ func fileErr(path string, kind error, detail string, hints ...string) *FileError
 // fix is to find the right key or to have someone add yours.
 type DecryptError struct {
 	Path string
-	// Recipients are the age recipients a sops file names.
+	// Recipients are the age recipients a sops file names, as it names
+	// them (unauthenticated text, like OtherKeys).
 	Recipients []string
 	// OtherKeys are a sops file's non-age master keys (pgp, kms, ...).
 	OtherKeys []string
@@ -213,12 +227,17 @@ func FormatOf(path string) (Format, error) {
 type store interface {
 	entries() []Entry
 	put(e Entry) error
+	// checkSecret says whether host's token would be stored encrypted.
+	checkSecret(host string) error
+	// carriesNetrc says whether the format keeps an entry's Use and Login.
+	carriesNetrc() bool
 	remove(host string) bool
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
 	recipients() []Recipient
 	setRecipients(r []Recipient) error
-	marshal() ([]byte, error)
+	// marshal encodes the store; now is the time of a change.
+	marshal(now time.Time) ([]byte, error)
 }
 
 // File is a decrypted token store in memory. Changes are written by Save.
@@ -232,6 +251,7 @@ type File struct {
 	st     store
 	ids    []age.Identity
 	tried  []string
+	now    func() time.Time
 	// loaded is what the state was decoded from (or last written); nil for
 	// a file made by Create. Save compares it with the disk to notice a
 	// concurrent writer.
@@ -272,23 +292,11 @@ func (f *File) Entry(host string) (Entry, bool) {
 // or SetRecipients: an age header does not say who it is encrypted to.
 func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients()) }
 
-// CarriesNetrc reports whether the store keeps an entry's Use and Login,
-// so that it can hold netrc credentials: .age stores do; sops stores once
-// their schema has the use and login fields.
-func (f *File) CarriesNetrc() bool { return f.format == FormatAge }
-
-// CheckUse refuses, with ErrNoNetrc, a credential for host that goes to
-// netrc (u) when the store cannot carry one.
-func (f *File) CheckUse(host string, u Use) error {
-	if !u.Netrc() || f.CarriesNetrc() {
-		return nil
-	}
-	what := "a netrc credential"
-	if !u.AccessTokens() {
-		what = "a binary cache's credential"
-	}
-	return fileErr(f.path, ErrNoNetrc, fmt.Sprintf("a %s store cannot hold %s yet (for %s): its schema has no use and login fields; nothing was written", f.format, what, host))
-}
+// CarriesNetrc reports whether the store keeps each entry's Use and
+// Login, so that it can hold netrc credentials. Both formats do: an .age
+// store in its comment lines, a sops store in the use and login fields of
+// its schema.
+func (f *File) CarriesNetrc() bool { return f.st.carriesNetrc() }
 
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
@@ -297,9 +305,6 @@ func (f *File) Put(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return fileErr(f.path, ErrInvalid, err.Error())
 	}
-	if err := f.CheckUse(e.Host, e.Use); err != nil {
-		return err
-	}
 	e.Scopes = slices.Clone(e.Scopes)
 	if err := f.st.put(e); err != nil {
 		return err
@@ -307,6 +312,11 @@ func (f *File) Put(e Entry) error {
 	f.ops = append(f.ops, func(s store) error { return s.put(e) })
 	return nil
 }
+
+// CheckEncrypts returns an error wrapping ErrCleartext when the file's sops
+// rules would store a token for host unencrypted, so that a caller can
+// refuse before asking a forge for one. Put makes the same check.
+func (f *File) CheckEncrypts(host string) error { return f.st.checkSecret(host) }
 
 // Remove deletes the entry for host.
 func (f *File) Remove(host string) error {
@@ -439,9 +449,13 @@ func hostList(es []Entry) []string {
 }
 
 // Load reads and decrypts a store. ids decrypt it; tried describes them
-// (file names, variable names) for the error when none fits. Nothing is
+// (file names, variable names) for the error when none fits; now is the
+// clock that judges the store's times and stamps later saves. Nothing is
 // ever written by Load.
-func Load(path string, ids []age.Identity, tried []string) (*File, error) {
+func Load(path string, ids []age.Identity, tried []string, now func() time.Time) (*File, error) {
+	if now == nil {
+		return nil, errors.New("crypt.Load: no clock")
+	}
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -450,11 +464,11 @@ func Load(path string, ids []age.Identity, tried []string) (*File, error) {
 	if err != nil {
 		return nil, readErr(path, err)
 	}
-	st, err := decode(path, format, data, ids, tried)
+	st, err := decode(path, format, data, ids, tried, now())
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st, ids: ids, tried: tried, loaded: data}, nil
+	return &File{path: path, format: format, st: st, ids: ids, tried: tried, now: now, loaded: data}, nil
 }
 
 func readErr(path string, err error) error {
@@ -464,10 +478,9 @@ func readErr(path string, err error) error {
 	return fmt.Errorf("reading %s: %w", path, err)
 }
 
-// decode parses and decrypts data. A panic in a parser (sops's and yaml's
-// code are not ours) becomes an error: a damaged file must not crash
-// activation.
-func decode(path string, format Format, data []byte, ids []age.Identity, tried []string) (st store, err error) {
+// decode parses and decrypts data. A panic in a parser (yaml's code is not
+// ours) becomes an error: a damaged file must not crash activation.
+func decode(path string, format Format, data []byte, ids []age.Identity, tried []string, now time.Time) (st store, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			st, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
@@ -476,13 +489,28 @@ func decode(path string, format Format, data []byte, ids []age.Identity, tried [
 	if format == FormatAge {
 		return decodeAge(path, data, ids, tried)
 	}
-	return decodeSops(path, data, ids, tried)
+	return decodeSops(path, data, ids, tried, now)
+}
+
+// CreateOptions complete Create's arguments.
+type CreateOptions struct {
+	// Now is the clock that stamps saves (required).
+	Now func() time.Time
+	// SopsRule is the .sops.yaml creation rule a new sops file falls under,
+	// nil when its recipients came from elsewhere. Its encryption rule
+	// (encrypted_regex, unencrypted_suffix, ...) and mac_only_encrypted
+	// are honoured, as `sops encrypt` would; without one, only tokens are
+	// encrypted (encrypted_regex ^(token|refresh_token)$).
+	SopsRule *SopsRule
 }
 
 // Create starts a new store at path, encrypted to recips. Nothing is
 // written until Save; Save refuses to replace a file that appeared
 // meanwhile.
-func Create(path string, recips []Recipient) (*File, error) {
+func Create(path string, recips []Recipient, o CreateOptions) (*File, error) {
+	if o.Now == nil {
+		return nil, errors.New("crypt.Create: no clock")
+	}
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
@@ -498,12 +526,12 @@ func Create(path string, recips []Recipient) (*File, error) {
 	if format == FormatAge {
 		st, err = newAgeStore(recips)
 	} else {
-		st, err = newSopsStore(path, recips)
+		st, err = newSopsStore(path, recips, o.SopsRule)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st}, nil
+	return &File{path: path, format: format, st: st, now: o.Now}, nil
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
@@ -535,7 +563,7 @@ func (f *File) Save() error {
 		return fileErr(f.path, ErrConflict, "was removed while this process was running",
 			"run the command again to create it anew")
 	case f.loaded != nil && !bytes.Equal(cur, f.loaded):
-		st, err := decode(f.path, f.format, cur, f.ids, f.tried)
+		st, err := decode(f.path, f.format, cur, f.ids, f.tried, f.now())
 		if err != nil {
 			return err
 		}
@@ -549,7 +577,7 @@ func (f *File) Save() error {
 	case len(f.ops) == 0 && exists:
 		return nil
 	}
-	out, err := f.st.marshal()
+	out, err := f.st.marshal(f.now())
 	if err != nil {
 		return err
 	}
@@ -571,7 +599,10 @@ func (f *File) Save() error {
 	return nil
 }
 
-// Meta is what can be known about a store without a key.
+// Meta is what can be known about a store without a key. None of it is
+// authenticated (only the key can check the MAC): it is returned as the
+// file has it, and a caller that prints it makes it safe first, as cmd
+// does through termsafe.
 type Meta struct {
 	Path   string
 	Format Format
@@ -584,6 +615,9 @@ type Meta struct {
 	Recipients []string
 	// OtherKeys are non-age master keys of a sops file (pgp, kms, ...).
 	OtherKeys []string
+	// Cleartext are the hosts whose token or refresh token the sops file's
+	// rules leave unencrypted (Load refuses such a file).
+	Cleartext []string
 	// Stanzas are the recipient stanza types of an .age file.
 	Stanzas []string
 	// LastModified is the sops lastmodified time.
@@ -616,26 +650,27 @@ func LoadMeta(path string) (m *Meta, err error) {
 // checkEntry refuses what would break or inject into the rendered
 // `access-tokens = host=token ...` line or netrc entry, with nixconf's
 // validators: the ones render applies, so a store never holds an entry
-// render refuses.
+// render refuses. It is also the check a loaded sops store's entries get
+// (checkEntries). The error is an *entryError naming the field at fault.
 func checkEntry(e Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
-		return err
+		return &entryError{err: err}
 	}
 	// ValidateToken's errors never quote the token.
 	if err := nixconf.ValidateToken(e.Token); err != nil {
-		return fmt.Errorf("the token for %s: %w", e.Host, err)
+		return &entryError{field: "token", err: fmt.Errorf("the token for %s: %w", e.Host, err)}
 	}
 	if err := CheckNetrc(e); err != nil {
 		return err
 	}
 	if e.RefreshToken != "" {
 		if err := nixconf.ValidateToken(e.RefreshToken); err != nil {
-			return fmt.Errorf("the refresh token for %s: %w", e.Host, err)
+			return &entryError{field: "refresh_token", err: fmt.Errorf("the refresh token for %s: %w", e.Host, err)}
 		}
 	}
 	for _, s := range append([]string{e.Provider, e.User, e.ClientID, e.Login}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
-			return fmt.Errorf("metadata for %s contains a control character", e.Host)
+			return &entryError{err: fmt.Errorf("metadata for %s contains a control character", e.Host)}
 		}
 	}
 	return nil
@@ -644,35 +679,49 @@ func checkEntry(e Entry) error {
 // CheckNetrc is the rule for an entry's use and login, the one render
 // applies too: a known use; for a netrc credential a host curl can match
 // (no IPv6 address), a login, and login and token as every netrc reader
-// reads them back; no login on an access token alone.
+// reads them back; no login on an access token alone. The error is an
+// *entryError naming the field at fault.
 func CheckNetrc(e Entry) error {
+	bad := func(field, format string, a ...any) error {
+		return &entryError{field: field, err: fmt.Errorf(format, a...)}
+	}
 	if _, err := ParseUse(string(e.Use)); err != nil {
-		return fmt.Errorf("the entry for %s: %w", e.Host, err)
+		return bad("use", "the entry for %s: %w", e.Host, err)
 	}
 	if !e.Use.Netrc() {
 		if e.Login != "" {
-			return fmt.Errorf("the entry for %s has a login but goes to access-tokens only: a login is for netrc (use: %s or %s)", e.Host, UseNetrc, UseBoth)
+			return bad("login", "the entry for %s has a login but goes to access-tokens only: a login is for netrc (use: %s or %s)", e.Host, UseNetrc, UseBoth)
 		}
 		return nil
 	}
 	machine := nixconf.NetrcMachine(e.Host)
 	if machine == "" {
-		return fmt.Errorf("the entry for %s cannot go to netrc: a netrc entry names a host name or IPv4 address", e.Host)
+		return bad("use", "the entry for %s cannot go to netrc: a netrc entry names a host name or IPv4 address", e.Host)
 	}
 	if err := nixconf.ValidateNetrcHost(machine); err != nil {
-		return err
+		return bad("", "%w", err)
 	}
 	if e.Login == "" {
-		return fmt.Errorf("the netrc credential for %s has no login: curl ignores a password-only entry once another entry follows it", e.Host)
+		return bad("login", "the netrc credential for %s has no login: curl ignores a password-only entry once another entry follows it", e.Host)
 	}
 	if err := nixconf.ValidateNetrcValue("login", e.Login); err != nil {
-		return fmt.Errorf("%s: %w", e.Host, err)
+		return bad("login", "%s: %w", e.Host, err)
 	}
 	if err := nixconf.ValidateNetrcValue("password", e.Token); err != nil {
-		return fmt.Errorf("the token for %s, as a netrc password: %w", e.Host, err)
+		return bad("token", "the token for %s, as a netrc password: %w", e.Host, err)
 	}
 	return nil
 }
+
+// entryError is checkEntry's error: what is wrong, and the field (empty
+// for the host or several fields).
+type entryError struct {
+	field string
+	err   error
+}
+
+func (e *entryError) Error() string { return e.err.Error() }
+func (e *entryError) Unwrap() error { return e.err }
 
 // TokenValue is the one rule for a token (or refresh token) read from a
 // YAML or JSON tree, the sops store's or what sops-nix deploys: it must be

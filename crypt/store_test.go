@@ -17,28 +17,12 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // Test helpers of the store tests carry an "st" prefix: the package's
 // other test files belong to another owner.
-
-// stTools caches the paths of the pinned CLIs: `go tool -n` builds once.
-var stTools sync.Map
-
-// stTool returns the path of a go.mod tool (sops, age, age-keygen).
-func stTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, ok := stTools.Load(name); ok {
-		return p.(string)
-	}
-	out, err := exec.Command("go", "tool", "-n", name).Output()
-	if err != nil {
-		t.Fatalf("go tool -n %s: %v", name, err)
-	}
-	p := strings.TrimSpace(string(out))
-	stTools.Store(name, p)
-	return p
-}
 
 // stRun runs a pinned CLI in dir with only the given environment.
 func stRun(t testing.TB, dir string, env []string, stdin []byte, name string, args ...string) []byte {
@@ -52,7 +36,7 @@ func stRun(t testing.TB, dir string, env []string, stdin []byte, name string, ar
 
 func stRunErr(t testing.TB, dir string, env []string, stdin []byte, name string, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(stTool(t, name), args...)
+	cmd := exec.Command(tooltest.ToolPath(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Stdin = bytes.NewReader(stdin)
@@ -76,6 +60,13 @@ func stKey(t testing.TB) *age.X25519Identity {
 
 var stT0 = time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC)
 
+var stStart = time.Now()
+
+// stNow is the tests' clock: two days after stT0, and running, so that
+// lastmodified moves between saves and no fixture's created time is ever
+// in the future, whatever the machine's date.
+func stNow() time.Time { return stT0.Add(48*time.Hour + time.Since(stStart)) }
+
 // stEntries are realistic entries; the token values are fake.
 func stEntries() []Entry {
 	return []Entry{
@@ -91,7 +82,7 @@ func stEntries() []Entry {
 // stCreate writes a store with entries, encrypted to the recipients of ids.
 func stCreate(t testing.TB, path string, es []Entry, ids ...*age.X25519Identity) {
 	t.Helper()
-	f, err := Create(path, stRecips(ids...))
+	f, err := Create(path, stRecips(ids...), CreateOptions{Now: stNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +113,7 @@ func stLoad(t testing.TB, path string, ids ...*age.X25519Identity) *File {
 	for _, id := range ids {
 		list = append(list, id)
 	}
-	f, err := Load(path, list, []string{"test key"})
+	f, err := Load(path, list, []string{"test key"}, stNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +133,8 @@ func stSameEntries(t testing.TB, got, want []Entry) {
 		}
 		g.Token, w.Token, g.RefreshToken, w.RefreshToken = "", "", "", ""
 		if g.Host != w.Host || g.Provider != w.Provider || g.User != w.User || !slices.Equal(g.Scopes, w.Scopes) ||
-			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) || g.ClientID != w.ClientID {
+			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) || g.ClientID != w.ClientID ||
+			g.Use != w.Use || g.Login != w.Login {
 			t.Errorf("entry %d = %+v, want %+v", i, g, w)
 		}
 	}
@@ -327,23 +319,23 @@ func TestCreateRefuses(t *testing.T) {
 	id := stKey(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.yaml")
-	if _, err := Create(p, nil); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, nil, CreateOptions{Now: stNow}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create without recipients = %v", err)
 	}
-	if _, err := Create(p, []Recipient{{SSH: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}}); !errors.Is(err, ErrRecipient) {
+	if _, err := Create(p, []Recipient{{SSH: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummy"}}, CreateOptions{Now: stNow}); !errors.Is(err, ErrRecipient) {
 		t.Errorf("Create with an ssh recipient = %v", err)
 	}
-	if _, err := Create(filepath.Join(dir, "t.txt"), stRecips(id)); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := Create(filepath.Join(dir, "t.txt"), stRecips(id), CreateOptions{Now: stNow}); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Create t.txt = %v", err)
 	}
 	stCreate(t, p, stEntries()[:1], id)
-	if _, err := Create(p, stRecips(id)); !errors.Is(err, ErrExists) {
+	if _, err := Create(p, stRecips(id), CreateOptions{Now: stNow}); !errors.Is(err, ErrExists) {
 		t.Errorf("Create over an existing file = %v", err)
 	}
 	// Two creators: the second Save must not replace the first's file.
 	q := filepath.Join(dir, "u.age")
-	a, _ := Create(q, stRecips(id))
-	b, _ := Create(q, stRecips(id))
+	a, _ := Create(q, stRecips(id), CreateOptions{Now: stNow})
+	b, _ := Create(q, stRecips(id), CreateOptions{Now: stNow})
 	a.Put(stEntries()[0])
 	b.Put(stEntries()[1])
 	if err := a.Save(); err != nil {
@@ -441,7 +433,7 @@ func TestBadFiles(t *testing.T) {
 			if ids == nil {
 				ids = []age.Identity{id}
 			}
-			_, err := Load(path, ids, []string{"key.txt"})
+			_, err := Load(path, ids, []string{"key.txt"}, stNow)
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -494,7 +486,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 	stCreate(t, as, stEntries(), id1, id2)
 	tried := []string{"SOPS_AGE_KEY_FILE=/home/u/keys.txt", "~/.ssh/id_ed25519"}
 
-	_, err := Load(ys, []age.Identity{other}, tried)
+	_, err := Load(ys, []age.Identity{other}, tried, stNow)
 	var de *DecryptError
 	if !errors.As(err, &de) || !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("Load with a wrong key = %v; want *DecryptError", err)
@@ -511,7 +503,7 @@ func TestWrongKeyListsRecipients(t *testing.T) {
 		t.Errorf("error does not name the file: %v", err)
 	}
 
-	_, err = Load(as, []age.Identity{other}, tried)
+	_, err = Load(as, []age.Identity{other}, tried, stNow)
 	if !errors.As(err, &de) {
 		t.Fatalf("age Load with a wrong key = %v", err)
 	}
@@ -652,7 +644,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		_, lerr := Load(path, []age.Identity{id}, nil)
+		_, lerr := Load(path, []age.Identity{id}, nil, stNow)
 		LoadMeta(path)
 		if lerr == nil && !bytes.Contains(data, []byte("ENC[")) && ext != "age" {
 			// Only a file with the key's ciphertext can load.

@@ -21,7 +21,7 @@ buildGoModule {
   # that nothing imported before (vendor holds packages, not modules): run
   # nix/update-vendor-hash.sh after such changes; it rewrites this line, and
   # `nix/update-vendor-hash.sh --check` tells whether it is stale.
-  vendorHash = "sha256-iJrBVwe2BfdL1zE3iGcRcw4VbXmtHmGZlIWo/XyoTMA=";
+  vendorHash = "sha256-IgtURZsN/hfphCbWjzv0ie0Ad+IaHez1biPZja8HLT8=";
 
   ldflags = [
     "-s"
@@ -30,23 +30,20 @@ buildGoModule {
   ];
 
   # The test suite is the flake's `checks.<system>.tests` (this package with
-  # doCheck turned on), not part of every install: its interop tests build
+  # doCheck turned on), not part of every install: its interop tests need
   # the pinned sops CLI, whose cloud SDKs take many minutes to compile.
   #
-  # The tests can run in the sandbox. `go mod vendor` has included the
-  # dependencies of go.mod's `tool` lines since Go 1.24, so `go tool -n sops`
-  # (and age, age-keygen) builds offline from the vendor directory. Tests
-  # that need a real `nix` or `nix-instantiate` skip when it is not on PATH
-  # (they fail instead only when CI=true, which the sandbox does not set):
-  # Nix inside the build sandbox has no usable state directory, so Nix is
-  # deliberately not a check input; the NixOS VM test covers real Nix.
+  # The tests can run in the sandbox. The pinned CLIs (tools/go.mod) are
+  # built by nix/tools.nix, whose modules stay out of this vendorHash, and
+  # the check passes them in NIX_AUTH_TOOLS; without it the interop tests
+  # skip. Tests that need a real `nix` or `nix-instantiate` skip when it is
+  # not on PATH (they fail instead only when CI=true, which the sandbox does
+  # not set): Nix inside the build sandbox has no usable state directory,
+  # so Nix is deliberately not a check input; the NixOS VM test covers real
+  # Nix.
   doCheck = false;
   nativeCheckInputs = [ openssh ]; # ssh-keygen makes the fleet tests' host keys
   preCheck = ''
-    # Build the pinned CLIs once, before any test's clock starts.
-    for tool in sops age age-keygen; do
-      go tool -n "$tool" >/dev/null
-    done
     export HOME=$TMPDIR
   '';
   # Tests are run per package with go test's default 10 minute limit, which a

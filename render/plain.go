@@ -8,21 +8,20 @@ package render
 //	# nix-auth: host=github.com provider=github user=octocat expires=2026-12-24T21:00:00Z
 //	access-tokens = github.com=ghp_...
 //
-// The fragment is read by crypt.ParseFragment (nixconf's parser, Nix's
-// rules); the tree here, with crypt's rule for token values (TokenValue).
-// The format notes in crypt/sopsfile.go and crypt/agefile.go are the
-// reference, and the round-trip tests feed this code files that crypt and
-// the real sops wrote.
+// Both are read by crypt, the owner of both formats: the fragment by
+// crypt.ParseFragment (nixconf's parser, Nix's rules), the tree by
+// crypt.ReadDecrypted (the store's reader, with its checks), so a plain
+// file and a store get the same reading; this file adds render's messages
+// and hints.
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/nix-auth/nix-auth/crypt"
 )
@@ -32,15 +31,15 @@ import (
 const maxPlainSize = 4 << 20
 
 // loadPlain reads a decrypted file: the access-tokens fragment when it has
-// an access-tokens line, else the sops tree. warn gets lines it leaves out.
-func loadPlain(path string, warn func(string)) ([]crypt.Entry, error) {
+// an access-tokens line, else the sops tree, whose times are judged by
+// now. warn gets lines it leaves out.
+func loadPlain(path string, now time.Time, warn func(string)) ([]crypt.Entry, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if fi.Size() > maxPlainSize {
-		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()),
-			hints: []string{"--plain takes the file sops-nix or agenix decrypted (the token store's plaintext)"}}
+		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()), kind: ErrNotPlain}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -49,7 +48,7 @@ func loadPlain(path string, warn func(string)) ([]crypt.Entry, error) {
 	if isFragment(data) {
 		return parseFragment(path, data, warn)
 	}
-	return parseTree(path, data)
+	return parseTree(path, data, now)
 }
 
 // isFragment reports whether data has an access-tokens or
@@ -93,96 +92,25 @@ func parseFragment(path string, data []byte, warn func(string)) ([]crypt.Entry, 
 	return es, nil
 }
 
-// parseTree reads what `sops -d` prints for our schema: a mapping with
-// "hosts", each host a mapping with token and optional metadata. JSON is
-// YAML too, so one parser reads both; the node tree keeps file order.
-func parseTree(path string, data []byte) ([]crypt.Entry, error) {
-	notOurs := []string{
-		"--plain takes what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys",
+// parseTree reads what `sops -d` prints for our schema (crypt reads it as
+// it reads a store) and words its errors for a decrypted copy. What the
+// input should have been is said by cmd, which knows the flag
+// (ErrNotPlain, crypt.ErrStillEncrypted).
+func parseTree(path string, data []byte, now time.Time) ([]crypt.Entry, error) {
+	es, err := crypt.ReadDecrypted(path, data, now)
+	var fe *crypt.FileError
+	switch {
+	case err == nil:
+		return es, nil
+	case errors.Is(err, crypt.ErrStillEncrypted):
+		return nil, err
+	case errors.Is(err, crypt.ErrCorrupt) && errors.As(err, &fe):
+		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %s", path, fe.Detail), kind: ErrNotPlain}
+	case errors.As(err, &fe) && fe.Host == "" && fe.Field == "hosts":
+		return nil, &Error{msg: path + " has no access-tokens line and no hosts: mapping", kind: ErrNotPlain}
+	case errors.As(err, &fe):
+		// crypt's hints name the file it was given, here a decrypted copy.
+		return nil, &Error{msg: err.Error(), hints: []string{"fix the store with `sops edit FILE` and let sops-nix deploy it again"}}
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %v", path, err), hints: notOurs}
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &Error{msg: path + " has no access-tokens line and no hosts: mapping", hints: notOurs}
-	}
-	top := doc.Content[0]
-	if value(top, "sops") != nil {
-		return nil, &Error{msg: path + " is still sops-encrypted",
-			hints: []string{"render it as a store: `nix-auth render " + path + " --identity KEY`; --plain is for the file sops-nix decrypted"}}
-	}
-	hosts := value(top, "hosts")
-	if hosts == nil || hosts.Kind != yaml.MappingNode {
-		return nil, &Error{msg: path + " has no access-tokens line and no hosts: mapping", hints: notOurs}
-	}
-	fix := []string{"fix the store with `sops edit FILE` and let sops-nix deploy it again"}
-	var es []crypt.Entry
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(hosts.Content); i += 2 {
-		host, fields := hosts.Content[i].Value, hosts.Content[i+1]
-		if seen[host] {
-			return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s appears twice", path, host), hints: fix}
-		}
-		seen[host] = true
-		if fields.Kind != yaml.MappingNode {
-			return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s is not a mapping of token, provider, user, ...", path, host), hints: fix}
-		}
-		e := crypt.Entry{Host: host}
-		for j := 0; j+1 < len(fields.Content); j += 2 {
-			name, v := fields.Content[j].Value, fields.Content[j+1]
-			if v.Kind != yaml.ScalarNode {
-				continue
-			}
-			switch name {
-			case "token", "refresh_token":
-				// crypt's rule for a token value: a string, never a
-				// number YAML read from unquoted digits.
-				var raw any
-				if err := v.Decode(&raw); err != nil {
-					return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: %s is not a scalar YAML can read", path, host, name), hints: fix}
-				}
-				tok, err := crypt.TokenValue(raw)
-				if err != nil {
-					return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: %s %v", path, host, name, err), hints: fix}
-				}
-				if name == "token" {
-					e.Token = tok
-				} else {
-					e.RefreshToken = tok
-				}
-			case "provider":
-				e.Provider = v.Value
-			case "user":
-				e.User = v.Value
-			case "use":
-				// Checked with the rest of the entry (crypt.CheckNetrc).
-				e.Use = crypt.Use(v.Value)
-			case "login":
-				e.Login = v.Value
-			case "expires":
-				t, err := time.Parse(time.RFC3339, v.Value)
-				if err != nil {
-					return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: expires is not an RFC 3339 time", path, host), hints: fix}
-				}
-				e.Expires = t
-			}
-		}
-		if strings.HasPrefix(e.Token, "ENC[") {
-			return nil, &Error{msg: fmt.Sprintf("%s: hosts: %s: the token is still sops-encrypted", path, host),
-				hints: []string{"render the encrypted file as a store: `nix-auth render FILE --identity KEY`"}}
-		}
-		es = append(es, e)
-	}
-	return es, nil
-}
-
-// value is the value node of key in a mapping node, or nil.
-func value(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
+	return nil, err
 }

@@ -122,10 +122,16 @@ var ErrStale = errors.New("the access-tokens file is missing or out of date")
 // and deployed again.
 var ErrInvalidEntry = errors.New("invalid entry")
 
+// ErrNotPlain is a plain input (Options.Plain, ReadPlain) that is not a
+// decrypted token file: neither an access-tokens fragment nor the sops
+// tree of a token store, or far too large to be one. A file that sops has
+// not decrypted is crypt.ErrStillEncrypted instead.
+var ErrNotPlain = errors.New("not a decrypted token file")
+
 // Error is a problem with render's input or options. Hints say what to do.
 type Error struct {
 	msg   string
-	kind  error // ErrInvalidEntry or nil, for errors.Is
+	kind  error // ErrInvalidEntry, ErrNotPlain or nil, for errors.Is
 	hints []string
 }
 
@@ -362,10 +368,10 @@ func netrcNamed(o Options) {
 // load reads the entries of the input and names it for messages.
 func load(o Options) ([]crypt.Entry, string, error) {
 	if o.Plain != "" {
-		es, err := loadPlain(o.Plain, o.Warn)
+		es, err := loadPlain(o.Plain, o.Now, o.Warn)
 		return es, o.Plain, err
 	}
-	f, err := crypt.Load(o.Store, o.Identities, o.Tried)
+	f, err := crypt.Load(o.Store, o.Identities, o.Tried, func() time.Time { return o.Now })
 	if err != nil {
 		return nil, "", err
 	}

@@ -32,7 +32,7 @@ func newStore(t *testing.T, name string, es ...crypt.Entry) (string, *age.X25519
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), name)
-	f, err := crypt.Create(path, []crypt.Recipient{{Age: id.Recipient().String()}})
+	f, err := crypt.Create(path, []crypt.Recipient{{Age: id.Recipient().String()}}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,22 +282,38 @@ func TestRenderRefusesInjection(t *testing.T) {
 	}
 }
 
+// TestRenderPlainNotOurs: a plain input that is not a decrypted token
+// file is an error of its kind (cmd says what --plain takes); one whose
+// entries fail a store's checks is an error with a hint; nothing is
+// written either way.
 func TestRenderPlainNotOurs(t *testing.T) {
-	for name, content := range map[string]string{
-		"encrypted": "hosts:\n  github.com:\n    token: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n",
-		"sops-meta": "hosts: {}\nsops:\n  mac: ENC[x]\n",
-		"no-hosts":  "foo: bar\n",
-		"garbage":   "\x00\x01: [",
-		"bad-time":  "hosts:\n  github.com:\n    token: x1234567\n    expires: tomorrow\n",
-		"duplicate": "{\"hosts\": {\"a.com\": {\"token\": \"x\"}, \"a.com\": {\"token\": \"y\"}}}",
+	for name, c := range map[string]struct {
+		content string
+		kind    error // nil: an *Error with hints of its own
+	}{
+		"encrypted": {"hosts:\n  github.com:\n    token: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n", crypt.ErrStillEncrypted},
+		"sops-meta": {"hosts: {}\nsops:\n  mac: ENC[x]\n", crypt.ErrStillEncrypted},
+		"no-hosts":  {"foo: bar\n", ErrNotPlain},
+		"garbage":   {"\x00\x01: [", ErrNotPlain},
+		"duplicate": {"{\"hosts\": {\"a.com\": {\"token\": \"x\"}, \"a.com\": {\"token\": \"y\"}}}", ErrNotPlain},
+		"bad-time":  {"hosts:\n  github.com:\n    token: x1234567\n    expires: tomorrow\n", nil},
+		// The same reader and checks as a store (crypt.ReadDecrypted).
+		"numeric-token":    {"hosts:\n  github.com:\n    token: 0123456789\n", nil},
+		"swapped-times":    {"hosts:\n  github.com:\n    token: x1234567\n    created: \"2026-12-01T00:00:00Z\"\n    expires: \"2026-11-01T00:00:00Z\"\n", nil},
+		"unknown-provider": {"hosts:\n  github.com:\n    token: x1234567\n    provider: octocat\n", nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			plain := writePlain(t, "secret", content)
+			plain := writePlain(t, "secret", c.content)
 			out := filepath.Join(t.TempDir(), "access-tokens.conf")
 			_, err := Render(Options{Plain: plain, Output: out, Now: now})
 			var re *Error
-			if !errors.As(err, &re) || len(re.Hints()) == 0 || !strings.Contains(err.Error(), plain) {
-				t.Fatalf("err = %v, want a render error naming the file", err)
+			switch {
+			case err == nil || !strings.Contains(err.Error(), plain):
+				t.Fatalf("err = %v, want an error naming the file", err)
+			case c.kind != nil && !errors.Is(err, c.kind):
+				t.Fatalf("err = %v, want %v", err, c.kind)
+			case c.kind == nil && (!errors.As(err, &re) || len(re.Hints()) == 0):
+				t.Fatalf("err = %v, want a render error with a hint", err)
 			}
 			if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatal("output written")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -61,7 +62,7 @@ func (f *fleet) build() error {
 		return err
 	}
 	p := filepath.Join(f.dir, "tokens.yaml")
-	file, err := crypt.Create(p, []crypt.Recipient{{Age: f.id.Recipient().String()}})
+	file, err := crypt.Create(p, []crypt.Recipient{{Age: f.id.Recipient().String()}}, crypt.CreateOptions{Now: time.Now})
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (f *fleet) render() invocation {
 
 // tokens decrypts the store at path with crypt, as host -> token.
 func (f *fleet) tokens(path string) (map[string]string, error) {
-	file, err := crypt.Load(path, []age.Identity{f.id}, []string{"the test's key"})
+	file, err := crypt.Load(path, []age.Identity{f.id}, []string{"the test's key"}, time.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,13 @@
 // kernel's maxrss for each child, read from its rusage, so no external
 // time(1) is needed.
 //
-//	compare render -nix-auth BIN -sops BIN -age BIN -work DIR [-runs N] [-hosts N]
-//	compare rekey  -nix-auth BIN -sops BIN -work DIR [-runs N] [-sizes 10,100,1000]
+//	compare startup -nix-auth BIN -sops BIN -age BIN -work DIR [-runs N]
+//	compare render  -nix-auth BIN -sops BIN -age BIN -work DIR [-runs N] [-hosts N]
+//	compare rekey   -nix-auth BIN -sops BIN -work DIR [-runs N] [-sizes 10,100,1000]
 //	compare gobench FILE   (summarise `go test -bench` output: medians per benchmark)
+//
+// startup, render and rekey end with a line per target of issue 10 (a
+// ratio of median wall times and its limit), which bench/run collects.
 //
 // Fixtures come from the real sops CLI (`sops encrypt`) and the age
 // library, not from nix-auth's own crypt package, so a comparison never
@@ -35,6 +39,8 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "startup":
+		err = startupMain(os.Args[2:])
 	case "render":
 		err = renderMain(os.Args[2:])
 	case "rekey":
@@ -51,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: compare render|rekey|gobench [flags]  (see bench/run)")
+	fmt.Fprintln(os.Stderr, "usage: compare startup|render|rekey|gobench [flags]  (see bench/run)")
 	os.Exit(2)
 }
 
@@ -153,21 +159,36 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 func mib(kib int64) string { return strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64) + " MiB" }
 
 // table prints one Markdown table row per job, and the ratio of each job's
-// median wall time to the last job's (the reference tool).
-func table(w io.Writer, jobs []job, res [][]sample) {
+// median wall time to the last job's (the reference tool); it returns the
+// median wall times.
+func table(w io.Writer, jobs []job, res [][]sample) []time.Duration {
 	fmt.Fprintln(w, "| command | runs | median wall | min – max wall | median CPU (user+sys) | median peak RSS | max peak RSS | wall vs reference |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	ref := median(pick(res[len(res)-1], func(s sample) time.Duration { return s.wall }))
+	medians := make([]time.Duration, len(jobs))
 	for i, j := range jobs {
 		walls := pick(res[i], func(s sample) time.Duration { return s.wall })
 		rss := pick(res[i], func(s sample) int64 { return s.maxRSS })
 		m := median(walls)
+		medians[i] = m
 		fmt.Fprintf(w, "| `%s` | %d | %s | %s – %s | %s | %s | %s | %.2f× |\n",
 			j.label, len(walls), ms(m), ms(slices.Min(walls)), ms(slices.Max(walls)),
 			ms(median(pick(res[i], func(s sample) time.Duration { return s.cpu }))),
 			mib(median(rss)), mib(slices.Max(rss)), float64(m)/float64(ref))
 	}
 	fmt.Fprintln(w)
+	return medians
+}
+
+// target prints whether a ratio of median wall times meets its limit, as
+// one line bench/run lifts into BENCHMARKS.md's summary.
+func target(w io.Writer, what string, got, ref time.Duration, limit float64) {
+	r := float64(got) / float64(ref)
+	verdict := "met"
+	if r > limit {
+		verdict = "**not met**"
+	}
+	fmt.Fprintf(w, "TARGET | %s | %.2f× (%s vs %s) | at most %.1f× | %s\n\n", what, r, ms(got), ms(ref), limit, verdict)
 }
 
 // env is a minimal environment for the measured commands: HOME points into
@@ -189,7 +210,7 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nixAuth, "nix-auth", "", "nix-auth binary")
-	fs.StringVar(&c.sops, "sops", "", "sops binary (built from the version pinned in go.mod)")
+	fs.StringVar(&c.sops, "sops", "", "sops binary (built from the version pinned in tools/go.mod)")
 	fs.StringVar(&c.work, "work", "", "empty directory for fixtures")
 	fs.IntVar(&c.runs, "runs", 10, "timed runs of each command")
 	fs.BoolVar(&c.refOnly, "reference-only", false, "measure only the reference tools (nix-auth lacks the command)")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 )
@@ -25,6 +26,8 @@ func rekeyMain(args []string) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	var last int
+	var lastMedians []time.Duration
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -42,7 +45,13 @@ func rekeyMain(args []string) error {
 			return err
 		}
 		fmt.Printf("**%d recipients** (%d tokens; file before: %s)\n\n", n, *hosts, size(filepath.Join(c.work, fmt.Sprintf("rekey-%d", n), "tokens.yaml.orig")))
-		table(os.Stdout, jobs, res)
+		m := table(os.Stdout, jobs, res)
+		if n >= last {
+			last, lastMedians = n, m
+		}
+	}
+	if !c.refOnly && len(lastMedians) == 2 {
+		target(os.Stdout, fmt.Sprintf("rekey to %d recipients vs sops updatekeys", last), lastMedians[0], lastMedians[1], 0.6)
 	}
 	return nil
 }

@@ -1,0 +1,440 @@
+package crypt
+
+// YAML sops files, read and written as sops 3.13.3's YAML store does
+// (stores/yaml): every document is a mapping, comments become tree items
+// so that they are kept (and encrypted when the rules say so), aliases are
+// expanded, and the output is indented by 4 spaces.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// sopsYAMLIndent is sops's default YAML indentation.
+const sopsYAMLIndent = 4
+
+// parseSopsYAML reads every document of in. Duplicate keys are refused in
+// every document (sops checks the first only): two values for one key are
+// an ambiguity a reader and a writer could resolve differently.
+func parseSopsYAML(in []byte) ([]treeBranch, error) {
+	var docs []treeBranch
+	if len(in) == 0 {
+		return nil, nil
+	}
+	// Decoding into a map is what checks duplicate keys and bounds alias
+	// expansion (yaml's "excessive aliasing"); the Node walk below expands
+	// aliases again, which is then bounded too.
+	check := yaml.NewDecoder(bytes.NewReader(in))
+	for {
+		var m map[string]any
+		err := check.Decode(&m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, yamlError(err)
+		}
+	}
+	d := yaml.NewDecoder(bytes.NewReader(in))
+	for {
+		var n yaml.Node
+		err := d.Decode(&n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, yamlError(err)
+		}
+		b, err := yamlToBranch(&n, nil, false, 0)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, b)
+	}
+	return docs, nil
+}
+
+// yamlError keeps yaml's message (a line number and what is wrong) but not
+// its quotation of the input, which could be a token, and makes it one
+// short line.
+func yamlError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "`"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " ..."
+	}
+	msg = strings.Join(strings.Fields(strings.TrimPrefix(msg, "yaml: ")), " ")
+	return errors.New(msg)
+}
+
+func appendComments(b treeBranch, text string, inline bool) treeBranch {
+	for _, l := range strings.Split(text, "\n") {
+		if l != "" {
+			b = append(b, treeItem{Key: sopsComment{Value: l[1:], Inline: inline}})
+		}
+	}
+	return b
+}
+
+func appendListComments(l []any, text string, inline bool) []any {
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" {
+			l = append(l, sopsComment{Value: line[1:], Inline: inline})
+		}
+	}
+	return l
+}
+
+// yamlToBranch adds the content of a document or mapping node to b.
+func yamlToBranch(n *yaml.Node, b treeBranch, commentsHandled bool, depth int) (treeBranch, error) {
+	if depth > maxTreeDepth {
+		return nil, errTooDeep
+	}
+	if !commentsHandled {
+		b = appendComments(b, n.HeadComment, false)
+		b = appendComments(b, n.LineComment, false)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			var err error
+			if b, err = yamlToBranch(c, b, false, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	case yaml.SequenceNode:
+		return nil, errors.New("a YAML document that is a list is not supported (sops files are mappings)")
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			b = appendComments(b, k.HeadComment, false)
+			b = appendComments(b, k.LineComment, false)
+			scalar := v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode
+			if scalar {
+				b = appendComments(b, v.HeadComment, false)
+				b = appendComments(b, v.LineComment, true)
+			}
+			var key any
+			_ = k.Decode(&key)
+			if _, ok := key.(string); !ok {
+				return nil, fmt.Errorf("a mapping key is a %s, not a string (quote it)", typeName(key))
+			}
+			val, err := yamlToValue(v, scalar, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, treeItem{Key: key, Value: val})
+			if scalar {
+				b = appendComments(b, v.FootComment, false)
+			}
+			b = appendComments(b, k.FootComment, false)
+		}
+	case yaml.ScalarNode:
+		// An empty document ("---" and nothing else) is null.
+		if n.ShortTag() == "!!null" {
+			return b, nil
+		}
+		return nil, errors.New("a YAML document that is a single value is not supported (sops files are mappings)")
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, errors.New("an alias without its anchor")
+		}
+		var err error
+		if b, err = yamlToBranch(n.Alias, b, false, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	if !commentsHandled {
+		b = appendComments(b, n.FootComment, false)
+	}
+	return b, nil
+}
+
+func yamlToValue(n *yaml.Node, commentsHandled bool, depth int) (any, error) {
+	if depth > maxTreeDepth {
+		return nil, errTooDeep
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var l []any
+		if !commentsHandled {
+			l = appendListComments(l, n.HeadComment, false)
+			l = appendListComments(l, n.LineComment, false)
+		}
+		for _, it := range n.Content {
+			l = appendListComments(l, it.HeadComment, false)
+			l = appendListComments(l, it.LineComment, true)
+			v, err := yamlToValue(it, true, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+			l = appendListComments(l, it.FootComment, false)
+		}
+		if !commentsHandled {
+			l = appendListComments(l, n.FootComment, false)
+		}
+		return l, nil
+	case yaml.MappingNode:
+		return yamlToBranch(n, treeBranch{}, commentsHandled, depth)
+	case yaml.ScalarNode:
+		// As sops: a scalar yaml cannot decode (a bad !!binary) is null.
+		var v any
+		_ = n.Decode(&v)
+		return v, nil
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, errors.New("an alias without its anchor")
+		}
+		return yamlToValue(n.Alias, false, depth+1)
+	}
+	return nil, nil
+}
+
+// emitSopsYAML writes documents as sops does.
+func emitSopsYAML(docs []treeBranch) ([]byte, error) {
+	var buf bytes.Buffer
+	e := yaml.NewEncoder(&buf)
+	e.SetIndent(sopsYAMLIndent)
+	for _, d := range docs {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		if err := branchToYAML(d, m); err != nil {
+			return nil, err
+		}
+		if err := e.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func addHead(n *yaml.Node, comments []string) {
+	n.HeadComment = addComments(n.HeadComment, comments, true)
+}
+
+func addFoot(n *yaml.Node, comments []string) {
+	n.FootComment = addComments(n.FootComment, comments, false)
+}
+
+func addLine(n *yaml.Node, comments []string) {
+	n.LineComment = addComments(n.LineComment, comments, false)
+}
+
+// addComments adds comment lines to a node's comment have: before it (a
+// head comment, which the new lines precede) or after it.
+func addComments(have string, comments []string, before bool) string {
+	if len(comments) == 0 {
+		return have
+	}
+	c := "#" + strings.Join(comments, "\n#")
+	switch {
+	case have == "":
+		return c
+	case before:
+		return c + "\n" + have
+	}
+	return have + "\n" + c
+}
+
+func valueToYAML(v any) (*yaml.Node, error) {
+	switch v := v.(type) {
+	case treeBranch:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		return n, branchToYAML(v, n)
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		return n, listToYAML(v, n)
+	}
+	if s, ok := v.(string); ok {
+		if n := fastScalar(s); n != nil {
+			return n, nil
+		}
+	}
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, fmt.Errorf("a %s value cannot be written as YAML", typeName(v))
+	}
+	return n, nil
+}
+
+// fastScalar builds, for the strings that fill a large file (encrypted
+// values, age recipients, armored age keys), the node that Node.Encode
+// makes, without its encode-and-parse round trip per value: a rekey to a
+// thousand recipients otherwise spends a third of its time there. Any
+// other string gets nil and goes through Node.Encode; a test checks that
+// both give the same bytes.
+func fastScalar(s string) *yaml.Node {
+	switch {
+	case isEncValue(s), isAgeRecipient(s), isPlainWord(s):
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	case isArmoredAge(s):
+		return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Tag: "!!str", Value: s}
+	}
+	return nil
+}
+
+func isBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+// isEncValue: ENC[AES256_GCM,data:B64,iv:B64,tag:B64,type:lower].
+func isEncValue(s string) bool {
+	rest, ok := strings.CutPrefix(s, "ENC[AES256_GCM,data:")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return false
+	}
+	data, rest, ok1 := strings.Cut(rest[:len(rest)-1], ",iv:")
+	iv, rest, ok2 := strings.Cut(rest, ",tag:")
+	tag, typ, ok3 := strings.Cut(rest, ",type:")
+	if !ok1 || !ok2 || !ok3 || iv == "" || tag == "" || typ == "" || !isBase64(data) || !isBase64(iv) || !isBase64(tag) {
+		return false
+	}
+	for i := 0; i < len(typ); i++ {
+		if typ[i] < 'a' || typ[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// isPlainWord is a lower-case word that YAML reads as a string, such as
+// the schema's and the metadata's keys; the words YAML 1.1 read as
+// booleans or null ("y", "no", "on", ...) are quoted by yaml, so they are
+// left to it.
+func isPlainWord(s string) bool {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || s[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	switch s {
+	case "y", "n", "yes", "no", "on", "off", "true", "false", "null":
+		return false
+	}
+	return true
+}
+
+// isAgeRecipient: age1 and bech32 characters.
+func isAgeRecipient(s string) bool {
+	rest, ok := strings.CutPrefix(s, "age1")
+	if !ok || rest == "" {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// isArmoredAge is an armored age file as age's armor writer makes it.
+func isArmoredAge(s string) bool {
+	const begin, end = "-----BEGIN AGE ENCRYPTED FILE-----\n", "-----END AGE ENCRYPTED FILE-----\n"
+	body, ok := strings.CutPrefix(s, begin)
+	if !ok {
+		return false
+	}
+	body, ok = strings.CutSuffix(body, end)
+	if !ok || body == "" || !strings.HasSuffix(body, "\n") {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+		if l == "" || !isBase64(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func listToYAML(l []any, n *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, it := range l {
+		if c, ok := it.(sopsComment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			addHead(n, head)
+			head, first = nil, false
+		}
+		in, err := valueToYAML(it)
+		if err != nil {
+			return err
+		}
+		addHead(in, head)
+		addLine(in, inline)
+		head, inline = nil, nil
+		n.Content = append(n.Content, in)
+	}
+	head = append(head, inline...)
+	if first {
+		addHead(n, head)
+	} else {
+		addFoot(n.Content[len(n.Content)-1], head)
+	}
+	return nil
+}
+
+func branchToYAML(b treeBranch, n *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, it := range b {
+		if c, ok := it.Key.(sopsComment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			addHead(n, head)
+			head, first = nil, false
+		}
+		k, _ := it.Key.(string)
+		kn := fastScalar(k)
+		if kn == nil || k == "" {
+			kn = &yaml.Node{}
+			if err := kn.Encode(it.Key); err != nil {
+				return errors.New("a key cannot be written as YAML")
+			}
+		}
+		addHead(kn, head)
+		v, err := valueToYAML(it.Value)
+		if err != nil {
+			return err
+		}
+		addLine(v, inline)
+		head, inline = nil, nil
+		n.Content = append(n.Content, kn, v)
+	}
+	head = append(head, inline...)
+	if first {
+		addHead(n, head)
+	} else {
+		addFoot(n.Content[len(n.Content)-2], head)
+	}
+	return nil
+}
