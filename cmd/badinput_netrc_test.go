@@ -72,6 +72,8 @@ var netrcHostileAge = ageStoreWithPlaintext("# nix-auth: host=cache.example.com 
 func netrcBadCases() []badCase {
 	cache := []string{"set-token", "cache.example.com", "--provider", "cache"}
 	forge := []string{"set-token", "codeberg.org"}
+	sopsRender := []string{"render", "$D/tokens.yaml", "--identity", "$D/good.key", "--output", "$D/out/access-tokens.conf", "--netrc-output", "$D/out/netrc"}
+	const sopsRule = "encrypted_regex: ^(token|refresh_token)$"
 	forgeToken := func(e *badEnv) {
 		e.fake.AddToken(forgetest.Token{Value: tokForge, User: "ferris"})
 		e.stdin = []byte(tokForge + "\n")
@@ -105,9 +107,21 @@ func netrcBadCases() []badCase {
 			netrcCache(e)
 			e.fake.Fail("cache.example.com", "/nix-cache-info", forgetest.FailRedirect)
 		}, code: 1, want: "refused a redirect", hint: "--no-validate", secrets: []string{netrcCacheTok}},
-		{name: "netrc/cache-sops-store", args: append(cache, "--encrypt-to", "$D/tokens.yaml", "--identity", "$D/good.key"),
-			setup: then(sopsStore, netrcCache), code: 1, file: "$D/tokens.yaml", want: "cannot hold a binary cache's credential", hint: ".age store",
+		// A sops store's use and login fields: the MAC holds (the real sops
+		// wrote them), the schema does not.
+		{name: "netrc/render-sops-use-unknown", args: sopsRender,
+			setup: sopsEncrypted(sopsRule, "hosts:\n    cache.example.com:\n        token: "+netrcCacheTok+"\n        use: sometimes\n        login: alice\n"),
+			code:  1, file: "$D/tokens.yaml", want: "cache.example.com: use is unknown: use must be access-tokens, netrc or both", hint: "sops edit",
 			secrets: []string{netrcCacheTok}},
+		{name: "netrc/render-sops-login-on-access-token", args: sopsRender,
+			setup: sopsEncrypted(sopsRule, "hosts:\n    codeberg.org:\n        token: "+netrcCacheTok+"\n        login: alice\n"),
+			code:  1, file: "$D/tokens.yaml", want: "has a login but goes to access-tokens only", hint: "sops edit",
+			secrets: []string{netrcCacheTok}},
+		{name: "netrc/render-plain-use-not-a-string", args: []string{"render", "--plain", "$D/plain.yaml", "--output", "$D/out/access-tokens.conf", "--netrc-output", "$D/out/netrc"},
+			setup: func(e *badEnv) {
+				e.write("plain.yaml", []byte("hosts:\n    cache.example.com:\n        token: "+netrcCacheTok+"\n        use: [netrc]\n        login: alice\n"))
+			},
+			code: 1, file: "$D/plain.yaml", want: "use is a list, not a string", hint: "sops edit", secrets: []string{netrcCacheTok}},
 
 		{name: "netrc/named-symlink", args: cache, setup: then(netrcNamed(""), netrcLink, netrcCache),
 			code: 1, file: netrcPath, want: "symbolic link", secrets: []string{netrcCacheTok, netrcMine}},

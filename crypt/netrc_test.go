@@ -175,6 +175,13 @@ func TestSopsStoreCarriesNetrc(t *testing.T) {
 			}
 			stSameEntries(t, es, want)
 
+			// sops set changes a use; nix-auth reads the change.
+			stRun(t, dir, []string{"SOPS_AGE_KEY=" + id.String()}, nil, "sops", "set", name, `["hosts"]["codeberg.org"]["use"]`, `"netrc"`)
+			f = stLoad(t, p, id)
+			if e, _ := f.Entry("codeberg.org"); e.Use != UseNetrc || e.Login != "ferris" || e.Token != "TESTTOKEN0004" {
+				t.Errorf("after sops set: use %q login %q", e.Use, e.Login)
+			}
+
 			// A rewrite that drops the netrc use drops the login with it.
 			e, _ := f.Entry("codeberg.org")
 			e.Use, e.Login = UseAccessTokens, ""

@@ -25,8 +25,16 @@ func netrcEntries() []crypt.Entry {
 	}
 }
 
+// TestRenderNetrc: both store formats carry netrc credentials, and render
+// writes them with the access tokens.
 func TestRenderNetrc(t *testing.T) {
-	store, id := newStore(t, "tokens.age", netrcEntries()...)
+	for _, name := range []string{"tokens.age", "tokens.yaml"} {
+		t.Run(name, func(t *testing.T) { testRenderNetrc(t, name) })
+	}
+}
+
+func testRenderNetrc(t *testing.T, name string) {
+	store, id := newStore(t, name, netrcEntries()...)
 	dir := t.TempDir()
 	out, netrc := filepath.Join(dir, "access-tokens.conf"), filepath.Join(dir, "netrc")
 	l := &logs{t: t}
@@ -42,15 +50,23 @@ func TestRenderNetrc(t *testing.T) {
 	if got, want := settingLine(t, out), "extra-access-tokens = codeberg.org="+cbTok+" github.com="+ghTok; got != want {
 		t.Errorf("access tokens %q, want %q", got, want)
 	}
-	want := nixconf.RenderHeader(store) + "machine codeberg.org login ferris password " + cbTok + "\n" +
-		"machine cache.example.com login x-access-token password " + cacheTok + "\n"
+	// In the store's order: an .age store's in the order written, a sops
+	// store's sorted by host.
+	cb := "machine codeberg.org login ferris password " + cbTok + "\n"
+	cache := "machine cache.example.com login x-access-token password " + cacheTok + "\n"
+	hosts := "codeberg.org,cache.example.com"
+	want := nixconf.RenderHeader(store) + cb + cache
+	if name == "tokens.yaml" {
+		hosts = "cache.example.com,codeberg.org"
+		want = nixconf.RenderHeader(store) + cache + cb
+	}
 	if got := readFile(t, netrc); got != want {
 		t.Errorf("netrc:\n%s\nwant\n%s", got, want)
 	}
 	if fi, _ := os.Stat(netrc); fi.Mode().Perm() != 0o640 {
 		t.Errorf("netrc mode %v", fi.Mode())
 	}
-	if !res.Changed || !res.NetrcChanged || strings.Join(res.NetrcHosts, ",") != "codeberg.org,cache.example.com" ||
+	if !res.Changed || !res.NetrcChanged || strings.Join(res.NetrcHosts, ",") != hosts ||
 		strings.Join(res.Expired, ",") != "old-cache.example.com" {
 		t.Errorf("result %+v", res)
 	}
