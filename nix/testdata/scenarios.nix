@@ -85,6 +85,7 @@ let
         toolSystem = (lib.head d.nativeBuildInputs).stdenv.hostPlatform.system;
       }) checks;
       etcTokens = c.environment.etc."nix/access-tokens.conf".source or null;
+      netrcFile = if c.nix.enable then c.nix.settings.netrc-file or null else null;
     };
 
   sopsStore = {
@@ -202,6 +203,26 @@ let
         services.nix-auth.secretsFile = "/etc/nix-auth/tokens.yaml";
         services.nix-auth.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
       }
+    ];
+
+    # netrc: a netrc-file of the user's own, in nix.settings or in
+    # nix.extraOptions, is kept with a warning; an environment.etc netrc
+    # is shadowed, with a warning; netrc off.
+    netrc-own = [
+      sopsStore
+      { nix.settings.netrc-file = "/etc/nix/my-netrc"; }
+    ];
+    netrc-extra = [
+      sopsStore
+      { nix.extraOptions = "netrc-file = /var/lib/netrc\n"; }
+    ];
+    netrc-etc = [
+      sopsStore
+      { environment.etc."nix/netrc".text = "machine cache.example.com login me password x\n"; }
+    ];
+    netrc-off = [
+      sopsStore
+      { services.nix-auth.netrc.enable = false; }
     ];
 
     # Neither input: the assertion speaks, nothing else is evaluated.
