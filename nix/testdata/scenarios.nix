@@ -268,6 +268,7 @@ let
       agentScript = if c.launchd.agents ? nix-auth then drvOf c.launchd.agents.nix-auth.config.ProgramArguments else null;
       checkAgent = c.launchd.agents.nix-auth-check.config or null;
       activationPackage = drvOrNull h.activationPackage;
+      netrcFile = c.nix.settings.netrc-file or null;
     };
 
   darwinPkgs = import nixpkgs { system = "aarch64-darwin"; };
@@ -307,8 +308,20 @@ let
             age.identityPaths = [ "/home/alice/.ssh/id_ed25519" ];
             age.secrets.nix-tokens.file = ageStore;
             services.nix-auth.plainFile = config.age.secrets.nix-tokens.path;
+            services.nix-auth.netrc.enable = true;
           }
         )
+      ]
+    );
+
+    # netrc with a netrc-file of the user's own: kept, with a warning.
+    netrc-own = hmSummary (
+      hm pkgs [
+        {
+          services.nix-auth.secretsFile = vm + "/tokens.yaml";
+          services.nix-auth.netrc.enable = true;
+          nix.settings.netrc-file = "/home/alice/.netrc";
+        }
       ]
     );
 
@@ -320,6 +333,7 @@ let
         {
           services.nix-auth.secretsFile = vm + "/tokens.yaml";
           services.nix-auth.check.enable = true;
+          services.nix-auth.netrc.enable = true;
         }
       ]
     )) [ "activationPackage" ];
@@ -364,6 +378,7 @@ let
       # lacks: nix.conf and the daemons' plists are instantiated instead.
       nixConfDrv = if c.nix.enable then drvOrNull c.environment.etc."nix/nix.conf".source else null;
       launchdDrv = drvOrNull c.system.build.launchd;
+      netrcFile = if c.nix.enable then c.nix.settings.netrc-file or null else null;
     };
 
   darwinScenarios = lib.mapAttrs (_: modules: darwinSummary (darwin modules)) {
@@ -375,6 +390,18 @@ let
       }
     ];
     plain = [ { services.nix-auth.plainFile = "/run/agenix/nix-tokens"; } ];
+    netrc-own = [
+      {
+        services.nix-auth.plainFile = "/run/agenix/nix-tokens";
+        nix.settings.netrc-file = "/etc/nix/my-netrc";
+      }
+    ];
+    netrc-off = [
+      {
+        services.nix-auth.plainFile = "/run/agenix/nix-tokens";
+        services.nix-auth.netrc.enable = false;
+      }
+    ];
     nix-disabled = [
       {
         nix.enable = false;
