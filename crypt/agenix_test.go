@@ -1,13 +1,12 @@
 package crypt
 
 import (
-	"encoding/json"
 	"maps"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // TestAgenixIncludeKeepsSystemTokens: what agenix deploys from an .age
@@ -66,22 +65,12 @@ func TestAgenixIncludeKeepsSystemTokens(t *testing.T) {
 // its only configuration.
 func agenixNixTokens(t *testing.T, nix, home string) map[string]string {
 	t.Helper()
-	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NIX_CONF_DIR=" + t.TempDir(), "XDG_CONFIG_DIRS=/nonexistent",
-		"XDG_CONFIG_HOME=" + home, "HOME=" + home}
-	out, err := cmd.Output()
+	got, err := tooltest.NixAccessTokens(nix, []string{"NIX_CONF_DIR=" + t.TempDir(), "XDG_CONFIG_DIRS=/nonexistent",
+		"XDG_CONFIG_HOME=" + home, "HOME=" + home})
 	if err != nil {
-		t.Fatalf("nix show-config: %v", err)
-	}
-	var cfg struct {
-		AccessTokens struct {
-			Value map[string]string `json:"value"`
-		} `json:"access-tokens"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	return cfg.AccessTokens.Value
+	return got
 }
 
 // maskTokens keeps a failure message free of whole tokens.

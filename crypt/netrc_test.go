@@ -204,10 +204,7 @@ func TestSopsSchemaNetrc(t *testing.T) {
 	t.Parallel()
 	id := stKey(t)
 	const cache = "cache.example.com:8443/main"
-	cases := []struct {
-		name, host, field, msg string
-		edit                   func(docs []treeBranch)
-	}{
+	cases := []stSchemaCase{
 		{"use is a number", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", 1) }},
 		{"use is a bool", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", true) }},
 		{"use is a list", cache, "use", "not a string", func(d []treeBranch) { stSetField(stHostFields(t, d, cache), "use", []any{"netrc"}) }},
@@ -241,27 +238,5 @@ func TestSopsSchemaNetrc(t *testing.T) {
 			}
 		}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			p := filepath.Join(t.TempDir(), "t.yaml")
-			stCreate(t, p, stNetrcEntries(), id)
-			s := stLoad(t, p, id).st.(*sopsStore)
-			c.edit(s.docs)
-			s.dirty = true
-			out, err := s.marshal(stNow())
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, p, out)
-			_, err = Load(p, siIDs(id), nil, stNow)
-			var fe *FileError
-			if !errors.Is(err, ErrSchema) || !errors.As(err, &fe) {
-				t.Fatalf("Load = %v; want ErrSchema", err)
-			}
-			if fe.Host != c.host || fe.Field != c.field || !strings.Contains(err.Error(), c.msg) || len(fe.Hints()) == 0 {
-				t.Errorf("error %q (host %q, field %q); want host %q field %q, %q", err, fe.Host, fe.Field, c.host, c.field, c.msg)
-			}
-		})
-	}
+	stRunSchemaCases(t, id, stNetrcEntries(), cases)
 }
