@@ -345,7 +345,7 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 		if c.use.Netrc() {
 			termsafe.Fprintf(out, "Its netrc credential reaches Nix through `nix-auth render %s --netrc-output FILE` (the file the system's netrc-file names): "+
-				"a netrc credential has no nix.conf form, so an agenix include of the store does not carry it.\n", c.path)
+				"a netrc credential has no nix.conf form, so an include of the decrypted store does not carry it (the NixOS and nix-darwin modules render it).\n", c.path)
 		}
 	default:
 		termsafe.Fprintf(out, "Removed the token for %s from %s.\n", host, c.path)

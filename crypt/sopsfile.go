@@ -326,11 +326,11 @@ func (s *sopsStore) put(e Entry) error {
 	return nil
 }
 
-// checkSecret tells whether a token for host would be stored encrypted,
-// before anything asks a forge for one.
 // carriesNetrc: the schema has use and login fields.
 func (s *sopsStore) carriesNetrc() bool { return true }
 
+// checkSecret tells whether a token for host would be stored encrypted,
+// before anything asks a forge for one.
 func (s *sopsStore) checkSecret(host string) error {
 	docs, err := putEntry(s.path, copyTree(s.docs), Entry{Host: host, Token: "x", RefreshToken: "x"})
 	if err != nil {
