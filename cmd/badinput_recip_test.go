@@ -91,7 +91,7 @@ func recipBadCases() []badCase {
 			code:  1, file: "$D/hosts.pub:1", want: "ssh-rsa key refused", hint: "ssh-ed25519", secrets: []string{tokStdin}},
 		{name: "recip/recipient-plugin", args: []string{"set-token", "example.org", "--no-validate", "--encrypt-to", "$D/new.age", "--recipient", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t"},
 			setup: withToken,
-			code:  1, want: "--recipient: invalid age recipient: age plugin recipients are not supported", hint: "age-keygen -y", secrets: []string{tokStdin}},
+			code:  1, file: "$D/new.age", want: "the age plugin age-plugin-yubikey is not on PATH", hint: "install age-plugin-yubikey", secrets: []string{tokStdin}},
 		{name: "recip/secrets-nix-ssh-rsa", args: append([]string{"set-token", "example.org", "--no-validate", "--encrypt-to", "$D/tokens.age"}, good...),
 			setup: func(e *badEnv) {
 				ageStore(e)

@@ -19,6 +19,8 @@ import (
 type keyOptions struct {
 	recipients []string
 	identities []string
+	// format is --format (gitcrypt.go): "" decides by git and the name.
+	format string
 }
 
 func (o *keyOptions) addRecipientFlag(fl *pflag.FlagSet) {
@@ -44,7 +46,7 @@ func (f *Factory) identities(extra []string) (*crypt.Identities, error) {
 			return b, err
 		}
 	}
-	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn)
+	return crypt.LoadIdentities(f.Getenv, extra, ask, f.warn, f.pluginUI())
 }
 
 // storeRecipients says who a store at path is declared to be encrypted to:
@@ -96,13 +98,20 @@ func formatOf(path string) (crypt.Format, error) {
 // known (see crypt.File.Declare).
 func noRecipients(path, where string) error {
 	if _, err := os.Lstat(path); err != nil {
-		return &hintError{
+		e := &hintError{
 			msg: fmt.Sprintf("%s does not exist and no %s or --recipient says who may decrypt it", path, where),
 			hints: []string{
 				"pass --recipient age1... or --recipient \"$(ssh-keyscan -t ed25519 HOST)\" (repeatable), or a file of keys",
 				"or add a creation rule to .sops.yaml (sops) / an entry to secrets.nix (agenix)",
 			},
 		}
+		if format, _ := crypt.FormatOf(path); format == crypt.FormatSOPS {
+			// A JSON/YAML store can also be git-crypt's, which needs no
+			// recipients: never written in clear where git-crypt is not.
+			e.msg = fmt.Sprintf("%s does not exist, no %s or --recipient says who may decrypt it, and git-crypt's filter does not cover it; nothing was written", path, where)
+			e.hints = append(e.hints, fmt.Sprintf("or let git-crypt encrypt it: add `%s filter=git-crypt diff=git-crypt` to the repository's .gitattributes (after `git-crypt init`)", filepath.ToSlash(path)))
+		}
+		return e
 	}
 	return &hintError{
 		msg: fmt.Sprintf("%s: no %s or --recipient says who may decrypt it, and an age file does not say who it is encrypted to; nothing was written", path, where),
@@ -116,8 +125,13 @@ func noRecipients(path, where string) error {
 // openEncrypted loads the store at path, or starts a new one when it does
 // not exist. It runs before any login flow so that a missing key fails
 // before the user goes through a browser (storeSink.CheckSave then checks
-// that the file's rules would encrypt the host's token).
+// that the file's rules would encrypt the host's token). Its format is
+// --format, or git-crypt where git says git-crypt encrypts the path, or
+// its name's (storeFormat).
 func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error) {
+	if _, err := forcedFormat(path, o.format); err != nil {
+		return nil, err
+	}
 	if _, err := formatOf(path); err != nil {
 		return nil, err
 	}
@@ -126,31 +140,65 @@ func (f *Factory) openEncrypted(path string, o *keyOptions) (*crypt.File, error)
 	if err := safefile.Check(path, false); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		recips, rule, err := f.storeRecipients(path, o.recipients)
-		if err != nil {
+	format, err := f.storeFormat(path, o.format)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return f.openFormat(path, format, o)
+	}
+	var recips []crypt.Recipient
+	var rule *crypt.SopsRule
+	if format == crypt.FormatGitCrypt {
+		err = gitCryptRecipients(path, o)
+	} else {
+		recips, rule, err = f.storeRecipients(path, o.recipients)
+	}
+	if err != nil {
+		return nil, err
+	}
+	file, err := crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule, Format: format, Git: f.git(), PluginUI: f.pluginUI()})
+	if err != nil {
+		return nil, err
+	}
+	file.Warn = f.warn
+	return file, nil
+}
+
+// openExisting loads a store that must already exist, for a write (see
+// openFormat).
+func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) {
+	if _, err := forcedFormat(path, o.format); err != nil {
+		return nil, err
+	}
+	if _, err := formatOf(path); err != nil {
+		return nil, err
+	}
+	format, err := f.storeFormat(path, o.format)
+	if err != nil {
+		return nil, err
+	}
+	return f.openFormat(path, format, o)
+}
+
+// openFormat loads an existing store of the given format for a write, and
+// declares its recipients (crypt.File.Declare has the rule): an .age store
+// is written to --recipient or its secrets.nix entry and is refused
+// without either; a sops store keeps its own recipients, and only rekey
+// changes them, so --recipient is a wrong call there, and .sops.yaml, when
+// it has a rule for the file, is only compared. A git-crypt store has no
+// recipients of nix-auth's.
+func (f *Factory) openFormat(path string, format crypt.Format, o *keyOptions) (*crypt.File, error) {
+	if format == crypt.FormatGitCrypt {
+		if err := gitCryptRecipients(path, o); err != nil {
 			return nil, err
 		}
-		file, err := crypt.Create(path, recips, crypt.CreateOptions{Now: f.Now, SopsRule: rule})
+		file, err := crypt.Open(path, crypt.OpenOptions{Now: f.Now, Format: format, Git: f.git()})
 		if err != nil {
 			return nil, err
 		}
 		file.Warn = f.warn
 		return file, nil
-	}
-	return f.openExisting(path, o)
-}
-
-// openExisting loads a store that must already exist, for a write, and
-// declares its recipients (crypt.File.Declare has the rule): an .age store
-// is written to --recipient or its secrets.nix entry and is refused
-// without either; a sops store keeps its own recipients, and only rekey
-// changes them, so --recipient is a wrong call there, and .sops.yaml, when
-// it has a rule for the file, is only compared.
-func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) {
-	format, err := formatOf(path)
-	if err != nil {
-		return nil, err
 	}
 	if format == crypt.FormatSOPS && len(o.recipients) > 0 {
 		return nil, usagef("--recipient only applies when creating %s; change who can decrypt it with `nix-auth rekey %s --recipient ...`", path, path)
@@ -159,11 +207,11 @@ func (f *Factory) openExisting(path string, o *keyOptions) (*crypt.File, error) 
 	if err != nil {
 		return nil, err
 	}
-	file, err := crypt.Load(path, ids.List, ids.Tried, f.Now)
+	file, err := crypt.Open(path, crypt.OpenOptions{Identities: ids.List, Tried: ids.Tried, Now: f.Now, Format: format})
 	if err != nil {
 		return nil, err
 	}
-	file.Warn = f.warn
+	file.Warn, file.PluginUI = f.warn, f.pluginUI()
 	recips, _, err := f.storeRecipients(path, o.recipients)
 	switch {
 	case err == nil:

@@ -45,6 +45,10 @@ type flowTarget struct {
 	detect   bool
 	clientID string
 	user     string // --user: the netrc login
+	// existing is a flow about the token the sink has for the host
+	// (rotate): it must be there, a store is not created, and the forge
+	// recorded with the token serves before any probe.
+	existing bool
 }
 
 // startFlow resolves t, opens the sink o names and checks that host's
@@ -58,24 +62,45 @@ func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*t
 	if err := nixconf.ValidateHost(host); err != nil {
 		return nil, &usageError{err}
 	}
+	sink, err := f.openSink(o, !t.existing)
+	if err != nil {
+		return nil, err
+	}
+	cur, had := sink.Entry(host)
+	if t.existing {
+		if !had {
+			return nil, &hintError{msg: fmt.Sprintf("%s has no token for %s; nothing was changed", sink.Path(), host),
+				hints: []string{fmt.Sprintf("get one with `nix-auth login %s%s`", host, sinkArgs(sink))}}
+		}
+		k := providers.Kind(cur.Provider)
+		if k == "" && cur.Use == crypt.UseNetrc {
+			// A netrc credential alone is a binary cache's.
+			k = providers.Cache
+		}
+		if !known && k.Known() {
+			kind, known = k, true
+		}
+		if t.clientID == "" && known && kind == providers.Kind(cur.Provider) {
+			// The OAuth application the old token was issued to:
+			// self-managed GitLab has no default one. Another forge's
+			// (--provider changed) would be refused by this one.
+			t.clientID = cur.ClientID
+		}
+	}
 	if !known && t.detect {
 		if kind, err = detect(ctx, f, host); err != nil {
 			return nil, err
 		}
 	}
-	use := useOf(kind, host)
+	use := crypt.UseOf(kind, host)
 	if use == crypt.UseNetrc && nixconf.NetrcMachine(host) == "" {
 		return nil, usagef("%s: netrc names a cache by host name or IPv4 address; use the cache's host name", host)
 	}
 	if err := checkUser(t.user, use, host); err != nil {
 		return nil, err
 	}
-	sink, err := f.openSink(o, true)
-	if err != nil {
-		return nil, err
-	}
 	login := t.user
-	if cur, ok := sink.Entry(host); ok && login == "" && use == crypt.UseNetrc && cur.Use.Netrc() && nixconf.ValidateNetrcValue("login", cur.Login) == nil {
+	if had && login == "" && use == crypt.UseNetrc && cur.Use.Netrc() && nixconf.ValidateNetrcValue("login", cur.Login) == nil {
 		// A cache keeps its login: it may be the user of a password file.
 		login = cur.Login
 	}
@@ -88,7 +113,7 @@ func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*t
 // newFlow is the flow for host's token in an open sink; login is its netrc
 // login when known.
 func newFlow(f *Factory, sink tokenSink, kind providers.Kind, host, clientID, login string) (*tokenFlow, error) {
-	fl := &tokenFlow{f: f, sink: sink, kind: kind, host: host, clientID: clientID, use: useOf(kind, host), login: login}
+	fl := &tokenFlow{f: f, sink: sink, kind: kind, host: host, clientID: clientID, use: crypt.UseOf(kind, host), login: login}
 	if kind == "" {
 		return fl, nil
 	}
@@ -236,6 +261,43 @@ func (fl *tokenFlow) save(e crypt.Entry, st *providers.Status) (sinkChange, erro
 	return ch, nil
 }
 
+// revoke revokes e, host's token before this flow (rotate's old one, or
+// the one logout removes), at the forge, and says what became of it. A
+// failure is an error that says the token still works.
+func (fl *tokenFlow) revoke(ctx context.Context, e crypt.Entry) (*providers.Revocation, error) {
+	if fl.p == nil {
+		return nil, &hintError{msg: fmt.Sprintf("cannot revoke the token for %s: nix-auth does not know which forge runs there", fl.host),
+			hints: []string{"revoke it on the forge's settings page"}}
+	}
+	clientID := e.ClientID
+	if clientID == "" {
+		clientID = fl.clientID
+	}
+	rv, err := fl.p.Revoke(ctx, e.Token, clientID)
+	if err != nil {
+		return nil, err
+	}
+	out, tok := fl.f.IO.Out, providers.MaskToken(e.Token)
+	switch rv.Outcome {
+	case providers.Revoked:
+		termsafe.Fprintf(out, "Revoked the token %s for %s at the forge (%s).\n", tok, fl.host, rv.Call)
+		if rv.Note != "" {
+			termsafe.Fprintf(out, "Note: %s.\n", rv.Note)
+		}
+	case providers.RevokePending:
+		termsafe.Fprintf(out, "The forge accepted the revocation of the token %s for %s (%s); it stops working shortly.\n", tok, fl.host, rv.Call)
+		if rv.Note != "" {
+			termsafe.Fprintf(out, "Note: %s.\n", rv.Note)
+		}
+	default:
+		termsafe.Fprintf(out, "nix-auth cannot revoke the token %s for %s: %s.\n", tok, fl.host, rv.Note)
+		if rv.Page != "" {
+			termsafe.Fprintf(out, "It stays valid until you revoke it at %s\n", rv.Page)
+		}
+	}
+	return rv, nil
+}
+
 // detect finds the forge of a host nobody named.
 func detect(ctx context.Context, f *Factory, host string) (providers.Kind, error) {
 	kind, err := providers.Detect(ctx, host, f.HTTPClient())
@@ -256,7 +318,11 @@ func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status, use cr
 		termsafe.Fprintf(f.IO.Out, "The cache %s accepts the token (login %s, token %s).\n", host, termsafe.Field(st.User), providers.MaskToken(nixTok))
 		return
 	}
-	termsafe.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, termsafe.Field(orUnknown(st.User)), providers.MaskToken(nixTok))
+	who := orUnknown(st.User)
+	if in := installationOf(st); in != nil {
+		who = "the " + installationText(in)
+	}
+	termsafe.Fprintf(f.IO.Out, "Logged in to %s as %s (token %s", host, termsafe.Field(who), providers.MaskToken(nixTok))
 	if st.ScopesKnown {
 		termsafe.Fprintf(f.IO.Out, ", scopes: %s", orNone(termsafe.List(st.Scopes, " ")))
 	}

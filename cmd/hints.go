@@ -129,12 +129,41 @@ var hintRules = []hintRule{
 		return []string{"create the store by adding a token with `nix-auth login --encrypt-to " + e.Path + "`"}
 	},
 
+	// git-crypt stores.
+	onKind(crypt.ErrGitCryptLocked, func(error) string {
+		return "run `git-crypt unlock` in the repository (with your GPG key, or `git-crypt unlock KEYFILE` with the key `git-crypt export-key` wrote), then run the command again"
+	}),
+	onKind(crypt.ErrNotGitCrypt, func(error) string {
+		return "or leave out --format git-crypt: the name then makes it a sops (.yaml, .json) or age (.age) store"
+	}),
+	onKind(crypt.ErrNoGit, func(error) string {
+		return "or leave out --format git-crypt: the name then makes it a sops or age store"
+	}),
+	func(err error) []string {
+		if !errors.Is(err, crypt.ErrGit) || errors.Is(err, crypt.ErrNoGit) {
+			return nil
+		}
+		return []string{"or name the store's format, which asks no git: --format sops (or age, by its name)"}
+	},
+	onKind(crypt.ErrFormatMismatch, func(error) string {
+		return "leave out --format: nix-auth tells sops, age and git-crypt stores apart"
+	}),
+	onKind(crypt.ErrNoMetadata, func(err error) string {
+		return "if git-crypt encrypts it, `git check-attr filter -- FILE` must say git-crypt (a .gitattributes filter), or pass --format git-crypt"
+	}),
+
 	// render's input.
 	onKind(render.ErrInvalidEntry, func(error) string {
 		return "or replace the entry: `nix-auth set-token HOST --encrypt-to FILE`, then deploy the store again"
 	}),
 	onKind(render.ErrNotPlain, func(error) string {
 		return "--plain takes the file sops-nix or agenix decrypted: what `sops -d` prints for a nix-auth store (hosts: HOST: token: ...), or the access-tokens line agenix deploys"
+	}),
+	onKind(crypt.ErrNotMapping, func(error) string {
+		return "a file that holds one token alone is for `nix-auth set-token HOST < FILE`, or `nix-auth render --token-file HOST=FILE` on a host"
+	}),
+	onKind(render.ErrTokenFile, func(error) string {
+		return "--token-file takes a file with the token alone; for an access-tokens line or a decrypted store, use --plain"
 	}),
 	func(err error) []string {
 		var e *crypt.FileError

@@ -67,6 +67,13 @@ func TestFlagHints(t *testing.T) {
 		{"not plain", fmt.Errorf("x: %w", render.ErrNotPlain), []string{"--plain takes the file sops-nix or agenix decrypted"}},
 		{"still encrypted", &crypt.FileError{Path: "t.yaml", Kind: crypt.ErrStillEncrypted},
 			[]string{"`nix-auth render t.yaml --identity KEY`", "`nix-auth status --file t.yaml`"}},
+
+		{"git-crypt locked", &crypt.FileError{Path: "t.json", Kind: crypt.ErrGitCryptLocked}, []string{"`git-crypt unlock`"}},
+		{"not git-crypt", &crypt.FileError{Path: "t.json", Kind: crypt.ErrNotGitCrypt}, []string{"leave out --format git-crypt"}},
+		{"no git", &crypt.FileError{Path: "t.json", Kind: crypt.ErrNoGit}, []string{"leave out --format git-crypt"}},
+		{"git failed", &crypt.FileError{Path: "t.json", Kind: crypt.ErrGit}, []string{"--format sops"}},
+		{"format mismatch", &crypt.FileError{Path: "t.json", Kind: crypt.ErrFormatMismatch}, []string{"leave out --format"}},
+		{"no sops metadata", &crypt.FileError{Path: "t.json", Kind: crypt.ErrNoMetadata}, []string{"--format git-crypt"}},
 	} {
 		hints := strings.Join(hintsOf(tc.err), "\n")
 		for _, w := range tc.want {

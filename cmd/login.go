@@ -72,10 +72,11 @@ named with --provider. Default: github.`),
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
-	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file, or in clear in a JSON/YAML file git-crypt encrypts, instead of the Nix config")
 	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
+	o.keys.addFormatFlag(fl)
 	return c
 }
 

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 
 type logoutOptions struct {
 	dryRun    bool
+	revoke    bool
+	force     bool
 	encryptTo string
 	keys      keyOptions
 }
@@ -25,30 +28,48 @@ func newLogoutCmd(f *Factory) *cobra.Command {
 	o := &logoutOptions{}
 	c := &cobra.Command{
 		Use:   "logout [provider|host]",
-		Short: "Remove a host's token from the Nix config",
+		Short: "Remove a host's token from the Nix config, and with --revoke revoke it at the forge",
 		Long: strings.TrimSpace(`
-Remove a host's token from access-tokens.conf, and its netrc entry where
-login puts one (Gitea, Forgejo, Codeberg, a binary cache, or a host whose
-forge is not known offline). With no argument, pick the host from a list (on
-a terminal). The token itself stays valid at the forge until you revoke it
-there.`),
+Remove a host's token from access-tokens.conf (or, with --encrypt-to, from
+an encrypted store), and its netrc entry where login puts one (Gitea,
+Forgejo, Codeberg, a binary cache, or a host whose forge is not known
+offline). With no argument, pick the host from a list (on a terminal).
+
+Without --revoke the token stays valid at the forge until you revoke it
+there. --revoke revokes it first, with the token itself: GitHub's credential
+revocation API (an app installation's token revokes itself), GitLab's
+personal_access_tokens/self for personal tokens and /oauth/revoke for OAuth
+tokens. Gitea, Forgejo, SourceHut and binary caches cannot revoke a token
+through an API with the token alone: logout removes it and says where to
+revoke it. When the forge refuses or cannot be reached, nothing is removed;
+--force removes it all the same.
+
+Exit status: 1 when the token could not be revoked (with --force it is
+removed anyway) or removed.`),
 		Example: strings.Trim(`
   nix-auth logout github
-  nix-auth logout git.example.com
+  nix-auth logout gitlab.com --revoke
+  nix-auth logout github.com --revoke --encrypt-to secrets/tokens.yaml
   nix-auth logout`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
-			return runLogout(f, configFlag(c), a, o)
+			return runLogout(c.Context(), f, configFlag(c), a, o)
 		},
 	}
-	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing")
-	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops or age store instead of the Nix config")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be removed, write nothing and revoke nothing")
+	c.Flags().BoolVar(&o.revoke, "revoke", false, "revoke the token at the forge before removing it")
+	c.Flags().BoolVar(&o.force, "force", false, "with --revoke: remove the token even when the forge did not revoke it")
+	c.Flags().StringVar(&o.encryptTo, "encrypt-to", "", "remove the host from this sops, age or git-crypt store instead of the Nix config")
 	o.keys.addRecipientFlag(c.Flags())
 	o.keys.addIdentityFlag(c.Flags())
+	o.keys.addFormatFlag(c.Flags())
 	return c
 }
 
-func runLogout(f *Factory, config string, a []string, o *logoutOptions) error {
+func runLogout(ctx context.Context, f *Factory, config string, a []string, o *logoutOptions) error {
+	if o.force && !o.revoke {
+		return usagef("--force only applies with --revoke: a logout without it removes the token whatever the forge says")
+	}
 	if o.encryptTo != "" && len(a) != 1 {
 		return usagef("name the host to remove from %s", o.encryptTo)
 	}
@@ -86,12 +107,65 @@ func runLogout(f *Factory, config string, a []string, o *logoutOptions) error {
 	if err := sink.CheckRemove(host, use); err != nil {
 		return err
 	}
+	var revokeErr error
+	if o.revoke {
+		revokeErr = revokeForLogout(ctx, f, sink, kind, host, o)
+		if revokeErr != nil && !o.force {
+			return &hintError{msg: revokeErr.Error() + "; nothing was removed",
+				hints: append(hintsOf(revokeErr), fmt.Sprintf("to remove it all the same: `nix-auth logout %s --revoke --force%s`", host, sinkArgs(sink)))}
+		}
+	}
+	cur, _ := sink.Entry(host)
 	ch, err := sink.Remove(host, use)
 	if err != nil {
 		return err
 	}
 	ch.report(f, host, "")
+	switch {
+	case revokeErr != nil:
+		// --force: removed, and the failure said once more, as the
+		// result of the run.
+		return &hintError{msg: revokeErr.Error() + "; the token was removed all the same (--force) and still works at the forge",
+			hints: hintsOf(revokeErr)}
+	case !o.revoke && !o.dryRun && cur.Use == crypt.UseNetrc:
+		// A cache's credential: no forge, no --revoke.
+		termsafe.Fprintln(f.IO.Out, "The credential is still valid at the server until you revoke it there.")
+	case !o.revoke && !o.dryRun:
+		termsafe.Fprintf(f.IO.Out, "The token is still valid at the forge until you revoke it there (`nix-auth logout %s --revoke` does both).\n", host)
+	}
 	return nil
+}
+
+// revokeForLogout revokes host's token at its forge: the public host's,
+// else the one recorded with the token, else the one a probe finds.
+func revokeForLogout(ctx context.Context, f *Factory, sink tokenSink, kind providers.Kind, host string, o *logoutOptions) error {
+	e, ok := sink.Entry(host)
+	if !ok {
+		return fmt.Errorf("%s has no token for %s", sink.Path(), host)
+	}
+	if !kind.Known() {
+		kind = providers.Kind(e.Provider)
+	}
+	if !kind.Known() && e.Use == crypt.UseNetrc {
+		// A netrc credential alone is a binary cache's.
+		kind = providers.Cache
+	}
+	if !kind.Known() {
+		var err error
+		if kind, err = detect(ctx, f, host); err != nil {
+			return err
+		}
+	}
+	if o.dryRun {
+		termsafe.Fprintf(f.IO.Out, "Dry run: would revoke the token %s for %s at the forge, then remove it.\n", providers.MaskToken(e.Token), host)
+		return nil
+	}
+	fl, err := newFlow(f, sink, kind, host, "", e.Login)
+	if err != nil {
+		return err
+	}
+	_, err = fl.revoke(ctx, e)
+	return err
 }
 
 // pickHost asks which host to log out from, on a terminal only: a script

@@ -21,30 +21,14 @@ import (
 // userFlagHelp is --user's help on login and set-token.
 const userFlagHelp = "login sent with the token where it goes to netrc (a binary cache: --provider cache; Gitea, Forgejo, Codeberg); default: the cache's current one, the forge's account, else " + providers.DefaultNetrcLogin
 
-// useOf is where host's credential goes, from the forge table: a forge's
-// token to access-tokens (and to netrc too for the forges Nix has no
-// fetcher for), a binary cache's to netrc alone. A host netrc cannot name
-// (an IPv6 address) keeps a forge's token in access-tokens alone. kind ""
-// (a host nobody named) is a token for access-tokens.
-func useOf(kind providers.Kind, host string) crypt.Use {
-	fg, _ := providers.ForgeOf(kind)
-	switch {
-	case fg.Netrc == providers.OnlyNetrc:
-		return crypt.UseNetrc
-	case fg.Netrc == providers.AlsoNetrc && nixconf.NetrcMachine(host) != "":
-		return crypt.UseBoth
-	}
-	return crypt.UseAccessTokens
-}
-
-// removeUse is where logout removes host's credential from: where useOf
+// removeUse is where logout removes host's credential from: where UseOf
 // puts it, and for a host whose forge is not known offline (a self-hosted
 // Gitea, a binary cache) wherever it may be.
 func removeUse(kind providers.Kind, host string) crypt.Use {
 	if kind == "" && nixconf.NetrcMachine(host) != "" {
 		return crypt.UseBoth
 	}
-	return useOf(kind, host)
+	return crypt.UseOf(kind, host)
 }
 
 // checkUser refuses --user where it has no use, or as netrc cannot write it.

@@ -92,11 +92,17 @@ func runRekey(f *Factory, files []string, o *rekeyOptions) error {
 }
 
 func rekeyOne(f *Factory, path string, ids *crypt.Identities, o *rekeyOptions) error {
-	recips, _, err := f.storeRecipients(path, o.keys.recipients)
-	if err != nil {
-		return err
+	git := f.git()
+	var recips []crypt.Recipient
+	// A git-crypt store (or a locked one) has no recipients to declare:
+	// crypt.Rekey says so, before any declaration is looked for.
+	meta, err := crypt.OpenMeta(path, crypt.OpenOptions{Now: f.Now, Git: git})
+	if !(err == nil && meta.Format == crypt.FormatGitCrypt || errors.Is(err, crypt.ErrGitCryptLocked)) {
+		if recips, _, err = f.storeRecipients(path, o.keys.recipients); err != nil {
+			return err
+		}
 	}
-	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now})
+	res, err := crypt.Rekey(path, ids.List, recips, crypt.RekeyOptions{DryRun: o.dryRun, Force: o.force, Tried: ids.Tried, Now: f.Now, Git: git, PluginUI: f.pluginUI()})
 	if err != nil {
 		return err
 	}

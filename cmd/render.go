@@ -16,6 +16,7 @@ import (
 
 type renderOptions struct {
 	plain        string
+	tokenFiles   []string
 	identities   []string
 	output       string
 	netrcOutput  string
@@ -24,6 +25,7 @@ type renderOptions struct {
 	setting      string
 	nixConf      string
 	check        bool
+	format       string
 }
 
 func newRenderCmd(f *Factory) *cobra.Command {
@@ -35,10 +37,20 @@ func newRenderCmd(f *Factory) *cobra.Command {
 Write the access-tokens file Nix reads from an encrypted token store (sops
 .yaml/.json or .age), or with --plain from a file that sops-nix or agenix
 already decrypted (what "sops -d" prints, or the access-tokens line agenix
-deploys). Made to run at activation: it never touches the network and never
+deploys), or from a git-crypt store in an unlocked checkout, read by its
+path (never through a Nix path, which would copy it into the Nix store;
+git-crypt ciphertext, a locked checkout, is refused). Made to run at activation: it never touches the network and never
 prompts (a passphrase-protected key is an error), and it rewrites nothing
 when the file already has the same content, mode and owner, so units that
 watch it are not restarted. Expired tokens are left out with a warning.
+
+--token-file HOST=PATH (repeatable) reads one token alone from PATH, as
+sops-nix deploys each key of a sops file (/run/secrets/github/oauth_token)
+and agenix each secret; a trailing newline is dropped, anything else (more
+lines, a host=token pair, control characters) is refused. A GitLab token
+without a type prefix gets PAT:, as set-token gives it. Token files may be
+the only input or come beside STORE or --plain; a host that two inputs
+name is an error.
 
 The output is replaced as a whole, atomically, with --mode (default 0600)
 and --owner/--group, and only if render wrote it (its first line says so):
@@ -71,6 +83,8 @@ missing or stale, 2 wrong usage.`),
   nix-auth render --plain /run/secrets/nix-tokens --output /run/nix-auth/access-tokens.conf
   nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
       --output /run/nix-auth/access-tokens.conf --netrc-output /run/nix-auth/netrc
+  nix-auth render --token-file github.com=/run/secrets/github/oauth_token \
+      --token-file gitlab.com=/run/agenix/gitlab-token --output /run/nix-auth/access-tokens.conf
   nix-auth render secrets/tokens.yaml --check`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
@@ -83,6 +97,8 @@ missing or stale, 2 wrong usage.`),
 	}
 	fl := c.Flags()
 	fl.StringVar(&o.plain, "plain", "", "read a file sops-nix or agenix already decrypted instead of STORE")
+	fl.StringArrayVar(&o.tokenFiles, "token-file", nil,
+		"HOST=PATH: HOST's token alone in PATH, as sops-nix and agenix deploy one secret (repeatable; with or without STORE/--plain)")
 	fl.StringArrayVar(&o.identities, "identity", nil,
 		"age identity file or ssh ed25519 private key to decrypt STORE with, besides the sops defaults (SOPS_AGE_KEY_FILE...)")
 	fl.StringVar(&o.output, "output", "", "the file to write (default: "+nixconf.RenderFileName+" beside your nix.conf)")
@@ -93,12 +109,17 @@ missing or stale, 2 wrong usage.`),
 	fl.StringVar(&o.setting, "setting", "", "access-tokens or extra-access-tokens (default: extra-access-tokens; see above)")
 	fl.StringVar(&o.nixConf, "nix-conf", "", "nix.conf that gets \"!include OUTPUT\" (default: your nix.conf when --output is not given)")
 	fl.BoolVar(&o.check, "check", false, "write nothing; exit 1 when the output is missing or stale")
+	fl.StringVar(&o.format, "format", "", "STORE's format, "+formatNames()+" (default: by its name and content; git tells a git-crypt store; at activation without git, say git-crypt)")
 	return c
 }
 
 func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptions) error {
-	if (store == "") == (o.plain == "") {
-		return usagef("give exactly one input: an encrypted STORE or --plain FILE")
+	if store != "" && o.plain != "" || store == "" && o.plain == "" && len(o.tokenFiles) == 0 {
+		return usagef("give exactly one input: an encrypted STORE or --plain FILE (or --token-file HOST=PATH, alone or beside either)")
+	}
+	tokenFiles, err := parseTokenFiles(o.tokenFiles)
+	if err != nil {
+		return err
 	}
 	if o.plain != "" && len(o.identities) > 0 {
 		return usagef("--identity decrypts STORE; a --plain file is already decrypted")
@@ -111,8 +132,9 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		return usagef("--setting must be %s or %s", render.SettingReplace, render.SettingMerge)
 	}
 	ro := render.Options{
-		Store: store, Plain: o.plain,
-		Output: o.output, NetrcOutput: o.netrcOutput, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
+		Store: store, Plain: o.plain, TokenFiles: tokenFiles,
+		RuntimeDir: f.Getenv("XDG_RUNTIME_DIR"),
+		Output:     o.output, NetrcOutput: o.netrcOutput, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
 		Home: f.Getenv("HOME"), Setting: o.setting, NixConf: o.nixConf,
 		StoreDir: f.Getenv("NIX_STORE_DIR"),
 		Check:    o.check, Now: f.Now(),
@@ -134,12 +156,18 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 	if err == nil && sameDir(ro.Output, paths.RenderFile) {
 		ro.Own = paths.RenderFile
 	}
+	if o.format != "" && store == "" {
+		return usagef("--format is STORE's format; a --plain file is read as it is")
+	}
 	if store != "" {
-		if _, err := formatOf(store); err != nil {
+		format, err := readFormat(store, o.format)
+		if err != nil {
 			return err
 		}
+		ro.Format, ro.Git = format, f.git()
 		// Never a passphrase prompt: activation has no one to answer it.
-		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn)
+		// An age plugin may ask only on a terminal (pluginUI).
+		ids, err := crypt.LoadIdentities(f.Getenv, o.identities, nil, f.warn, f.pluginUI())
 		if err != nil {
 			return err
 		}
@@ -176,4 +204,26 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 		}
 	}
 	return nil
+}
+
+// parseTokenFiles reads --token-file HOST=PATH flags. A host named twice
+// is an error: render takes each host's token from one place.
+func parseTokenFiles(flags []string) ([]render.TokenFile, error) {
+	var out []render.TokenFile
+	seen := map[string]string{}
+	for _, fl := range flags {
+		host, path, ok := strings.Cut(fl, "=")
+		if !ok || path == "" {
+			return nil, usagef("--token-file %s: expected HOST=PATH, such as github.com=/run/secrets/github/oauth_token", termsafe.Field(fl))
+		}
+		if err := nixconf.ValidateHost(host); err != nil {
+			return nil, usagef("--token-file: %v", err)
+		}
+		if prev, dup := seen[host]; dup {
+			return nil, usagef("--token-file names %s twice (%s and %s); render takes each host's token from one file", host, prev, path)
+		}
+		seen[host] = path
+		out = append(out, render.TokenFile{Host: host, Path: path})
+	}
+	return out, nil
 }

@@ -45,7 +45,7 @@ func forge(ts *testscript.TestScript) *forgetest.Server {
 // scriptCmds are the script commands beyond testscript's own:
 //
 //	forge-host HOST KIND                 a host of the fake forge
-//	forge-token VALUE USER [k=v...]      a token it accepts (scopes=a,b expires=RFC3339 oauth hidescopes)
+//	forge-token VALUE USER [k=v...]      a token it accepts (scopes=a,b expires=RFC3339 oauth hidescopes client=ID installation=ACCOUNT:N:SELECTION)
 //	forge-device HOST [step...] [token=V user=U k=v...]   a scripted device flow
 //	forge-fail HOST PATH 500|html|redirect|drop
 //	snapshot DIR / unchanged DIR         nothing below DIR changed (bytes, mode, mtime)
@@ -177,6 +177,17 @@ func parseToken(ts *testscript.TestScript, value, user string, kvs []string) for
 			t.HideScopes = true
 		case "refresh":
 			t.RefreshToken = v
+		case "client":
+			t.ClientID = v
+		case "installation":
+			// installation=ACCOUNT:REPOSITORIES:SELECTION
+			parts := strings.SplitN(v, ":", 3)
+			if len(parts) != 3 {
+				ts.Fatalf("installation=ACCOUNT:REPOSITORIES:SELECTION, not %q", v)
+			}
+			n, err := strconv.Atoi(parts[1])
+			ts.Check(err)
+			t.Installation = &forgetest.Installation{Account: parts[0], Repositories: n, Selection: parts[2]}
 		default:
 			ts.Fatalf("unknown token attribute %q", a)
 		}
@@ -220,19 +231,23 @@ func treeState(ts *testscript.TestScript, dir string) string {
 	return strings.Join(lines, "\n")
 }
 
-// scriptCondition adds [nix]: whether Debian's nix is there. Outside CI a
-// script guarded by it skips on a machine without nix; in CI the
-// condition is an error, so the proof that Nix reads our files can never
-// be skipped silently.
+// scriptCondition adds [nix]: whether Debian's nix is there, and
+// [git-crypt]: whether git and git-crypt are. Outside CI a script guarded
+// by one skips on a machine without the tools; in CI the condition is an
+// error, so the proof that Nix and git-crypt read our files can never be
+// skipped silently.
 func scriptCondition(cond string) (bool, error) {
-	if cond != "nix" {
+	tools := map[string][]string{"nix": {"nix"}, "git-crypt": {"git", "git-crypt"}}[cond]
+	if tools == nil {
 		return false, fmt.Errorf("unknown condition %q", cond)
 	}
-	if _, err := exec.LookPath("nix"); err != nil {
-		if os.Getenv("CI") == "true" {
-			return false, fmt.Errorf("nix is not installed; .ci/run installs nix-bin")
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				return false, fmt.Errorf("%s is not installed; .ci/run installs it", tool)
+			}
+			return false, nil
 		}
-		return false, nil
 	}
 	return true, nil
 }

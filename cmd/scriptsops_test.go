@@ -45,7 +45,7 @@ func init() {
 		}
 		// The conversion identities are loaded with: the X25519 half of
 		// what an ssh ed25519 key gives.
-		ids, err := crypt.LoadIdentities(func(string) string { return "" }, []string{ts.MkAbs(args[0])}, nil, nil)
+		ids, err := crypt.LoadIdentities(func(string) string { return "" }, []string{ts.MkAbs(args[0])}, nil, nil, nil)
 		ts.Check(err)
 		i := slices.IndexFunc(ids.List, func(id age.Identity) bool { _, ok := id.(*age.X25519Identity); return ok })
 		if i < 0 {

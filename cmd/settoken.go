@@ -60,10 +60,11 @@ Codeberg; a binary cache's (--provider cache) to netrc alone.`),
 	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token (cache: a binary cache): "+strings.Join(providers.Names(), ", "))
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
-	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file instead of the Nix config")
+	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file, or in clear in a JSON/YAML file git-crypt encrypts, instead of the Nix config")
 	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
+	o.keys.addFormatFlag(fl)
 	return c
 }
 

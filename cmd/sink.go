@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -89,8 +90,9 @@ func (f *Factory) openSink(o sinkOptions, create bool) (tokenSink, error) {
 }
 
 // plainSink is the user's Nix config: access-tokens.conf, included from
-// nix.conf, and the netrc file nix.conf names. It keeps the credential
-// only.
+// nix.conf, the netrc file nix.conf names, and beside the tokens file the
+// state file that keeps what Nix has no setting for (the forge, a GitLab
+// refresh token, the expiry).
 type plainSink struct{ store *nixconf.Store }
 
 func (s *plainSink) Path() string { return s.store.Paths.NixConf }
@@ -121,10 +123,12 @@ func (s *plainSink) Entry(host string) (crypt.Entry, bool) {
 	if err != nil {
 		return crypt.Entry{}, false
 	}
+	// CheckSave and CheckRemove have read the state file already.
+	st, _ := s.store.State()
 	e := crypt.Entry{Host: host}
 	i := slices.IndexFunc(entries, func(t nixconf.Entry) bool { return t.Host == host })
 	if i >= 0 {
-		e.Token = entries[i].Token
+		e = plainEntry(host, entries[i].Token, st)
 	}
 	machine := nixconf.NetrcMachine(host)
 	if machine == "" {
@@ -143,6 +147,13 @@ func (s *plainSink) Entry(host string) (crypt.Entry, bool) {
 	return e, true
 }
 
+// plainEntry is host's access token with what the state file says of it.
+func plainEntry(host, token string, st *nixconf.State) crypt.Entry {
+	hs := st.For(host, token)
+	return crypt.Entry{Host: host, Token: token, Provider: hs.Provider, User: hs.User, Scopes: hs.Scopes,
+		Created: hs.Created, Expires: hs.Expires, RefreshToken: hs.RefreshToken, ClientID: hs.ClientID}
+}
+
 // Entries are the user's own credentials: their access tokens, and the
 // netrc credentials of hosts without one in the netrc file of their own
 // config. The system's are not theirs to change.
@@ -151,12 +162,16 @@ func (s *plainSink) Entries() ([]crypt.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.store.State()
+	if err != nil {
+		return nil, err
+	}
 	var out []crypt.Entry
 	tokenOf := map[string]bool{}
 	for _, e := range all {
 		tokenOf[nixconf.NetrcMachine(e.Host)] = true
 		if e.Layer == nixconf.LayerUser {
-			out = append(out, crypt.Entry{Host: e.Host, Token: e.Token})
+			out = append(out, plainEntry(e.Host, e.Token, st))
 		}
 	}
 	if _, by, err := s.store.EffectiveNetrc(); err != nil || by == nil || by.Layer == nixconf.LayerBefore {
@@ -174,12 +189,41 @@ func (s *plainSink) Entries() ([]crypt.Entry, error) {
 	return out, nil
 }
 
+// hostState is what the state file keeps of an entry.
+func hostState(e crypt.Entry) nixconf.HostState {
+	return nixconf.HostState{Provider: e.Provider, User: e.User, Scopes: e.Scopes,
+		Created: e.Created, Expires: e.Expires, RefreshToken: e.RefreshToken, ClientID: e.ClientID}
+}
+
+// Save writes the token and, in the state file, what is known of it.
 func (s *plainSink) Save(e crypt.Entry) (sinkChange, error) {
-	ch, err := s.store.Save(e.Host, dest(e.Use, e.Login), e.Token)
+	ch, err := s.store.SaveState(e.Host, dest(e.Use, e.Login), e.Token, hostState(e))
 	if err != nil {
 		return nil, err
 	}
 	return &plainChange{ch: ch, store: s.store, entry: e}, nil
+}
+
+// SaveAll writes every entry in one edit, each where its use says, all or
+// nothing (a dry run only plans it), and names the files written.
+func (s *plainSink) SaveAll(es []crypt.Entry) (string, error) {
+	all := make([]nixconf.Saving, len(es))
+	for i, e := range es {
+		hs := hostState(e)
+		all[i] = nixconf.Saving{Host: e.Host, Token: e.Token, To: dest(e.Use, e.Login), State: &hs}
+	}
+	ch, err := s.store.SaveAll(all)
+	if err != nil {
+		return "", err
+	}
+	var files []string
+	if ch.Tokens {
+		files = append(files, ch.TokensFile)
+	}
+	if ch.Netrc != nil {
+		files = append(files, ch.Netrc.File)
+	}
+	return strings.Join(files, " and "), nil
 }
 
 func (s *plainSink) Remove(host string, use crypt.Use) (sinkChange, error) {
@@ -237,17 +281,15 @@ func (c *plainChange) report(f *Factory, host, nixTok string) {
 		return
 	}
 	if ch.Tokens {
-		termsafe.Fprintln(out, "The token is still valid at the forge until you revoke it there.")
 		printNixNotes(f, ch, false)
-	} else {
-		termsafe.Fprintln(out, "The credential is still valid at the server until you revoke it there.")
 	}
 }
 
 func (c *plainChange) expiring(f *Factory, host string, at time.Time) {
-	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: warning: this GitLab OAuth token expires in %s (at %s) and a plain config file cannot refresh it\n",
-		at.Sub(f.Now()).Round(time.Minute), at.UTC().Format(time.RFC3339))
-	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: this GitLab OAuth token expires in %s (at %s); its refresh token is kept in %s\n",
+		at.Sub(f.Now()).Round(time.Minute), at.UTC().Format(time.RFC3339), filepath.Join(filepath.Dir(c.ch.TokensFile), nixconf.StateFileName))
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: renew it before then with `nix-auth refresh`, or from a timer (`nix-auth refresh --within 1h` every 30 minutes: see the README)\n")
+	termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: or create a personal access token with the read_api scope and run `nix-auth set-token %s` (it is stored as PAT:...)\n", host)
 }
 
 // storeSink is an encrypted store, which keeps what the forge said about
@@ -289,6 +331,22 @@ func (s *storeSink) Save(e crypt.Entry) (sinkChange, error) {
 	return s.write(existed, e.Use)
 }
 
+// SaveAll puts every entry and writes the store once: all or nothing (a
+// dry run writes nothing).
+func (s *storeSink) SaveAll(es []crypt.Entry) (string, error) {
+	for _, e := range es {
+		if err := s.file.Put(e); err != nil {
+			return "", err
+		}
+	}
+	if !s.dryRun {
+		if err := s.file.Save(); err != nil {
+			return "", err
+		}
+	}
+	return s.file.Path(), nil
+}
+
 func (s *storeSink) Remove(host string, _ crypt.Use) (sinkChange, error) {
 	if err := s.file.Remove(host); err != nil {
 		return nil, err
@@ -309,7 +367,7 @@ func (s *storeSink) complete(cur crypt.Entry, use crypt.Use, login string) (cryp
 // write saves the file; a new store in the flake repo may be the first
 // file in its folder, which Save makes. use is the entry's.
 func (s *storeSink) write(existed bool, use crypt.Use) (sinkChange, error) {
-	c := &storeChange{path: s.file.Path(), existed: existed, dryRun: s.dryRun, use: use}
+	c := &storeChange{path: s.file.Path(), format: s.file.Format(), existed: existed, dryRun: s.dryRun, use: use}
 	if !s.dryRun {
 		if err := s.file.Save(); err != nil {
 			return nil, err
@@ -322,6 +380,7 @@ func (s *storeSink) write(existed bool, use crypt.Use) (sinkChange, error) {
 // storeChange is a write of an encrypted store.
 type storeChange struct {
 	path       string
+	format     crypt.Format
 	existed    bool
 	dryRun     bool
 	recipients int
@@ -341,6 +400,12 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		if c.existed {
 			verb = "Replaced"
 		}
+		if c.format == crypt.FormatGitCrypt {
+			termsafe.Fprintf(out, "%s the token for %s in %s (in clear, mode 0600: git-crypt encrypts it when you commit it).\n", verb, host, c.path)
+			termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` by its path at activation, never through a Nix path.\n", absPath(c.path))
+			f.warnNixPath(c.path)
+			return
+		}
 		termsafe.Fprintf(out, "%s the token for %s in %s (encrypted to %d recipient%s).\n", verb, host, c.path, c.recipients, plural(c.recipients))
 		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 		if c.use.Netrc() {
@@ -349,7 +414,7 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		}
 	default:
 		termsafe.Fprintf(out, "Removed the token for %s from %s.\n", host, c.path)
-		termsafe.Fprintln(out, "Hosts that rendered it keep it until their next render; the token is valid at the forge until you revoke it there.")
+		termsafe.Fprintln(out, "Hosts that rendered it keep it until their next render.")
 	}
 }
 
@@ -361,7 +426,7 @@ func (c *storeChange) expiring(f *Factory, host string, at time.Time) {
 // printMigrated says that nix.conf's tokens moved into the tokens file.
 func printMigrated(f *Factory, ch *nixconf.Change) {
 	if len(ch.Migrated) > 0 {
-		termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up at %s (mode 0600).\n",
+		termsafe.Fprintf(f.IO.Out, "Moved the tokens for %s from %s into %s; the old file is backed up without its tokens at %s.\n",
 			strings.Join(ch.Migrated, ", "), ch.NixConf, ch.TokensFile, ch.Backup)
 	}
 }

@@ -45,6 +45,44 @@ type statusHost struct {
 	// Overrides the places whose token for the host Nix does not use.
 	Source    string   `json:"source,omitempty"`
 	Overrides []string `json:"overrides,omitempty"`
+	// Installation is set for an app installation's token (GitHub App,
+	// Actions' GITHUB_TOKEN), which has no user.
+	Installation *statusInstallation `json:"installation,omitempty"`
+}
+
+// statusInstallation is what the forge said of an installation's token.
+type statusInstallation struct {
+	Account      string `json:"account"`
+	Repositories *int   `json:"repositories"`
+	Selection    string `json:"repository_selection,omitempty"`
+}
+
+// installationOf is st's installation for a status row, nil for a user's
+// token.
+func installationOf(st *providers.Status) *statusInstallation {
+	in := st.Installation
+	if in == nil {
+		return nil
+	}
+	si := &statusInstallation{Account: in.Account, Selection: in.Selection}
+	if in.Repositories >= 0 {
+		n := in.Repositories
+		si.Repositories = &n
+	}
+	return si
+}
+
+// installationText describes an installation's token where a user goes:
+// "app installation on octo-org, 3 repositories".
+func installationText(in *statusInstallation) string {
+	s := "app installation"
+	if in.Account != "" {
+		s += " on " + in.Account
+	}
+	if in.Repositories != nil {
+		s += fmt.Sprintf(", %d repositor%s", *in.Repositories, map[bool]string{true: "y", false: "ies"}[*in.Repositories == 1])
+	}
+	return s
 }
 
 // statusReport is the --json document.
@@ -104,6 +142,7 @@ key (offline, for a build sandbox): exit 1 names each key it is not.`),
 	c.Flags().DurationVar(&o.warnExpiring, "warn-expiring", 0, "fail when a token expires within this duration, e.g. 72h")
 	c.Flags().StringVar(&o.file, "file", "", "show an encrypted store: metadata without a key, validation with one")
 	o.keys.addIdentityFlag(c.Flags())
+	o.keys.addFormatFlag(c.Flags())
 	addStatusFileFlags(c.Flags(), o)
 	return c
 }
@@ -140,7 +179,16 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 			return err
 		}
 	}
-	rows := checkAll(ctx, f, entries, o.warnExpiring)
+	// The forges logins recorded: a self-hosted host is not probed again.
+	state, err := store.State()
+	if err != nil {
+		return err
+	}
+	kinds := map[string]providers.Kind{}
+	for _, e := range entries {
+		kinds[e.Host] = providers.Kind(state.For(e.Host, e.Token).Provider)
+	}
+	rows := checkAllKnown(ctx, f, entries, o.warnExpiring, kinds)
 	addSources(rows, entries, cfg.Unused())
 	rows = append(rows, checkCaches(ctx, f, caches)...)
 	warnUnused(f, store.Paths, cfg.Unused())
@@ -163,10 +211,16 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 // checkAll validates every entry at once: the wall time is the slowest
 // forge's, not the sum.
 func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration) []statusHost {
+	return checkAllKnown(ctx, f, entries, warn, nil)
+}
+
+// checkAllKnown is checkAll with the forges recorded for the hosts
+// (kinds), which are then not probed.
+func checkAllKnown(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration, kinds map[string]providers.Kind) []statusHost {
 	return checkRows(len(entries), func(i int, row *statusHost) {
 		e := entries[i]
 		*row = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
-		*row = checkToken(ctx, f, e, warn)
+		*row = checkToken(ctx, f, e, warn, kinds[e.Host])
 	})
 }
 
@@ -221,6 +275,11 @@ func reportStatus(f *Factory, rep statusReport) error {
 // to termsafe.MaxItems.
 func safeRow(r statusHost) statusHost {
 	r.Host, r.Provider, r.User, r.Token = termsafe.Field(r.Host), termsafe.Field(r.Provider), termsafe.Field(r.User), termsafe.Field(r.Token)
+	if in := r.Installation; in != nil {
+		safe := *in
+		safe.Account, safe.Selection = termsafe.Field(in.Account), termsafe.Field(in.Selection)
+		r.Installation = &safe
+	}
 	r.Problem = termsafe.Line(r.Problem)
 	r.Scopes = termsafe.Items(r.Scopes)
 	return r
@@ -241,12 +300,17 @@ func statusExit(rows []statusHost) error {
 // (hosts, users, expiry, recipients), and, when a key decrypts it, the
 // tokens validated with their forges.
 func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
-	if _, err := formatOf(o.file); err != nil {
-		return err
-	}
-	meta, err := crypt.LoadMeta(o.file)
+	format, err := readFormat(o.file, o.keys.format)
 	if err != nil {
 		return err
+	}
+	git := f.git()
+	meta, err := crypt.OpenMeta(o.file, crypt.OpenOptions{Now: f.Now, Format: format, Git: git})
+	if err != nil {
+		return err
+	}
+	if meta.Format == crypt.FormatGitCrypt {
+		warnGitCryptMode(f, o.file)
 	}
 	rep := statusReport{SchemaVersion: 1, File: o.file, Recipients: meta.Recipients}
 	if rep.Recipients == nil {
@@ -256,12 +320,16 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	var rows []statusHost
 	var note string
 	var ids *crypt.Identities
-	if !o.offline {
+	switch {
+	case !o.offline && meta.Format == crypt.FormatGitCrypt:
+		// In clear in the checkout: no key opens it.
+		ids = &crypt.Identities{}
+	case !o.offline:
 		ids, err = f.identities(o.keys.identities)
 	}
 	if !o.offline && err == nil {
 		var file *crypt.File
-		if file, err = crypt.Load(o.file, ids.List, ids.Tried, f.Now); err == nil {
+		if file, err = crypt.Open(o.file, crypt.OpenOptions{Identities: ids.List, Tried: ids.Tried, Now: f.Now, Format: meta.Format, Git: git}); err == nil {
 			decrypted = true
 			rows, err = checkStore(ctx, f, file, hosts, o.warnExpiring)
 			if err != nil {
@@ -296,7 +364,11 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 	}
 	termsafe.Fprintf(f.IO.Out, "%s (%s store, %d host%s)\n", o.file, meta.Format, len(rows), plural(len(rows)))
 	// Recipients come from the file, which nobody authenticated.
-	termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
+	if meta.Format == crypt.FormatGitCrypt {
+		termsafe.Fprintln(f.IO.Out, "Recipients: git-crypt's GPG users and key holders (`git-crypt status`); the file is in clear in this checkout")
+	} else {
+		termsafe.Fprintf(f.IO.Out, "Recipients: %s\n", orUnknownList(rep.Recipients))
+	}
 	if note != "" {
 		termsafe.Fprintf(f.IO.Out, "Note: %s.\n", note)
 	}
@@ -316,15 +388,17 @@ func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []strin
 // forges.
 func checkEntries(ctx context.Context, f *Factory, es []crypt.Entry, path string, hosts []string, warn time.Duration) ([]statusHost, error) {
 	var entries []nixconf.Entry
+	kinds := map[string]providers.Kind{}
 	for _, e := range es {
 		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: path})
+		kinds[e.Host] = providers.Kind(e.Provider)
 	}
 	entries, err := selectHosts(entries, hosts, path)
 	if err != nil {
 		return nil, err
 	}
 	entries, caches := storeCaches(es, path, entries)
-	return append(checkAll(ctx, f, entries, warn), checkCaches(ctx, f, caches)...), nil
+	return append(checkAllKnown(ctx, f, entries, warn, kinds), checkCaches(ctx, f, caches)...), nil
 }
 
 // metaRows are status rows from a store's readable metadata: expiry is
@@ -352,6 +426,9 @@ func metaRows(meta *crypt.Meta, hosts []string, now time.Time, warn time.Duratio
 			row.ExpiresAt = &t
 		}
 		row.State, row.Problem = expiryState(row.ExpiresAt, now, warn, stateUnchecked)
+		if meta.Format == crypt.FormatGitCrypt {
+			row.Token = "(git-crypt)"
+		}
 		if slices.Contains(meta.Cleartext, e.Host) {
 			row.Token, row.State, row.Problem = "(not encrypted)", stateError, "the token is stored in clear text: the file's sops rules do not encrypt it"
 		}
@@ -407,8 +484,9 @@ func selectHosts(entries []nixconf.Entry, hosts []string, conf string) ([]nixcon
 // error (it fails the run): one nix-auth cannot parse, one that does not
 // answer (DNS, connection, TLS, timeout), one whose answer is not its
 // forge's API. Only a host that answers the probes as no forge nix-auth
-// knows is "unchecked".
-func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration) statusHost {
+// knows is "unchecked". recorded is the forge a login recorded for the
+// host ("" for none): such a host is not probed.
+func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Duration, recorded providers.Kind) statusHost {
 	row := statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
 	kind, host, known, err := providers.Resolve(e.Host, "")
 	if err != nil {
@@ -417,6 +495,9 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 		}
 		row.State, row.Problem = stateError, err.Error()
 		return row
+	}
+	if !known && recorded.Known() {
+		kind, known = recorded, true
 	}
 	if !known {
 		kind, err = providers.Detect(ctx, host, f.HTTPClient())
@@ -441,6 +522,7 @@ func checkToken(ctx context.Context, f *Factory, e nixconf.Entry, warn time.Dura
 		return row
 	}
 	row.User = st.User
+	row.Installation = installationOf(st)
 	if st.Scopes != nil {
 		row.Scopes = st.Scopes
 	}
@@ -478,7 +560,11 @@ func printStatusTable(f *Factory, rows []statusHost) {
 		if r.Problem != "" {
 			state += ": " + r.Problem
 		}
-		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), dash(r.User),
+		user := dash(r.User)
+		if r.Installation != nil {
+			user = installationText(r.Installation)
+		}
+		termsafe.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, dash(r.Provider), user,
 			dash(strings.Join(r.Scopes, ",")), r.Token, expires, state)
 	}
 	tw.Flush()

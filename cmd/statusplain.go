@@ -37,6 +37,8 @@ func checkStatusFileFlags(hosts []string, o *statusOptions) error {
 		return usagef("--offline uses no key: drop --identity, or --offline to decrypt and validate")
 	case o.plain != "" && len(o.keys.identities) > 0:
 		return usagef("--identity decrypts a --file store; a --plain file is already decrypted")
+	case o.keys.format != "" && o.file == "":
+		return usagef("--format is the --file store's format")
 	case len(o.expect) > 0 && o.file == "":
 		return usagef("--expect-recipient checks an encrypted store: give it with --file STORE")
 	case len(o.expect) > 0 && (o.json || len(hosts) > 0 || o.warnExpiring != 0):
@@ -87,8 +89,15 @@ func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOp
 // no key, no network and no clock, so a build sandbox can run it: the
 // NixOS module's hostPublicKey check fails the build, not the activation.
 func runExpectRecipients(f *Factory, o *statusOptions) error {
-	if _, err := formatOf(o.file); err != nil {
+	format, err := readFormat(o.file, o.keys.format)
+	if err != nil {
 		return err
+	}
+	if meta, err := crypt.OpenMeta(o.file, crypt.OpenOptions{Now: f.Now, Format: format, Git: f.git()}); err == nil && meta.Format == crypt.FormatGitCrypt {
+		return &hintError{
+			msg:   fmt.Sprintf("%s is a git-crypt store: no age or ssh recipient reads it, so --expect-recipient has nothing to check", o.file),
+			hints: []string{"git-crypt's own GPG users and keys read it: `git-crypt status` lists the files it encrypts"},
+		}
 	}
 	want, err := crypt.ResolveRecipientFlags(o.expect)
 	if err != nil {

@@ -53,6 +53,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"filippo.io/age/plugin"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nix-auth/nix-auth/nixconf"
@@ -81,8 +82,8 @@ type ageStore struct {
 	header ageHeader
 }
 
-func newAgeStore(recips []Recipient) (*ageStore, error) {
-	return &ageStore{recips: recips}, nil
+func newAgeStore(path string, recips []Recipient) (*ageStore, error) {
+	return &ageStore{path: path, recips: recips}, nil
 }
 
 // ageReader undoes the armor when there is one; agenix itself writes
@@ -141,9 +142,9 @@ type headerDiff struct {
 	// missing are declared ssh keys no stanza is tagged for: the file is
 	// not encrypted to them.
 	missing []Recipient
-	// unverified are declared X25519 and post-quantum keys: their stanzas
-	// do not say whose they are, so the header can neither confirm nor
-	// deny them.
+	// unverified are declared X25519, post-quantum and plugin keys: their
+	// stanzas do not say whose they are, so the header can neither
+	// confirm nor deny them.
 	unverified []Recipient
 	// undeclared describes stanzas no declared key accounts for.
 	undeclared []string
@@ -171,6 +172,7 @@ func (h ageHeader) compare(recips []Recipient) headerDiff {
 		}
 	}
 	declared := map[string]int{}
+	plugins := 0
 	for _, r := range recips {
 		if r.SSH != "" {
 			pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r.SSH))
@@ -183,12 +185,14 @@ func (h ageHeader) compare(recips []Recipient) headerDiff {
 			d.missing = append(d.missing, r)
 			continue
 		}
-		typ := "X25519"
-		if strings.HasPrefix(r.Age, "age1pq1") {
-			typ = "mlkem768x25519"
-		}
-		declared[typ]++
 		d.unverified = append(d.unverified, r)
+		if typ := stanzaType(r.Age); typ != "" {
+			declared[typ]++
+		} else {
+			// A plugin's stanza type is its own: one stanza of a type
+			// nix-auth does not know is taken to be the plugin's.
+			plugins++
+		}
 	}
 	for _, st := range h {
 		k := st.typ + " " + st.tag
@@ -203,6 +207,11 @@ func (h ageHeader) compare(recips []Recipient) headerDiff {
 		}
 	}
 	for _, typ := range order {
+		if typ != "X25519" && typ != "mlkem768x25519" {
+			n := min(counts[typ], plugins)
+			counts[typ] -= n
+			plugins -= n
+		}
 		switch n, m := counts[typ], declared[typ]; {
 		case n > m:
 			d.undeclared = append(d.undeclared, fmt.Sprintf("%s more than declared", stanzaCount(n-m, typ)))
@@ -248,30 +257,43 @@ func ageErr(path string, data []byte, err error) error {
 }
 
 func decodeAge(path string, data []byte, ids []age.Identity, tried []string) (*ageStore, error) {
-	header, err := ageStanzas(data)
+	plain, header, err := decryptAge(path, data, ids, tried)
 	if err != nil {
-		return nil, ageErr(path, data, err)
-	}
-	if len(ids) == 0 {
-		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	}
-	r, err := age.Decrypt(ageReader(data), ids...)
-	var nomatch *age.NoIdentityMatchError
-	switch {
-	case errors.As(err, &nomatch):
-		return nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
-	case err != nil:
-		return nil, ageErr(path, data, err)
-	}
-	plain, err := io.ReadAll(r)
-	if err != nil {
-		return nil, ageErr(path, data, err)
+		return nil, err
 	}
 	s := &ageStore{path: path, header: header}
 	if err := s.parse(path, plain); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// decryptAge decrypts an age file (armored or binary) with ids, which
+// tried describes for the error when none fits.
+func decryptAge(path string, data []byte, ids []age.Identity, tried []string) ([]byte, ageHeader, error) {
+	header, err := ageStanzas(data)
+	if err != nil {
+		return nil, nil, ageErr(path, data, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
+	}
+	r, err := age.Decrypt(ageReader(data), ids...)
+	var nomatch *age.NoIdentityMatchError
+	perr := pluginErr(path, ErrWrongKey, err)
+	switch {
+	case errors.As(err, &nomatch):
+		return nil, nil, &DecryptError{Path: path, Stanzas: header.types(), Tried: tried}
+	case perr != nil:
+		return nil, nil, perr
+	case err != nil:
+		return nil, nil, ageErr(path, data, err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, ageErr(path, data, err)
+	}
+	return plain, header, nil
 }
 
 // parse reads the fragment with nixconf's parser, the one Nix's rules
@@ -455,7 +477,7 @@ func (s *ageStore) plaintext() []byte {
 }
 
 // marshal encrypts anew: an age file has no time in it.
-func (s *ageStore) marshal(time.Time) ([]byte, error) {
+func (s *ageStore) marshal(_ time.Time, ui *plugin.ClientUI) ([]byte, error) {
 	if len(s.recips) == 0 {
 		return nil, fileErr(s.path, ErrRecipient, "nobody declared who may decrypt it: an age file does not say who it is encrypted to, so each write needs its recipients",
 			"declare them in agenix's secrets.nix, or give them to this write")
@@ -463,13 +485,16 @@ func (s *ageStore) marshal(time.Time) ([]byte, error) {
 	rs := make([]age.Recipient, len(s.recips))
 	for i, r := range s.recips {
 		var err error
-		if rs[i], err = r.encrypter(FormatAge); err != nil {
+		if rs[i], err = r.encrypter(FormatAge, ui); err != nil {
 			return nil, fileErr(s.path, ErrRecipient, r.Source+": "+err.Error())
 		}
 	}
 	var out bytes.Buffer
 	aw := armor.NewWriter(&out)
 	w, err := age.Encrypt(aw, rs...)
+	if pe := pluginErr(s.path, ErrRecipient, err); pe != nil {
+		return nil, pe
+	}
 	if err != nil {
 		return nil, fileErr(s.path, ErrRecipient, err.Error())
 	}
@@ -496,7 +521,9 @@ func (s *ageStore) carriesNetrc() bool { return true }
 
 func (s *ageStore) recipients() []Recipient { return s.recips }
 
-func (s *ageStore) setRecipients(r []Recipient) error {
+// setRecipients only records r: an .age file is encrypted, and its
+// plugins run, when it is written.
+func (s *ageStore) setRecipients(r []Recipient, _ *plugin.ClientUI) error {
 	s.recips = slices.Clone(r)
 	return nil
 }

@@ -137,8 +137,9 @@ func TestDeclareSops(t *testing.T) {
 }
 
 // TestRecipientsChecked: Create, SetRecipients and Declare parse what a
-// caller gives with the one parser: ssh-rsa, plugins, identities and an
-// ssh key whose Age is not its conversion are refused, naming the file.
+// caller gives with the one parser: ssh-rsa, a malformed plugin
+// recipient, identities and an ssh key whose Age is not its conversion are
+// refused, naming the file.
 func TestRecipientsChecked(t *testing.T) {
 	dir := t.TempDir()
 	h1 := stSSH(t, "host1")
@@ -149,7 +150,7 @@ func TestRecipientsChecked(t *testing.T) {
 		want string
 	}{
 		{"ssh-rsa", Recipient{SSH: rsa, Source: "keys.txt:2"}, "keys.txt:2: ssh-rsa key refused"},
-		{"plugin", Recipient{Age: "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t"}, "plugin recipients are not supported"},
+		{"malformed plugin", Recipient{Age: "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3q"}, "invalid age recipient"},
 		{"identity", Recipient{Age: "AGE-SECRET-KEY-1QQQQ"}, "is an identity (a secret key)"},
 		{"mismatched conversion", Recipient{SSH: h1.SSH, Age: stSSH(t, "host2").Age}, "not the ssh key's conversion"},
 		{"empty", Recipient{}, "empty recipient"},

@@ -3,9 +3,9 @@
 //
 // Two formats are chosen by file extension: sops files (.yaml, .yml, .json),
 // read and written by this package's own implementation of sops 3.13.3's
-// format (sopstree.go, sopsyaml.go, sopsjson.go, sopsmeta.go; only sops's
-// standard-library shamir package is imported), and age files (.age), as
-// agenix uses them. Recipients come from .sops.yaml creation
+// format (sopstree.go, sopsyaml.go, sopsjson.go, sopsmeta.go, and
+// shamir.go for key groups; nothing of sops is imported), and age files
+// (.age), as agenix uses them. Recipients come from .sops.yaml creation
 // rules (found as sops finds them), from agenix's secrets.nix (evaluated with
 // nix-instantiate, as agenix does) or from --recipient flags, never from an
 // .age file itself (File.Declare has the rule); identities are

@@ -20,6 +20,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/armor"
+	"filippo.io/age/plugin"
 	"github.com/google/shlex"
 	"golang.org/x/crypto/ssh"
 )
@@ -85,11 +86,19 @@ type Identities struct {
 // reason to refuse (a key others may have copied) is one to fix, not to
 // stop decrypting for. warn may be nil.
 //
+// Age plugin identities (AGE-PLUGIN-NAME-1..., a YubiKey's as
+// age-plugin-yubikey prints it) are taken wherever age identities are, as
+// the age CLI takes them: decrypting with one runs age-plugin-NAME from
+// PATH, which talks to the user through plugins (nil: it cannot, and a
+// plugin that must ask for a PIN or a touch confirmation fails, as it must
+// at activation without a terminal). age tries them after the native
+// keys.
+//
 // Unlike sops, a variable set to the empty string counts as unset (getenv
 // cannot tell them apart), and SOPS_AGE_KEY_CMD runs without
 // SOPS_AGE_RECIPIENT, which sops sets per recipient while decrypting.
-func LoadIdentities(getenv func(string) string, extra []string, passphrase func(path string) ([]byte, error), warn func(msg string)) (*Identities, error) {
-	l := &idLoader{ids: &Identities{}, passphrase: passphrase, warn: warn, warned: map[string]bool{}}
+func LoadIdentities(getenv func(string) string, extra []string, passphrase func(path string) ([]byte, error), warn func(msg string), plugins *plugin.ClientUI) (*Identities, error) {
+	l := &idLoader{ids: &Identities{}, passphrase: passphrase, warn: warn, warned: map[string]bool{}, ui: plugins}
 
 	if v := getenv(envAgeKey); v != "" {
 		if err := l.ageKeys(envAgeKey, envAgeKey, []byte(v), true); err != nil {
@@ -157,6 +166,7 @@ type idLoader struct {
 	passphrase func(string) ([]byte, error)
 	warn       func(string)
 	warned     map[string]bool
+	ui         *plugin.ClientUI
 }
 
 // readKeyFile reads a private key file and warns when its mode lets other
@@ -319,7 +329,7 @@ func (l *idLoader) ageKeys(desc, where string, data []byte, words bool) error {
 			return &keyError{msg: fmt.Sprintf("%s: the identity file is passphrase-encrypted and there is no terminal to ask for the passphrase", desc),
 				err: ErrPassphrase, hints: []string{passphraseHintNoTTY}}
 		}
-		l.ids.List = append(l.ids.List, &encryptedIdentityFile{path: where, contents: t, passphrase: l.passphrase})
+		l.ids.List = append(l.ids.List, &encryptedIdentityFile{path: where, contents: t, passphrase: l.passphrase, ui: l.ui})
 		l.note("%s (passphrase-encrypted; asked for when needed)", desc)
 		return nil
 	}
@@ -335,7 +345,7 @@ func (l *idLoader) ageKeys(desc, where string, data []byte, words bool) error {
 			keys = strings.Fields(text)
 		}
 		for _, k := range keys {
-			id, err := parseAgeIdentity(k)
+			id, err := l.parseAgeIdentity(k)
 			if err != nil {
 				// The offending text is a secret: say where, not what.
 				return &keyError{msg: fmt.Sprintf("%s: line %d: %v", desc, line, err),
@@ -352,12 +362,16 @@ func (l *idLoader) ageKeys(desc, where string, data []byte, words bool) error {
 	return nil
 }
 
-// parseAgeIdentity accepts the identity kinds sops parses natively; plugin
-// identities are refused because render runs unattended at activation.
-func parseAgeIdentity(s string) (age.Identity, error) {
+// parseAgeIdentity accepts what the age CLI's identity files hold: native
+// X25519 and post-quantum identities, and plugin identities.
+func (l *idLoader) parseAgeIdentity(s string) (age.Identity, error) {
 	switch {
 	case strings.HasPrefix(s, "AGE-PLUGIN-"):
-		return nil, errors.New("age plugin identities are not supported")
+		id, err := plugin.NewIdentity(s, pluginUI(l.ui))
+		if err != nil {
+			return nil, errors.New("malformed age plugin identity")
+		}
+		return &pluginIdentity{id}, nil
 	case strings.HasPrefix(s, "AGE-SECRET-KEY-PQ-1"):
 		id, err := age.ParseHybridIdentity(s)
 		if err != nil {
@@ -564,6 +578,7 @@ type encryptedIdentityFile struct {
 	path       string
 	contents   []byte
 	passphrase func(string) ([]byte, error)
+	ui         *plugin.ClientUI
 
 	mu   sync.Mutex
 	done bool
@@ -614,7 +629,7 @@ func (e *encryptedIdentityFile) unlock() ([]age.Identity, error) {
 		if err != nil {
 			return &keyError{msg: e.path + ": cannot decrypt the identity file", err: err}
 		}
-		inner := &idLoader{ids: &Identities{}}
+		inner := &idLoader{ids: &Identities{}, ui: e.ui}
 		err = inner.ageKeys(e.path, e.path, plain, false)
 		clear(plain)
 		if err != nil {
@@ -624,4 +639,63 @@ func (e *encryptedIdentityFile) unlock() ([]age.Identity, error) {
 		return nil
 	}()
 	return e.ids, e.err
+}
+
+// pluginIdentity is an age plugin's identity whose failures say so: a
+// plugin that is missing, or that failed (a wrong PIN, no touch, nobody
+// to ask), is a *PluginError rather than a damaged file.
+type pluginIdentity struct{ id *plugin.Identity }
+
+// Unwrap implements age.Identity.
+func (p *pluginIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	key, err := p.id.Unwrap(stanzas)
+	if err != nil && !errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, &PluginError{Name: p.id.Name(), Err: err}
+	}
+	return key, err
+}
+
+// PluginError is an age plugin that could not be run, or that failed.
+type PluginError struct {
+	// Name is the plugin's name: its binary is age-plugin-Name.
+	Name string
+	Err  error
+}
+
+// Error names the plugin; the plugin's own words follow, escaped where
+// they are printed.
+func (e *PluginError) Error() string {
+	var nf *plugin.NotFoundError
+	if errors.As(e.Err, &nf) {
+		return fmt.Sprintf("the age plugin age-plugin-%s is not on PATH", e.Name)
+	}
+	return fmt.Sprintf("the age plugin age-plugin-%s failed: %v", e.Name, e.Err)
+}
+
+// Unwrap returns the plugin's error.
+func (e *PluginError) Unwrap() error { return e.Err }
+
+// pluginErr is the file error of kind for err when err is about an age
+// plugin (a *PluginError, or a plugin age could not find), else nil: the
+// one place a plugin's failure becomes a FileError with its hints.
+func pluginErr(path string, kind, err error) error {
+	var pe *PluginError
+	var nf *plugin.NotFoundError
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &nf):
+		pe = &PluginError{Name: nf.Name, Err: err}
+	default:
+		return nil
+	}
+	return fileErr(path, kind, pe.Error(), pe.Hints()...)
+}
+
+// Hints say what a plugin needs.
+func (e *PluginError) Hints() []string {
+	var nf *plugin.NotFoundError
+	if errors.As(e.Err, &nf) {
+		return []string{fmt.Sprintf("install age-plugin-%s where this command (or the activation service) finds it on PATH", e.Name)}
+	}
+	return []string{fmt.Sprintf("run it where age-plugin-%s can ask what it needs (a PIN, a touch): on a terminal; at activation a plugin must need no interaction", e.Name)}
 }

@@ -86,7 +86,7 @@ func TestLoadIdentitiesOrder(t *testing.T) {
 		"SOPS_AGE_KEY_CMD":              "cat '" + cmdFile + "'",
 		"SOPS_AGE_SSH_PRIVATE_KEY_FILE": sshFile,
 	}
-	ids, err := LoadIdentities(envOf(env), []string{hostKey, extraFile}, nil, nil)
+	ids, err := LoadIdentities(envOf(env), []string{hostKey, extraFile}, nil, nil, nil)
 	if err != nil {
 		t.Fatalf("%v (hints %q)", err, hintsOf(err))
 	}
@@ -187,7 +187,7 @@ func TestLoadIdentitiesDefaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
-			ids, err := LoadIdentities(envOf(tc.setup(home)), nil, nil, nil)
+			ids, err := LoadIdentities(envOf(tc.setup(home)), nil, nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,14 +228,14 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 		{"public key as identity", nil, []string{rsaPub}, []string{rsaPub, "not an age identity"}},
 		{"failing SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": "false"}, nil, []string{"SOPS_AGE_KEY_CMD", `running "false" failed`}},
 		{"unparsable SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": `echo "unterminated`}, nil, []string{"SOPS_AGE_KEY_CMD", "cannot parse"}},
-		{"plugin identity", map[string]string{"SOPS_AGE_KEY": "AGE-PLUGIN-YUBIKEY-1QQQQ"}, nil, []string{"plugin identities are not supported"}},
+		{"malformed plugin identity", map[string]string{"SOPS_AGE_KEY": "AGE-PLUGIN-YUBIKEY-1QQQQ"}, nil, []string{"SOPS_AGE_KEY: line 1: malformed age plugin identity"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"HOME": home}
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			_, err := LoadIdentities(envOf(env), tc.extra, nil, nil)
+			_, err := LoadIdentities(envOf(env), tc.extra, nil, nil, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -257,7 +257,7 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 func TestLoadIdentitiesSSHKeyCommand(t *testing.T) {
 	home := t.TempDir()
 	env := map[string]string{"HOME": home, "SOPS_AGE_SSH_PRIVATE_KEY_CMD": "cat " + filepath.Join(keysDir, "host2")}
-	ids, err := LoadIdentities(envOf(env), nil, nil, nil)
+	ids, err := LoadIdentities(envOf(env), nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLoadIdentitiesSSHKeyCommand(t *testing.T) {
 		t.Error(err)
 	}
 	env["SOPS_AGE_SSH_PRIVATE_KEY_CMD"] = "cat " + filepath.Join(keysDir, "pass1")
-	_, err = LoadIdentities(envOf(env), nil, func(string) ([]byte, error) { return []byte("hunter2"), nil }, nil)
+	_, err = LoadIdentities(envOf(env), nil, func(string) ([]byte, error) { return []byte("hunter2"), nil }, nil, nil)
 	if !errors.Is(err, ErrPassphrase) {
 		t.Errorf("protected key from a command: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestLoadIdentitiesPassphrase(t *testing.T) {
 	otherFile := writeFile(t, filepath.Join(home, "other.txt"), []byte(other.String()+"\n"))
 
 	t.Run("no terminal", func(t *testing.T) {
-		_, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath}, nil, nil)
+		_, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath}, nil, nil, nil)
 		if !errors.Is(err, ErrPassphrase) {
 			t.Fatalf("err = %v, want ErrPassphrase", err)
 		}
@@ -312,7 +312,7 @@ func TestLoadIdentitiesPassphrase(t *testing.T) {
 				}
 				return []byte(tc.pass), tc.askErr
 			}
-			ids, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath, otherFile}, ask, nil)
+			ids, err := LoadIdentities(envOf(map[string]string{"HOME": home}), []string{keyPath, otherFile}, ask, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -367,12 +367,12 @@ func TestLoadIdentitiesEncryptedIdentityFile(t *testing.T) {
 	}
 	path := writeFile(t, filepath.Join(home, "keys.age"), buf.Bytes())
 
-	if _, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil, nil, nil); !errors.Is(err, ErrPassphrase) {
+	if _, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil, nil, nil, nil); !errors.Is(err, ErrPassphrase) {
 		t.Errorf("no terminal: %v", err)
 	}
 	for _, pass := range []string{"correct horse", "wrong"} {
 		ids, err := LoadIdentities(envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": path}), nil,
-			func(string) ([]byte, error) { return []byte(pass), nil }, nil)
+			func(string) ([]byte, error) { return []byte(pass), nil }, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +404,7 @@ func TestIdentityModeWarning(t *testing.T) {
 	var warned []string
 	warn := func(m string) { warned = append(warned, m) }
 	env := envOf(map[string]string{"HOME": home, "SOPS_AGE_KEY_FILE": keys})
-	ids, err := LoadIdentities(env, []string{ssh, private}, nil, warn)
+	ids, err := LoadIdentities(env, []string{ssh, private}, nil, warn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +425,7 @@ func TestIdentityModeWarning(t *testing.T) {
 	if !strings.HasSuffix(warned[0], "chmod 600 "+keys) || !strings.HasSuffix(warned[1], "chmod 600 '"+ssh+"'") {
 		t.Errorf("fixes: %q", warned)
 	}
-	if _, err := LoadIdentities(env, nil, nil, nil); err != nil {
+	if _, err := LoadIdentities(env, nil, nil, nil, nil); err != nil {
 		t.Errorf("nil warn: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+	"filippo.io/age/plugin"
+	"filippo.io/age/tag"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -25,8 +27,10 @@ import (
 // Recipient{Age: "age1..."} is checked the same way.
 type Recipient struct {
 	// Age is the canonical age recipient, "age1..." (or a post-quantum
-	// "age1pq1..."). For an ssh-ed25519 key it is the ssh-to-age conversion,
-	// the only form sops-nix can decrypt.
+	// "age1pq1...", a hardware key's tag recipient "age1tag1...", or an age
+	// plugin's "age1NAME1...", such as "age1yubikey1..."). For an
+	// ssh-ed25519 key it is the ssh-to-age conversion, the only form
+	// sops-nix can decrypt.
 	Age string
 	// SSH is "ssh-ed25519 AAAA..." (without comment) when the recipient was
 	// given as an ssh key, so an .age file can be encrypted the way agenix
@@ -48,9 +52,11 @@ func (r Recipient) Key(f Format) string {
 }
 
 // AgeRecipient returns r as sops and sops-nix use it: the X25519 (or hybrid)
-// key in Age, converted when it came from an ssh-ed25519 key.
-func (r Recipient) AgeRecipient() (age.Recipient, error) {
-	_, rcp, err := canonicalAgeRecipient(r.Age)
+// key in Age, converted when it came from an ssh-ed25519 key. A plugin
+// recipient runs its plugin (age-plugin-NAME on PATH) when it wraps a key,
+// talking to the user through ui (nil: no interaction).
+func (r Recipient) AgeRecipient(ui *plugin.ClientUI) (age.Recipient, error) {
+	_, rcp, err := canonicalAgeRecipient(r.Age, ui)
 	return rcp, err
 }
 
@@ -59,39 +65,86 @@ func (r Recipient) AgeRecipient() (age.Recipient, error) {
 // agenix hosts decrypt with `age -i /etc/ssh/ssh_host_ed25519_key`, which
 // opens only ssh stanzas, never the converted X25519 one. Other recipients
 // are returned as by AgeRecipient.
-func (r Recipient) AgenixRecipient() (age.Recipient, error) {
+func (r Recipient) AgenixRecipient(ui *plugin.ClientUI) (age.Recipient, error) {
 	if r.SSH != "" {
 		return agessh.ParseRecipient(r.SSH)
 	}
-	return r.AgeRecipient()
+	return r.AgeRecipient(ui)
 }
 
-func (r Recipient) encrypter(f Format) (age.Recipient, error) {
+func (r Recipient) encrypter(f Format, ui *plugin.ClientUI) (age.Recipient, error) {
 	if f == FormatAge {
-		return r.AgenixRecipient()
+		return r.AgenixRecipient(ui)
 	}
-	return r.AgeRecipient()
+	return r.AgeRecipient(ui)
 }
 
-// canonicalAgeRecipient accepts what sops and age accept natively: X25519
-// recipients and post-quantum hybrid ones. It returns the canonical string.
-func canonicalAgeRecipient(s string) (string, age.Recipient, error) {
-	if strings.HasPrefix(s, "age1pq1") {
+// canonicalAgeRecipient accepts what the age CLI accepts, as its
+// cmd/age/parse.go does: X25519 and post-quantum hybrid recipients, the
+// tag recipients of hardware keys (age1tag1..., age1tagpq1...), and
+// plugin recipients (age1NAME1..., the name being a second bech32 '1'
+// away: its alphabet has none), which only name the plugin here: it runs
+// when a key is wrapped. It returns the canonical string.
+func canonicalAgeRecipient(s string, ui *plugin.ClientUI) (string, age.Recipient, error) {
+	switch {
+	case strings.HasPrefix(s, "age1pq1"):
 		r, err := age.ParseHybridRecipient(s)
 		if err != nil {
 			return "", nil, err
 		}
 		return r.String(), r, nil
-	}
-	// bech32's alphabet has no '1', so a second one means a plugin's HRP.
-	if strings.Count(s, "1") > 1 {
-		return "", nil, errors.New("age plugin recipients are not supported: the hosts that render tokens cannot run plugins")
+	case strings.HasPrefix(s, "age1tag1"), strings.HasPrefix(s, "age1tagpq1"):
+		r, err := tag.ParseRecipient(s)
+		if err != nil {
+			return "", nil, err
+		}
+		return r.String(), r, nil
+	case strings.Count(s, "1") > 1:
+		canon := strings.ToLower(s)
+		if _, _, err := plugin.ParseRecipient(canon); err != nil {
+			return "", nil, err
+		}
+		r, err := plugin.NewRecipient(canon, pluginUI(ui))
+		if err != nil {
+			return "", nil, err
+		}
+		return canon, r, nil
 	}
 	r, err := age.ParseX25519Recipient(s)
 	if err != nil {
 		return "", nil, err
 	}
 	return r.String(), r, nil
+}
+
+// pluginUI is ui, or for nil one that cannot interact: a plugin asking
+// for a PIN or a confirmation is told it failed, and its messages are
+// dropped.
+func pluginUI(ui *plugin.ClientUI) *plugin.ClientUI {
+	if ui == nil {
+		return &plugin.ClientUI{}
+	}
+	return ui
+}
+
+// runsPlugin tells whether wrapping a key for the canonical age recipient
+// ageKey runs an age plugin: a plugin recipient's does, a tag
+// recipient's (age1tag1..., age1tagpq1...) is wrapped natively.
+func runsPlugin(ageKey string) bool {
+	return strings.Count(ageKey, "1") > 1 && !strings.HasPrefix(ageKey, "age1tag1") && !strings.HasPrefix(ageKey, "age1tagpq1")
+}
+
+// stanzaType is the type of the stanza an age file has for a recipient
+// whose stanza does not say whose it is (X25519, hybrid), or "" for one
+// whose type only its plugin knows (a plugin's, a tag recipient's).
+func stanzaType(ageKey string) string {
+	switch {
+	case strings.HasPrefix(ageKey, "age1pq1"):
+		return "mlkem768x25519"
+	case strings.Count(ageKey, "1") > 1:
+		return ""
+	}
+	return "X25519"
 }
 
 // isSSHKeyType reports whether f names an OpenSSH public key algorithm, the
@@ -187,7 +240,7 @@ func parseRecipientLine(line, where string) (r Recipient, host, refusedType stri
 			return r, "", "", &keyError{msg: where + ": unexpected text after the age recipient",
 				hints: []string{"put one recipient per line; comments go on their own line, starting with #"}}
 		}
-		canon, _, err := canonicalAgeRecipient(fields[0])
+		canon, _, err := canonicalAgeRecipient(fields[0], nil)
 		if err != nil {
 			return r, "", "", &keyError{msg: where + ": invalid age recipient", err: err,
 				hints: []string{"an age recipient looks like age1 followed by 58 letters and digits, as `age-keygen -y` prints it"}}

@@ -72,10 +72,10 @@ func TestParseRecipientsForms(t *testing.T) {
 		}
 	}
 	for _, r := range rs {
-		if _, err := r.AgeRecipient(); err != nil {
+		if _, err := r.AgeRecipient(nil); err != nil {
 			t.Errorf("%s: AgeRecipient: %v", r.Source, err)
 		}
-		ar, err := r.AgenixRecipient()
+		ar, err := r.AgenixRecipient(nil)
 		if err != nil {
 			t.Errorf("%s: AgenixRecipient: %v", r.Source, err)
 		}
@@ -99,7 +99,7 @@ func TestParseRecipientsRefusals(t *testing.T) {
 		{"ecdsa", "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg= x\n", []string{"hosts.txt:1", "ecdsa-sha2-nistp256"}, "ed25519"},
 		{"bad checksum", good[:len(good)-1] + "x\n", []string{"hosts.txt:1", "invalid age recipient"}, ""},
 		{"age1 too short", "age1qqqq\n", []string{"hosts.txt:1", "invalid age recipient"}, ""},
-		{"plugin recipient", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t\n", []string{"hosts.txt:1", "plugin"}, ""},
+		{"plugin recipient with a bad checksum", "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3q\n", []string{"hosts.txt:1", "invalid age recipient"}, ""},
 		{"trailing text", good + " # web1\n", []string{"hosts.txt:1", "unexpected text"}, "own line"},
 		{"garbage", "hello world\n", []string{"hosts.txt:1", "not an age recipient or ssh public key"}, "ssh-keyscan"},
 		{"bad ssh base64", "ssh-ed25519 AAAA!!!\n", []string{"hosts.txt:1", "invalid ssh public key"}, ""},

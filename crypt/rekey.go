@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 )
 
 // RekeyOptions change what Rekey does.
@@ -18,6 +19,12 @@ type RekeyOptions struct {
 	Tried []string
 	// Now is the clock (required), as for Load.
 	Now func() time.Time
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// (see File.PluginUI).
+	PluginUI *plugin.ClientUI
+	// Git tells a git-crypt store, which has no recipients to change,
+	// from a sops file (see OpenOptions.Git).
+	Git *Git
 }
 
 // RekeyResult says what Rekey changed (or, with DryRun, would change).
@@ -57,9 +64,13 @@ type RekeyResult struct {
 // the old file can still read values written later. Rotate the tokens
 // after removing someone who should lose access.
 func Rekey(path string, ids []age.Identity, recips []Recipient, o RekeyOptions) (*RekeyResult, error) {
-	f, err := Load(path, ids, o.Tried, o.Now)
+	f, err := Open(path, OpenOptions{Identities: ids, Tried: o.Tried, Now: o.Now, Git: o.Git})
 	if err != nil {
 		return nil, err
+	}
+	f.PluginUI = o.PluginUI
+	if f.format == FormatGitCrypt {
+		return nil, gitCryptKeysErr(path)
 	}
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
@@ -125,10 +136,10 @@ func canDecryptAfter(f *File, recips []Recipient, ids []age.Identity) bool {
 		}
 	}
 	now := f.now()
-	out, err := f.st.marshal(now)
+	out, err := f.st.marshal(now, f.PluginUI)
 	if err != nil {
 		return false
 	}
-	_, err = decode(f.path, f.format, out, ids, nil, now)
+	_, err = decode(f.path, f.format, out, ids, nil, f.git, now)
 	return err == nil
 }

@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 )
 
 // Schema keys.
@@ -161,7 +162,7 @@ func openSops(path string, data []byte, ids []age.Identity, tried []string) (*so
 	return s, w.clear, nil
 }
 
-func newSopsStore(path string, recips []Recipient, rule *SopsRule) (*sopsStore, error) {
+func newSopsStore(path string, recips []Recipient, rule *SopsRule, ui *plugin.ClientUI) (*sopsStore, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func newSopsStore(path string, recips []Recipient, rule *SopsRule) (*sopsStore, 
 		c:     newValueCipher(),
 		dirty: true,
 	}
-	if err := s.setRecipients(recips); err != nil {
+	if err := s.setRecipients(recips, ui); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -207,8 +208,9 @@ func (s *sopsStore) recipients() []Recipient {
 // setRecipients wraps the same data key for the new recipients. Keys of
 // recipients that stay are kept as they are (the data key did not change,
 // so their wrapping is still valid, and the diff stays small); keys of
-// other types (pgp, kms, ...) are kept byte for byte.
-func (s *sopsStore) setRecipients(rs []Recipient) error {
+// other types (pgp, kms, ...) are kept byte for byte. The plugins of new
+// plugin recipients wrap theirs, talking to the user through ui.
+func (s *sopsStore) setRecipients(rs []Recipient, ui *plugin.ClientUI) error {
 	recips := make([]string, len(rs))
 	for i, r := range rs {
 		recips[i] = r.Key(FormatSOPS)
@@ -236,7 +238,10 @@ func (s *sopsStore) setRecipients(rs []Recipient) error {
 			have[r] = true
 		}
 	}
-	wrapped, err := wrapKeys(s.key, add)
+	wrapped, err := wrapKeys(s.key, add, ui)
+	if pe := pluginErr(s.path, ErrRecipient, err); pe != nil {
+		return pe
+	}
 	if err != nil {
 		return fileErr(s.path, ErrRecipient, err.Error())
 	}
@@ -445,26 +450,35 @@ func insertAt(hosts treeBranch, host string) int {
 }
 
 func (s *sopsStore) remove(host string) bool {
-	hosts, idx, err := hostsBranch(s.path, s.docs)
+	if removeEntry(s.path, s.docs, host) {
+		s.dirty = true
+		return true
+	}
+	return false
+}
+
+// removeEntry deletes host from the hosts of docs, the sops tree's or a
+// git-crypt store's.
+func removeEntry(path string, docs []treeBranch, host string) bool {
+	hosts, idx, err := hostsBranch(path, docs)
 	if err != nil || idx < 0 {
 		return false
 	}
 	for i, it := range hosts {
 		if it.Key == host {
-			s.docs[0][idx].Value = slices.Delete(hosts, i, i+1)
-			s.dirty = true
+			docs[0][idx].Value = slices.Delete(hosts, i, i+1)
 			return true
 		}
 	}
 	return false
 }
 
-// marshal emits the file. Only when values changed is the tree encrypted
+// marshal emits the file; the data key was wrapped by setRecipients. Only when values changed is the tree encrypted
 // again (through the IV-remembering cipher, so untouched values keep their
 // ciphertext) and the MAC recomputed with lastmodified set to now, as sops
 // edit does; a recipient change alone leaves values, MAC and lastmodified
 // as they are, as sops updatekeys does.
-func (s *sopsStore) marshal(now time.Time) ([]byte, error) {
+func (s *sopsStore) marshal(now time.Time, _ *plugin.ClientUI) ([]byte, error) {
 	if s.dirty {
 		enc := copyTree(s.docs)
 		w := newTreeWalk(s.rules, s.key, s.c)

@@ -38,7 +38,7 @@ func FuzzSopsParse(f *testing.F) {
 			t.Fatalf("sopsMeta accepted what parseSopsFile refuses: %v", err)
 		}
 		s := &sopsStore{path: path, json: json, enc: docs, docs: docs, meta: meta, rules: compileRules(meta.rules)}
-		out, err := s.marshal(time.Time{})
+		out, err := s.marshal(time.Time{}, nil)
 		if err != nil {
 			return // a value that cannot be written back, such as NaN in JSON
 		}
@@ -66,7 +66,7 @@ func FuzzSopsDecrypt(f *testing.F) {
 		plain := siPlainOf(t, s)
 		for _, dirty := range []bool{false, true} {
 			s.dirty = dirty
-			out, err := s.marshal(now)
+			out, err := s.marshal(now, nil)
 			if err != nil {
 				continue // rules that leave a token in clear refuse a write
 			}

@@ -212,7 +212,7 @@ func TestSopsInteropRead(t *testing.T) {
 				t.Errorf("decrypted tree differs from sops decrypt:\n--- ours\n%s\n--- sops\n%s", got, want)
 			}
 
-			out, err := s.marshal(stNow())
+			out, err := s.marshal(stNow(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ func TestSopsInteropRead(t *testing.T) {
 func siReencrypt(t *testing.T, s *sopsStore, file string, ids []*age.X25519Identity) {
 	t.Helper()
 	s.dirty = true
-	out, err := s.marshal(stNow())
+	out, err := s.marshal(stNow(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
-	"github.com/getsops/sops/v3/shamir"
+	"filippo.io/age/plugin"
 )
 
 // sopsVersion is the version nix-auth writes into a new file; an existing
@@ -487,6 +487,9 @@ func (m *sopsMetadata) dataKey(path string, ids []age.Identity, tried []string) 
 	}
 	mine := identityRecipients(ids)
 	var parts [][]byte
+	// perr is a plugin identity that could not say whether a key is its
+	// own (missing, or failed): when nothing decrypts, it is the reason.
+	var perr error
 	for _, g := range m.groups {
 		if len(parts) >= need {
 			break
@@ -503,19 +506,26 @@ func (m *sopsMetadata) dataKey(path string, ids []age.Identity, tried []string) 
 			}
 		}
 		for _, k := range order {
-			if p, err := unwrapArmored(k.enc, ids); err == nil {
+			p, err := unwrapArmored(k.enc, ids)
+			if err == nil {
 				parts = append(parts, p)
 				break
+			}
+			if pe := pluginErr(path, ErrWrongKey, err); pe != nil && perr == nil {
+				perr = pe
 			}
 		}
 	}
 	if len(parts) < need {
+		if perr != nil {
+			return nil, perr
+		}
 		return nil, derr
 	}
 	key := parts[0]
 	if len(m.groups) > 1 {
 		var err error
-		if key, err = shamir.Combine(parts); err != nil {
+		if key, err = combineShares(parts); err != nil {
 			return nil, fileErr(path, ErrCorrupt, "the data key shares do not combine", "restore it from version control")
 		}
 	}
@@ -561,7 +571,9 @@ func unwrapArmored(enc string, ids []age.Identity) ([]byte, error) {
 
 // wrapKeys encrypts key to each recipient as sops's age key source does (an
 // armored age file), in parallel: a fleet's rekey wraps one key per host.
-func wrapKeys(key []byte, recips []string) ([]ageKey, error) {
+// Plugin recipients come after, one at a time: their plugins may ask the
+// user something (ui), and two must not ask at once.
+func wrapKeys(key []byte, recips []string, ui *plugin.ClientUI) ([]ageKey, error) {
 	out := make([]ageKey, len(recips))
 	errs := make([]error, len(recips))
 	var wg sync.WaitGroup
@@ -571,20 +583,28 @@ func wrapKeys(key []byte, recips []string) ([]ageKey, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = wrapKey(key, recips[i])
+				out[i], errs[i] = wrapKey(key, recips[i], nil)
 			}
 		}()
 	}
-	for i := range recips {
+	var plugins []int
+	for i, r := range recips {
+		if runsPlugin(r) {
+			plugins = append(plugins, i)
+			continue
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	for _, i := range plugins {
+		out[i], errs[i] = wrapKey(key, recips[i], ui)
+	}
 	return out, errors.Join(errs...)
 }
 
-func wrapKey(key []byte, recip string) (ageKey, error) {
-	r, err := Recipient{Age: recip}.AgeRecipient()
+func wrapKey(key []byte, recip string, ui *plugin.ClientUI) (ageKey, error) {
+	r, err := Recipient{Age: recip}.AgeRecipient(ui)
 	if err != nil {
 		return ageKey{}, err
 	}

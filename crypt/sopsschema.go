@@ -174,8 +174,12 @@ func checkEntries(path string, es []Entry, now time.Time) error {
 // Load, without the decryption. A file that still has its sops metadata
 // or an encrypted token is an error wrapping ErrStillEncrypted; one that is
 // not a YAML or JSON mapping wraps ErrCorrupt; one without a hosts mapping,
-// or not in the store's schema, wraps ErrSchema.
+// or not in the store's schema, wraps ErrSchema; git-crypt ciphertext (a
+// locked repository's file) wraps ErrGitCryptLocked.
 func ReadDecrypted(path string, data []byte, now time.Time) ([]Entry, error) {
+	if IsGitCryptCiphertext(data) {
+		return nil, lockedFileErr(path)
+	}
 	// JSON is YAML: one reader for both, keeping the file's order.
 	docs, err := parseSopsYAML(data)
 	if err != nil {
@@ -192,6 +196,12 @@ func ReadDecrypted(path string, data []byte, now time.Time) ([]Entry, error) {
 	if _, ok := lookup(docs[0], hostsKey); !ok {
 		return nil, schemaErr(path, "", hostsKey, "has no hosts: mapping")
 	}
+	return decryptedEntries(path, docs, now)
+}
+
+// decryptedEntries reads and checks the entries of a tree in clear: what
+// sops decrypted, or a git-crypt store.
+func decryptedEntries(path string, docs []treeBranch, now time.Time) ([]Entry, error) {
 	es, _, err := readEntries(path, docs, nil, false)
 	if err != nil {
 		return nil, err

@@ -114,7 +114,7 @@ func stRunSchemaCases(t *testing.T, id *age.X25519Identity, es []Entry, cases []
 			s := stLoad(t, p, id).st.(*sopsStore)
 			c.edit(s.docs)
 			s.dirty = true
-			out, err := s.marshal(stNow())
+			out, err := s.marshal(stNow(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

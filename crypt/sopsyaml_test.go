@@ -12,7 +12,7 @@ import (
 // what yaml's Node.Encode nodes emit, and other strings are left to it.
 func TestFastScalarMatchesEncode(t *testing.T) {
 	id := stKey(t)
-	wrapped, err := wrapKey(bytes.Repeat([]byte{7}, 32), id.Recipient().String())
+	wrapped, err := wrapKey(bytes.Repeat([]byte{7}, 32), id.Recipient().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

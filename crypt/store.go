@@ -12,9 +12,11 @@ import (
 	"unicode"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -64,6 +66,23 @@ func (u Use) AccessTokens() bool { return u == "" || u == UseAccessTokens || u =
 // Netrc reports whether the credential goes to netrc.
 func (u Use) Netrc() bool { return u == UseNetrc || u == UseBoth }
 
+// UseOf is where host's credential goes, from the forge table: a forge's
+// token to access-tokens (and to netrc too for the forges Nix has no
+// fetcher for), a binary cache's to netrc alone. A host netrc cannot name
+// (an IPv6 address) keeps a forge's token in access-tokens alone. kind ""
+// (a host nobody named) is a token for access-tokens. login, set-token,
+// import and render's token files all route by it.
+func UseOf(kind providers.Kind, host string) Use {
+	fg, _ := providers.ForgeOf(kind)
+	switch {
+	case fg.Netrc == providers.OnlyNetrc:
+		return UseNetrc
+	case fg.Netrc == providers.AlsoNetrc && nixconf.NetrcMachine(host) != "":
+		return UseBoth
+	}
+	return UseAccessTokens
+}
+
 // ParseUse reads a use as a store spells it; "" is UseAccessTokens.
 func ParseUse(s string) (Use, error) {
 	switch u := Use(s); u {
@@ -84,6 +103,7 @@ const (
 	// FormatAge is an armored age file (.age) whose plaintext is a nix.conf
 	// fragment, so that agenix can deploy it as it is.
 	FormatAge Format = "age"
+	// FormatGitCrypt (gitcrypt.go) is chosen by git, not by the name.
 )
 
 // Errors that store functions wrap, for errors.Is.
@@ -235,9 +255,12 @@ type store interface {
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
 	recipients() []Recipient
-	setRecipients(r []Recipient) error
+	// setRecipients and marshal wrap the data key for plugin recipients
+	// (a sops store when recipients change, an .age store when it is
+	// written), their plugins talking to the user through ui.
+	setRecipients(r []Recipient, ui *plugin.ClientUI) error
 	// marshal encodes the store; now is the time of a change.
-	marshal(now time.Time) ([]byte, error)
+	marshal(now time.Time, ui *plugin.ClientUI) ([]byte, error)
 }
 
 // File is a decrypted token store in memory. Changes are written by Save.
@@ -245,12 +268,18 @@ type File struct {
 	// Warn, when set, is told when Save takes over the lock of a process
 	// that died while writing the file.
 	Warn func(msg string)
+	// PluginUI is how the age plugins of plugin recipients reach the user
+	// while the data key is wrapped for them (SetRecipients and Declare
+	// for a sops store, Save for an .age store); nil: they cannot ask
+	// anything.
+	PluginUI *plugin.ClientUI
 
 	path   string
 	format Format
 	st     store
 	ids    []age.Identity
 	tried  []string
+	git    *Git
 	now    func() time.Time
 	// loaded is what the state was decoded from (or last written); nil for
 	// a file made by Create. Save compares it with the disk to notice a
@@ -347,10 +376,10 @@ func (f *File) SetRecipients(recips []Recipient) error {
 	if err != nil {
 		return err
 	}
-	if err := f.st.setRecipients(recips); err != nil {
+	if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 		return err
 	}
-	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+	f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	return nil
 }
 
@@ -373,6 +402,9 @@ func (f *File) SetRecipients(recips []Recipient) error {
 // carry a tag of their key and its X25519 stanzas can be counted; a sops
 // file lists its age keys.
 func (f *File) Declare(recips []Recipient) error {
+	if f.format == FormatGitCrypt {
+		return gitCryptKeysErr(f.path)
+	}
 	recips, err := checkRecipients(f.path, recips)
 	if err != nil {
 		return err
@@ -382,10 +414,10 @@ func (f *File) Declare(recips []Recipient) error {
 		if a, ok := f.st.(*ageStore); ok {
 			mismatch = a.header.compare(recips).mismatch()
 		}
-		if err := f.st.setRecipients(recips); err != nil {
+		if err := f.st.setRecipients(recips, f.PluginUI); err != nil {
 			return err
 		}
-		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips) })
+		f.ops = append(f.ops, func(s store) error { return s.setRecipients(recips, f.PluginUI) })
 	} else {
 		mismatch = sopsMismatch(f.st.recipients(), recips)
 	}
@@ -451,24 +483,77 @@ func hostList(es []Entry) []string {
 // Load reads and decrypts a store. ids decrypt it; tried describes them
 // (file names, variable names) for the error when none fits; now is the
 // clock that judges the store's times and stamps later saves. Nothing is
-// ever written by Load.
+// ever written by Load. Load asks no git: a git-crypt store needs Open.
 func Load(path string, ids []age.Identity, tried []string, now func() time.Time) (*File, error) {
-	if now == nil {
-		return nil, errors.New("crypt.Load: no clock")
+	return Open(path, OpenOptions{Identities: ids, Tried: tried, Now: now})
+}
+
+// OpenOptions say how Open reads a store.
+type OpenOptions struct {
+	// Identities decrypt it; Tried describes them, as for Load.
+	Identities []age.Identity
+	Tried      []string
+	// Now is the clock (required), as for Load.
+	Now func() time.Time
+	// Format, when set, is the store's format, which must fit its name.
+	Format Format
+	// Git, when set, is asked whether git-crypt covers a .json/.yaml/.yml
+	// file that holds no sops metadata, and then the file is read as a
+	// git-crypt store; it is asked again before a git-crypt store is
+	// written. Nil asks no git: only Format names a git-crypt store.
+	Git *Git
+}
+
+// Open is Load with options: the format forced, or told apart with git.
+// A file git-crypt still encrypts (a locked repository) is an error
+// wrapping ErrGitCryptLocked, in any format.
+func Open(path string, o OpenOptions) (*File, error) {
+	if o.Now == nil {
+		return nil, errors.New("crypt.Open: no clock")
 	}
-	format, err := FormatOf(path)
+	format, data, err := readStore(path, o)
 	if err != nil {
 		return nil, err
+	}
+	st, err := decode(path, format, data, o.Identities, o.Tried, o.Git, o.Now())
+	if format == FormatSOPS && o.Format == "" && o.Git != nil && errors.Is(err, ErrNoMetadata) && gitCrypted(path, o.Git) {
+		format = FormatGitCrypt
+		st, err = decode(path, format, data, o.Identities, o.Tried, o.Git, o.Now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, format: format, st: st, ids: o.Identities, tried: o.Tried, git: o.Git, now: o.Now, loaded: data}, nil
+}
+
+// readStore reads a store's bytes and the format its name (or o.Format)
+// gives it.
+func readStore(path string, o OpenOptions) (Format, []byte, error) {
+	format, err := FormatOf(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if o.Format != "" {
+		if err := fitFormat(path, format, o.Format); err != nil {
+			return "", nil, err
+		}
+		format = o.Format
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, readErr(path, err)
+		return "", nil, readErr(path, err)
 	}
-	st, err := decode(path, format, data, ids, tried, now())
-	if err != nil {
-		return nil, err
+	if IsGitCryptCiphertext(data) {
+		return "", nil, lockedFileErr(path)
 	}
-	return &File{path: path, format: format, st: st, ids: ids, tried: tried, now: now, loaded: data}, nil
+	return format, data, nil
+}
+
+// gitCrypted reports whether git says git-crypt covers path; a git that
+// cannot say leaves the file what its name says.
+func gitCrypted(path string, git *Git) bool {
+	st, err := git.GitCrypt(path)
+	return err == nil && st.Covered
 }
 
 func readErr(path string, err error) error {
@@ -480,14 +565,17 @@ func readErr(path string, err error) error {
 
 // decode parses and decrypts data. A panic in a parser (yaml's code is not
 // ours) becomes an error: a damaged file must not crash activation.
-func decode(path string, format Format, data []byte, ids []age.Identity, tried []string, now time.Time) (st store, err error) {
+func decode(path string, format Format, data []byte, ids []age.Identity, tried []string, git *Git, now time.Time) (st store, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			st, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
 		}
 	}()
-	if format == FormatAge {
+	switch format {
+	case FormatAge:
 		return decodeAge(path, data, ids, tried)
+	case FormatGitCrypt:
+		return decodeGitCrypt(path, data, git, now)
 	}
 	return decodeSops(path, data, ids, tried, now)
 }
@@ -502,6 +590,16 @@ type CreateOptions struct {
 	// are honoured, as `sops encrypt` would; without one, only tokens are
 	// encrypted (encrypted_regex ^(token|refresh_token)$).
 	SopsRule *SopsRule
+	// PluginUI is the File's PluginUI, given here because a new sops
+	// store wraps its data key at once.
+	PluginUI *plugin.ClientUI
+	// Format, when set, is the new store's format (it must fit the name):
+	// FormatGitCrypt makes a plaintext store that Save writes only where
+	// Git says git-crypt encrypts it. Empty: the name's.
+	Format Format
+	// Git is asked before a git-crypt store is written; nil: git from
+	// PATH with the process's environment.
+	Git *Git
 }
 
 // Create starts a new store at path, encrypted to recips. Nothing is
@@ -515,8 +613,20 @@ func Create(path string, recips []Recipient, o CreateOptions) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Format != "" {
+		if err := fitFormat(path, format, o.Format); err != nil {
+			return nil, err
+		}
+		format = o.Format
+	}
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fileErr(path, ErrExists, "already exists", "add the token to it instead of creating it (it is loaded when it exists)")
+	}
+	if format == FormatGitCrypt {
+		if len(recips) > 0 {
+			return nil, gitCryptKeysErr(path)
+		}
+		return &File{path: path, format: format, st: newGitCryptStore(path, o.Git), git: o.Git, now: o.Now}, nil
 	}
 	recips, err = checkRecipients(path, recips)
 	if err != nil {
@@ -524,20 +634,22 @@ func Create(path string, recips []Recipient, o CreateOptions) (*File, error) {
 	}
 	var st store
 	if format == FormatAge {
-		st, err = newAgeStore(recips)
+		st, err = newAgeStore(path, recips)
 	} else {
-		st, err = newSopsStore(path, recips, o.SopsRule)
+		st, err = newSopsStore(path, recips, o.SopsRule, o.PluginUI)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, format: format, st: st, now: o.Now}, nil
+	return &File{path: path, format: format, st: st, now: o.Now, PluginUI: o.PluginUI}, nil
 }
 
 // Save writes the file atomically under an exclusive lock, keeping the
 // mode of an existing file (0600 for a new one) and making its missing
 // directories. Only ciphertext reaches the disk, the temporary file
-// included. A path safefile's trust rule refuses (a symlink at the file
+// included, except for a git-crypt store: git is asked again, under the
+// lock, that git-crypt encrypts it, and it is written 0600 whatever its
+// mode was (gitcrypt.go). A path safefile's trust rule refuses (a symlink at the file
 // or its lock, a directory others can change) is an error and nothing is
 // written. When another process changed the
 // file since it was loaded, its version is decrypted again and this File's
@@ -563,7 +675,7 @@ func (f *File) Save() error {
 		return fileErr(f.path, ErrConflict, "was removed while this process was running",
 			"run the command again to create it anew")
 	case f.loaded != nil && !bytes.Equal(cur, f.loaded):
-		st, err := decode(f.path, f.format, cur, f.ids, f.tried, f.now())
+		st, err := decode(f.path, f.format, cur, f.ids, f.tried, f.git, f.now())
 		if err != nil {
 			return err
 		}
@@ -577,12 +689,19 @@ func (f *File) Save() error {
 	case len(f.ops) == 0 && exists:
 		return nil
 	}
-	out, err := f.st.marshal(f.now())
+	out, err := f.st.marshal(f.now(), f.PluginUI)
 	if err != nil {
 		return err
 	}
 	if exists && bytes.Equal(out, cur) {
 		f.ops = nil
+		return nil
+	}
+	if g, ok := f.st.(*gitCryptStore); ok {
+		if err := saveGitCrypt(g, f.path, out); err != nil {
+			return err
+		}
+		f.loaded, f.ops = out, nil
 		return nil
 	}
 	// An existing store keeps its mode, and its owner and group where this
@@ -608,7 +727,8 @@ type Meta struct {
 	Format Format
 	// Entries have no Token or RefreshToken. For a sops file whose rules
 	// encrypt the metadata too, only Host is set and Hidden is true; for an
-	// .age file, Entries is nil and Hidden is true.
+	// .age file, Entries is nil and Hidden is true; a git-crypt store's
+	// entries (OpenMeta) have every other field.
 	Entries []Entry
 	Hidden  bool
 	// Recipients are the age recipients (sops files only).
@@ -628,21 +748,42 @@ type Meta struct {
 // the hosts, users and expiry (unverified: only the key can check the MAC),
 // for .age files the recipient stanzas.
 func LoadMeta(path string) (m *Meta, err error) {
-	format, err := FormatOf(path)
+	return OpenMeta(path, OpenOptions{})
+}
+
+// OpenMeta is LoadMeta with Open's options (Identities are not used). A
+// git-crypt store is plaintext: its metadata is its entries, checked as
+// Open checks them (Now is required then), without the tokens.
+func OpenMeta(path string, o OpenOptions) (m *Meta, err error) {
+	format, data, err := readStore(path, o)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, readErr(path, err)
+	if format == FormatSOPS && o.Format == "" && o.Git != nil && !isSopsFile(path, data) && gitCrypted(path, o.Git) {
+		format = FormatGitCrypt
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fileErr(path, ErrCorrupt, "the file could not be parsed", "restore it from version control")
 		}
 	}()
-	if format == FormatAge {
+	switch format {
+	case FormatAge:
 		return ageMeta(path, data)
+	case FormatGitCrypt:
+		if o.Now == nil {
+			return nil, errors.New("crypt.OpenMeta: no clock")
+		}
+		st, err := decodeGitCrypt(path, data, o.Git, o.Now())
+		if err != nil {
+			return nil, err
+		}
+		m := &Meta{Path: path, Format: FormatGitCrypt}
+		for _, e := range st.entries() {
+			e.Token, e.RefreshToken = "", ""
+			m.Entries = append(m.Entries, e)
+		}
+		return m, nil
 	}
 	return sopsMeta(path, data)
 }

@@ -55,6 +55,31 @@ rec {
           '';
         };
 
+        tokenFiles = mkOption {
+          type = types.attrsOf (types.either types.str types.path);
+          default = { };
+          example = lib.literalExpression ''
+            {
+              "github.com" = config.sops.secrets."github/oauth_token".path;
+              "gitlab.com" = config.age.secrets.gitlab-token.path;
+            }
+          '';
+          description = ''
+            Tokens kept one per file${
+              lib.optionalString (scope == "user") " for this user"
+            }, as sops-nix deploys each key of a sops file and agenix each
+            secret: an attribute set from the host, as access-tokens names it
+            (`github.com`, `gitlab.example.com:8443`, `github.com/org`), to the
+            file that holds its token alone (a trailing newline is fine). A
+            GitLab token without a type prefix gets `PAT:`. Rendered alone or
+            beside {option}`services.nix-auth.secretsFile` or
+            {option}`services.nix-auth.plainFile`; a host two of them give is
+            an error. The files are read at run time: give their paths as
+            strings, never as Nix paths into the flake, which would be in the
+            world-readable Nix store.
+          '';
+        };
+
         check = {
           enable = lib.mkEnableOption ''
             a periodic health check: `nix-auth status --plain` on the
@@ -77,6 +102,39 @@ rec {
         };
       };
     };
+
+  # The options of a user's refresh timer (home-manager): what it runs, not
+  # when (the schedule's type is the platform's).
+  refreshOptionsModule = {
+    options.services.nix-auth.refresh = {
+      enable = lib.mkEnableOption ''
+        a user timer that renews, with their refresh tokens, the GitLab OAuth
+        tokens `nix-auth login` saved in your Nix config (access-tokens.conf,
+        their refresh tokens kept beside it in nix-auth-state.json): they last
+        two hours. It runs `nix-auth refresh --within` the given time, so a
+        token is renewed before it expires and a token with time left is not
+        touched; personal tokens need none of this. The include of
+        access-tokens.conf is added to the nix.conf home-manager writes'';
+
+      within = mkOption {
+        type = goDuration;
+        default = "1h";
+        example = "90m";
+        description = ''
+          Renew a token that expires within this duration (Go's syntax). It
+          must be longer than the time between runs, and shorter than a
+          token's two hours.
+        '';
+      };
+    };
+  };
+
+  # The refresh timer's nix-auth arguments.
+  refreshArgs = cfg: [
+    "refresh"
+    "--within"
+    cfg.refresh.within
+  ];
 
   # The options of the modules that render for a whole machine (NixOS,
   # nix-darwin) beyond those above.
@@ -133,16 +191,55 @@ rec {
     '';
   };
 
-  assertions = cfg: [
-    {
-      assertion = (cfg.secretsFile == null) != (cfg.plainFile == null);
-      message = "services.nix-auth: set exactly one of secretsFile and plainFile.";
-    }
-  ];
+  assertions =
+    cfg:
+    [
+      {
+        assertion = cfg.secretsFile == null || cfg.plainFile == null;
+        message = "services.nix-auth: set one of secretsFile and plainFile, not both.";
+      }
+      {
+        assertion = cfg.secretsFile != null || cfg.plainFile != null || cfg.tokenFiles != { };
+        message = "services.nix-auth: set secretsFile, plainFile or tokenFiles: there is nothing to render.";
+      }
+    ]
+    ++ lib.mapAttrsToList (host: _: {
+      assertion = validHost host;
+      message = "services.nix-auth.tokenFiles: ${builtins.toJSON host} is not a host as access-tokens names it (github.com, gitlab.example.com:8443, github.com/org).";
+    }) cfg.tokenFiles
+    ++ lib.mapAttrsToList (host: path: {
+      assertion = !lib.hasPrefix builtins.storeDir (toString path);
+      message = "services.nix-auth.tokenFiles.${builtins.toJSON host}: ${toString path} is in the Nix store, which every user can read: a token file must be a secret deployed at run time, such as config.sops.secrets.\"github/oauth_token\".path, given as a string.";
+    }) cfg.tokenFiles;
 
-  # Both inputs or neither: the assertion above speaks, and nothing else
-  # evaluates the missing input.
-  inputSet = cfg: (cfg.secretsFile == null) != (cfg.plainFile == null);
+  # A host as nixconf.ValidateHost takes it: a DNS name or [IPv6] address,
+  # an optional :port, an optional /path; nothing that Nix's config syntax
+  # would split or cut ('=', '#', whitespace).
+  validHost =
+    host:
+    let
+      label = "[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?";
+    in
+    builtins.stringLength host <= 1024
+    # A URL resolves "." and ".." parts: the key would name another path.
+    && !lib.any (seg: seg == "." || seg == "..") (lib.splitString "/" host)
+    && builtins.match "(${label}(\\.${label})*|\\[[0-9A-Fa-f:.]+])(:[1-9][0-9]{0,4})?(/[A-Za-z0-9._~%!$&'()*+,;:@-]+)*" host != null;
+
+  # An input to render, or none: the assertions above speak, and nothing
+  # else evaluates a missing or doubled input.
+  inputSet =
+    cfg:
+    (cfg.secretsFile == null || cfg.plainFile == null)
+    && (cfg.secretsFile != null || cfg.plainFile != null || cfg.tokenFiles != { });
+
+  # --token-file arguments. toString: a path value is named, not copied to
+  # the store (an assertion refuses one that is there already).
+  tokenFileArgs =
+    cfg: lib.concatLists (lib.mapAttrsToList (host: path: [ "--token-file" "${host}=${toString path}" ]) cfg.tokenFiles);
+
+  # Inputs that sops-nix or agenix decrypt at activation: render runs
+  # after them.
+  decrypted = cfg: cfg.plainFile != null || cfg.tokenFiles != { };
 
   # Interpolating a Nix path copies the (encrypted) file to the store under
   # a name that depends on its content: the command, and with it the unit,
@@ -152,27 +249,33 @@ rec {
   # render's input arguments.
   inputArgs =
     cfg:
-    if cfg.plainFile != null then
-      [
-        "--plain"
-        cfg.plainFile
-      ]
-    else
-      [ (secretsArg cfg) ] ++ lib.concatMap (p: [ "--identity" p ]) cfg.identityPaths;
+    (
+      if cfg.plainFile != null then
+        [
+          "--plain"
+          cfg.plainFile
+        ]
+      else if cfg.secretsFile != null then
+        [ (secretsArg cfg) ] ++ lib.concatMap (p: [ "--identity" p ]) cfg.identityPaths
+      else
+        [ ]
+    )
+    ++ tokenFileArgs cfg;
 
   # A file that sops-nix or agenix decrypts keeps its path when its content
   # changes, and so does a secretsFile given as a string: nothing in the
   # unit changes, so every switch must render again (render writes nothing
   # when the result is unchanged).
-  renderEverySwitch = cfg: cfg.plainFile != null || !builtins.isPath cfg.secretsFile;
+  renderEverySwitch = cfg: decrypted cfg || !builtins.isPath cfg.secretsFile;
 
-  # The health check's status arguments: the plain input when there is one
-  # (it still has the tokens render leaves out because they expired, and
-  # their metadata), else what render wrote.
+  # The health check's status arguments: the plain input when it is the
+  # only one (it still has the tokens render leaves out because they
+  # expired, and their metadata), else what render wrote, which has the
+  # token files' tokens too.
   checkArgs = cfg: rendered: [
     "status"
     "--plain"
-    (if cfg.plainFile != null then cfg.plainFile else rendered)
+    (if cfg.plainFile != null && cfg.tokenFiles == { } then cfg.plainFile else rendered)
     "--warn-expiring"
     cfg.check.warnExpiring
   ];
@@ -207,7 +310,7 @@ rec {
       null
     else
       "services.nix-auth.hostPublicKey is set, but only a secretsFile given as a Nix path can be checked at build time (${
-        if cfg.plainFile != null then "plainFile is decrypted by sops-nix or agenix" else "secretsFile is a string"
+        if cfg.secretsFile == null then "plainFile and tokenFiles are decrypted by sops-nix or agenix" else "secretsFile is a string"
       }): nothing is checked.";
 
   # The warning for nix.enable = false: the module's include line (and its

@@ -168,12 +168,14 @@ in
           ++ renderArgs;
           RunAtLoad = true;
           # launchd cannot order daemons: at boot sops-nix or agenix may not
-          # have decrypted plainFile yet. A failed render is run again
-          # (ThrottleInterval seconds later) until it succeeds.
+          # have decrypted plainFile or tokenFiles yet. A failed render is
+          # run again (ThrottleInterval seconds later) until it succeeds.
           KeepAlive.SuccessfulExit = false;
           ThrottleInterval = 30;
           # A new decrypted file renders again at once.
-          WatchPaths = lib.mkIf (cfg.plainFile != null) [ cfg.plainFile ];
+          WatchPaths = lib.mkIf (common.decrypted cfg) (
+            lib.optional (cfg.plainFile != null) cfg.plainFile ++ map toString (lib.attrValues cfg.tokenFiles)
+          );
           Umask = 63; # 0077
           StandardOutPath = logFile;
           StandardErrorPath = logFile;

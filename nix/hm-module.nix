@@ -61,11 +61,18 @@ let
       ln -sfn ${target} ${link}
     fi'';
 
-  inputWords =
-    if cfg.plainFile != null then
-      "--plain ${expanded cfg.plainFile}"
-    else
-      lib.escapeShellArgs (common.inputArgs cfg);
+  # Token files may be agenix's user paths too: expanded by the shell.
+  inputWords = lib.concatStringsSep " " (
+    (
+      if cfg.plainFile != null then
+        [ "--plain ${expanded cfg.plainFile}" ]
+      else
+        lib.optional (cfg.secretsFile != null) (
+          lib.escapeShellArgs (common.inputArgs (cfg // { tokenFiles = { }; }))
+        )
+    )
+    ++ lib.mapAttrsToList (host: path: "--token-file ${expanded "${host}=${toString path}"}") cfg.tokenFiles
+  );
 
   link = lib.escapeShellArg cfg.output;
   renderScript = pkgs.writeShellScript "nix-auth-render" (
@@ -93,13 +100,13 @@ let
 
   checkScript = pkgs.writeShellScript "nix-auth-check" ''
     exec ${exe} status --plain ${
-      if cfg.plainFile != null then expanded cfg.plainFile else lib.escapeShellArg cfg.output
+      if cfg.plainFile != null && cfg.tokenFiles == { } then expanded cfg.plainFile else lib.escapeShellArg cfg.output
     } --warn-expiring ${lib.escapeShellArg cfg.check.warnExpiring}
   '';
 
   # The user units of sops-nix and agenix (their home-manager modules):
   # render after them, and again whenever they run again.
-  decrypters = lib.optionals (cfg.plainFile != null) [
+  decrypters = lib.optionals (common.decrypted cfg) [
     "sops-nix.service"
     "agenix.service"
   ];
@@ -108,7 +115,10 @@ let
   agentLabel = config.launchd.agents.nix-auth.config.Label;
 in
 {
-  imports = [ (common.optionsModule "user") ];
+  imports = [
+    (common.optionsModule "user")
+    common.refreshOptionsModule
+  ];
 
   options.services.nix-auth = {
     enable = lib.mkEnableOption "rendering forge access tokens for the user's Nix with nix-auth";
@@ -189,6 +199,18 @@ in
       };
     };
 
+    refresh.interval = mkOption {
+      type = if isDarwin then types.ints.positive else types.str;
+      default = if isDarwin then 1800 else "*:0/30";
+      defaultText = lib.literalExpression ''if isDarwin then 1800 else "*:0/30"'';
+      description = ''
+        How often the refresh timer runs: a systemd calendar event
+        (`OnCalendar=`, made up when missed, as after a suspend) on Linux;
+        seconds between runs (`StartInterval`) on macOS. Every half hour by
+        default, well inside {option}`services.nix-auth.refresh.within`.
+      '';
+    };
+
     check.interval = mkOption {
       type = if isDarwin then types.listOf (types.attrsOf types.int) else types.str;
       default =
@@ -210,8 +232,51 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable (
-    lib.mkMerge [
+  config = lib.mkMerge [
+    (lib.mkIf cfg.refresh.enable (
+      lib.mkMerge [
+        {
+          # login's tokens file, which refresh rewrites, included from the
+          # nix.conf home-manager writes: login cannot add the include to a
+          # nix.conf in the Nix store. home-manager writes one only with
+          # nix.package set; otherwise login edits the user's own.
+          nix.extraOptions = lib.mkIf (config.nix.package != null) ''
+            !include ${config.xdg.configHome}/nix/access-tokens.conf
+          '';
+        }
+        (lib.mkIf isLinux {
+          systemd.user.services.nix-auth-refresh = {
+            Unit.Description = "Renew the GitLab OAuth tokens in the user's Nix config";
+            Service = {
+              Type = "oneshot";
+              ExecStart = lib.escapeShellArgs ([ exe ] ++ common.refreshArgs cfg);
+            };
+          };
+          systemd.user.timers.nix-auth-refresh = {
+            Unit.Description = "Renew the GitLab OAuth tokens in the user's Nix config";
+            Timer = {
+              OnCalendar = cfg.refresh.interval;
+              Persistent = true;
+            };
+            Install.WantedBy = [ "timers.target" ];
+          };
+        })
+        (lib.mkIf isDarwin {
+          launchd.agents.nix-auth-refresh = {
+            enable = true;
+            config = {
+              ProgramArguments = [ exe ] ++ common.refreshArgs cfg;
+              StartInterval = cfg.refresh.interval;
+              RunAtLoad = true;
+              StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/refresh.log";
+              StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/refresh.log";
+            };
+          };
+        })
+      ]
+    ))
+
+    (lib.mkIf cfg.enable (lib.mkMerge [
       {
         assertions = common.assertions cfg;
 
@@ -296,7 +361,13 @@ in
             ThrottleInterval = 30;
             # A new decrypted file renders again at once (when its path
             # needs no shell to expand).
-            WatchPaths = lib.mkIf (cfg.plainFile != null && !lib.hasInfix "$" cfg.plainFile) [ cfg.plainFile ];
+            WatchPaths =
+              let
+                watched = lib.filter (p: !lib.hasInfix "$" p) (
+                  lib.optional (cfg.plainFile != null) cfg.plainFile ++ map toString (lib.attrValues cfg.tokenFiles)
+                );
+              in
+              lib.mkIf (watched != [ ]) watched;
             StandardOutPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
             StandardErrorPath = "${config.home.homeDirectory}/Library/Logs/nix-auth/render.log";
           };
@@ -319,6 +390,6 @@ in
           };
         };
       })
-    ]
-  );
+    ]))
+  ];
 }

@@ -41,6 +41,9 @@ type homeConfig struct {
 	AgentScript          *string
 	Agent                map[string]any
 	CheckAgent           map[string]any
+	RefreshUnit          *userUnit
+	RefreshTimer         *userUnit
+	RefreshAgent         map[string]any
 	ActivationPackage    *string
 	NetrcFile            *string
 }
@@ -222,6 +225,25 @@ func TestHomeManager(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh: a user timer, login's tokens file included", func(t *testing.T) {
+		c := get(t, "refresh")
+		if c.Unit != nil || c.RefreshUnit == nil || c.RefreshTimer == nil {
+			t.Fatalf("render unit %v, refresh unit %v, timer %v: want the refresh timer only", c.Unit != nil, c.RefreshUnit != nil, c.RefreshTimer != nil)
+		}
+		exec := strings.Join(c.RefreshUnit.Service.ExecStart, " ")
+		has(t, "the refresh unit", exec, `^'?/nix/store/[0-9a-z]{32}-nix-auth-eval-test/bin/nix-auth'? refresh --within 1h$`)
+		if c.RefreshUnit.Service.Type != "oneshot" || len(c.RefreshUnit.Install.WantedBy) > 0 {
+			t.Errorf("refresh unit %+v", *c.RefreshUnit)
+		}
+		if c.RefreshTimer.Timer["OnCalendar"] != "*:0/30" || c.RefreshTimer.Timer["Persistent"] != true ||
+			!slices.Equal(c.RefreshTimer.Install.WantedBy, []string{"timers.target"}) {
+			t.Errorf("refresh timer %+v", *c.RefreshTimer)
+		}
+		if c.ExtraOptions != "!include /home/alice/.config/nix/access-tokens.conf\n" {
+			t.Errorf("nix.extraOptions %q", c.ExtraOptions)
+		}
+	})
+
 	t.Run("macOS: a launchd agent", func(t *testing.T) {
 		c := get(t, "darwin")
 		if c.Unit != nil || c.Agent == nil || c.CheckAgent == nil {
@@ -233,6 +255,11 @@ func TestHomeManager(t *testing.T) {
 		}
 		if _, ok := c.CheckAgent["StartCalendarInterval"]; !ok {
 			t.Errorf("check agent %v", c.CheckAgent)
+		}
+		args, _ := c.RefreshAgent["ProgramArguments"].([]any)
+		if c.RefreshAgent["StartInterval"] != float64(1800) || c.RefreshAgent["RunAtLoad"] != true || len(args) != 4 ||
+			args[1] != "refresh" || args[2] != "--within" || args[3] != "1h" {
+			t.Errorf("refresh agent %v", c.RefreshAgent)
 		}
 		// No runtime directory on macOS: the output is the rendered file.
 		script := text(t, c.AgentScript)

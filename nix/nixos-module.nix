@@ -255,7 +255,7 @@ in
           ];
           # Units that do not exist on this host are ignored by After=.
           after =
-            lib.optionals (cfg.plainFile != null) [
+            lib.optionals (common.decrypted cfg) [
               # sops-nix and agenix decrypt in activation scripts, which run
               # before any unit; with systemd-based activation (sysusers,
               # userborn) they are these units.

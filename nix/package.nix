@@ -2,6 +2,8 @@
   lib,
   buildGoModule,
   openssh,
+  git,
+  git-crypt,
   version ? "dev",
 }:
 
@@ -21,7 +23,7 @@ buildGoModule {
   # that nothing imported before (vendor holds packages, not modules): run
   # nix/update-vendor-hash.sh after such changes; it rewrites this line, and
   # `nix/update-vendor-hash.sh --check` tells whether it is stale.
-  vendorHash = "sha256-IgtURZsN/hfphCbWjzv0ie0Ad+IaHez1biPZja8HLT8=";
+  vendorHash = "sha256-ufkRuvcaSvmB/dTRg5KTYMm3VtDM4j6sd4m2TOP8ors=";
 
   ldflags = [
     "-s"
@@ -42,7 +44,13 @@ buildGoModule {
   # so Nix is deliberately not a check input; the NixOS VM test covers real
   # Nix.
   doCheck = false;
-  nativeCheckInputs = [ openssh ]; # ssh-keygen makes the fleet tests' host keys
+  # ssh-keygen makes the fleet tests' host keys; git and git-crypt init,
+  # commit, lock and unlock the git-crypt store tests' repositories.
+  nativeCheckInputs = [
+    openssh
+    git
+    git-crypt
+  ];
   preCheck = ''
     export HOME=$TMPDIR
   '';

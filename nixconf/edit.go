@@ -2,6 +2,7 @@ package nixconf
 
 import (
 	"slices"
+	"strings"
 )
 
 // The editor changes only the bytes it must: one host=token item, or a
@@ -179,6 +180,25 @@ func removeTokenLines(data []byte, stmts []stmt) []byte {
 		if st.isTokens() {
 			edits = append(edits, wholeLine(data, st))
 		}
+	}
+	return applyEdits(data, edits)
+}
+
+// redactTokenLines replaces each access-tokens and extra-access-tokens
+// line with a comment naming its hosts and where their tokens went: the
+// backup made before a migration keeps every other byte, never a token.
+func redactTokenLines(data []byte, stmts []stmt, tokFile string) []byte {
+	var edits []textEdit
+	for _, st := range stmts {
+		if !st.isTokens() {
+			continue
+		}
+		var hosts []string
+		for _, p := range st.pairs(data) {
+			hosts = append(hosts, p.host)
+		}
+		edits = append(edits, textEdit{st.start, st.end,
+			"# " + st.name + " for " + strings.Join(hosts, " ") + ": moved to " + tokFile + " by nix-auth"})
 	}
 	return applyEdits(data, edits)
 }

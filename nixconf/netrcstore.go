@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -271,14 +272,23 @@ type netrcPlan struct {
 	nixPerm fs.FileMode
 }
 
-// planNetrc plans setting machine's credential (cred) or removing its
-// entries (nil) in t. base is the content the tokens' edit gives nix.conf
-// and the tokens file (nil: none), on which the netrc-file line goes.
-func (s *Store) planNetrc(machine string, cred *NetrcCredential, t netrcTarget, base map[string][]byte) (*netrcPlan, error) {
+// netrcSet is one machine's part of a netrc edit: its credential set
+// (cred), or its entries removed (nil).
+type netrcSet struct {
+	machine string
+	cred    *NetrcCredential
+}
+
+// planNetrc plans the sets in t, in order; only a plan of one removes.
+// base is the content the tokens' edit gives nix.conf and the tokens file
+// (nil: none), on which the netrc-file line goes. Change.Found is the
+// first set's.
+func (s *Store) planNetrc(sets []netrcSet, t netrcTarget, base map[string][]byte) (*netrcPlan, error) {
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
 		return nil, err
 	}
+	machine, cred := sets[0].machine, sets[0].cred
 	p := &netrcPlan{change: NetrcChange{File: t.file}}
 	if cred == nil && t.addSetting {
 		// Nix reads another file, which nix-auth does not manage: there
@@ -300,19 +310,31 @@ func (s *Store) planNetrc(machine string, cred *NetrcCredential, t netrcTarget, 
 		return nil, err
 	}
 	var data []byte
-	if cred != nil {
-		base := doc
-		if !exists {
-			if base, err = parseNetrc([]byte(netrcHeader), t.file); err != nil {
+	cur := doc
+	if cred != nil && !exists {
+		if cur, err = parseNetrc([]byte(netrcHeader), t.file); err != nil {
+			return nil, err
+		}
+	}
+	for i, ns := range sets {
+		if i > 0 {
+			// Each set is checked on the content the one before made.
+			if cur, err = parseNetrc(data, t.file); err != nil {
 				return nil, err
 			}
 		}
-		data, p.change.Found = base.set(machine, *cred)
-	} else {
-		data, p.change.Found = doc.remove(machine)
-	}
-	if err := checkNetrcEdit(doc, data, machine, cred); err != nil {
-		return nil, err
+		var found bool
+		if ns.cred != nil {
+			data, found = cur.set(ns.machine, *ns.cred)
+		} else {
+			data, found = cur.remove(ns.machine)
+		}
+		if i == 0 {
+			p.change.Found = found
+		}
+		if err := checkNetrcEdit(cur, data, ns.machine, ns.cred); err != nil {
+			return nil, err
+		}
 	}
 	if cred == nil {
 		if r := curlLookup(netrcLines(data), machine); r.found {
@@ -371,15 +393,19 @@ func (s *Store) planNetrc(machine string, cred *NetrcCredential, t netrcTarget, 
 		}
 	}
 	p.change.SettingAdded = true
-	p.change.Dropped, p.change.DroppedHosts = dropped(t.effective, machine)
+	machines := make([]string, len(sets))
+	for i, ns := range sets {
+		machines[i] = ns.machine
+	}
+	p.change.Dropped, p.change.DroppedHosts = dropped(t.effective, machines)
 	p.nixNew, p.nixPerm = nixNew, perm
 	return p, nil
 }
 
 // dropped lists the hosts of the netrc file Nix read before (if this user
-// could read it), other than host: their credentials no longer reach this
+// could read it), other than set: their credentials no longer reach this
 // user's nix once nix.conf names another file.
-func dropped(file, host string) (string, []string) {
+func dropped(file string, set []string) (string, []string) {
 	data, err := readNetrc(file)
 	if err != nil || data == nil {
 		return "", nil
@@ -390,7 +416,7 @@ func dropped(file, host string) (string, []string) {
 	}
 	var hosts []string
 	for _, h := range d.hosts() {
-		if !asciiEqualFold(h, host) {
+		if !slices.ContainsFunc(set, func(m string) bool { return asciiEqualFold(h, m) }) {
 			hosts = append(hosts, h)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
-// tokensFileMode is the mode of the tokens file and of nix.conf backups:
-// both hold secrets.
+// tokensFileMode is the mode of the tokens file, and of nix.conf backups,
+// which hold no token but whatever else private nix.conf had.
 const tokensFileMode fs.FileMode = 0o600
 
 // Change says what Save or RemoveFrom did, or would do with DryRun.
@@ -29,8 +29,9 @@ type Change struct {
 	// Migrated lists the hosts whose tokens moved from NixConf into
 	// TokensFile.
 	Migrated []string
-	// Backup is the copy of NixConf made before the migration (mode 0600,
-	// it holds tokens); empty when there was none.
+	// Backup is the copy of NixConf made before the migration, its token
+	// lines turned into comments saying where they went (mode 0600 all
+	// the same); empty when there was none.
 	Backup string
 	// Kept lists the tokens Nix keeps from the files it reads before
 	// NixConf (the system's): TokensFile adds to them with
@@ -84,6 +85,9 @@ func (s *Store) CheckWritable() error {
 // that is fine because it already includes the tokens file.
 func (s *Store) check() (readOnly string, err error) {
 	if err := checkTokensFile(s.Paths.TokensFile, s.StoreDir); err != nil {
+		return "", err
+	}
+	if err := safefile.Check(s.Paths.StateFile(), false); err != nil {
 		return "", err
 	}
 	readOnly, err = inspect(s.Paths.NixConf, s.StoreDir)
@@ -147,6 +151,11 @@ func (s *Store) CheckRemove(host string) error { return s.CheckRemoveFrom(host, 
 // Set is Save of an access token alone.
 func (s *Store) Set(host, token string) (*Change, error) { return s.Save(host, tokensOnly, token) }
 
+// SetState is SaveState of an access token alone.
+func (s *Store) SetState(host, token string, hs HostState) (*Change, error) {
+	return s.SaveState(host, tokensOnly, token, hs)
+}
+
 // Remove is RemoveFrom of an access token alone.
 func (s *Store) Remove(host string) (*Change, error) { return s.RemoveFrom(host, tokensOnly) }
 
@@ -159,7 +168,7 @@ func (s *Store) Remove(host string) (*Change, error) { return s.RemoveFrom(host,
 // it). A forge then never issues a token that cannot be saved.
 func (s *Store) CheckSave(host string, to Dest) error {
 	tok := preflightToken
-	_, err := s.edit(host, to, &tok, false)
+	_, err := s.edit(false, credEdit{host: host, to: to, token: &tok})
 	return err
 }
 
@@ -167,7 +176,7 @@ func (s *Store) CheckSave(host string, to Dest) error {
 // credential (such as revoking it at the forge), whether RemoveFrom would
 // work: everything RemoveFrom checks, on the same edit.
 func (s *Store) CheckRemoveFrom(host string, from Dest) error {
-	_, err := s.edit(host, from, nil, false)
+	_, err := s.edit(false, credEdit{host: host, to: from})
 	return err
 }
 
@@ -177,9 +186,59 @@ func (s *Store) CheckRemoveFrom(host string, from Dest) error {
 // `machine MACHINE login LOGIN password TOKEN`, naming it in nix.conf with
 // netrc-file when no config names one. Everything is validated and
 // checked first, and written in one all-or-nothing write: nothing is
-// written when anything is wrong.
+// written when anything is wrong. An access token's state (see
+// planState) keeps the host's provider only: the rest was about the token
+// it replaces.
 func (s *Store) Save(host string, to Dest, token string) (*Change, error) {
-	return s.edit(host, to, &token, true)
+	return s.edit(true, credEdit{host: host, to: to, token: &token})
+}
+
+// SaveState is Save that also records, in the state file, what is known
+// of an access token (hs): its forge, and for an expiring GitLab OAuth
+// token the refresh token that renews it. Every file is written together
+// or not at all. A netrc credential alone keeps no state.
+func (s *Store) SaveState(host string, to Dest, token string, hs HostState) (*Change, error) {
+	return s.edit(true, credEdit{host: host, to: to, token: &token, hs: &hs})
+}
+
+// Saving is one host's credential for SaveAll.
+type Saving struct {
+	Host, Token string
+	To          Dest
+	// State is what the state file keeps of an access token (nil: the
+	// host's provider only).
+	State *HostState
+}
+
+// SaveAll saves every credential in one edit, as SaveState does for one:
+// all written or, when anything is wrong, nothing. The Change's Replaced
+// and Netrc.Found are for the first entry to each file; Migrated, Kept
+// and Shadowed cover all.
+func (s *Store) SaveAll(all []Saving) (*Change, error) {
+	if len(all) == 0 {
+		return nil, errors.New("no tokens to set")
+	}
+	edits := make([]credEdit, len(all))
+	for i := range all {
+		edits[i] = credEdit{host: all[i].Host, to: all[i].To, token: &all[i].Token, hs: all[i].State}
+	}
+	return s.edit(true, edits...)
+}
+
+// SetAll is SaveAll of access tokens alone (states, when not nil, holds
+// what is known of each token, in the order of tokens).
+func (s *Store) SetAll(tokens []Entry, states []HostState) (*Change, error) {
+	if states != nil && len(states) != len(tokens) {
+		return nil, errors.New("SetAll: one state per token")
+	}
+	all := make([]Saving, len(tokens))
+	for i, e := range tokens {
+		all[i] = Saving{Host: e.Host, Token: e.Token, To: tokensOnly}
+		if states != nil {
+			all[i].State = &states[i]
+		}
+	}
+	return s.SaveAll(all)
 }
 
 // RemoveFrom deletes host's credential from the files from names, each
@@ -188,23 +247,47 @@ func (s *Store) Save(host string, to Dest, token string) (*Change, error) {
 // naming the file, when Nix has none for host, or when the access token is
 // in a file nix-auth does not manage.
 func (s *Store) RemoveFrom(host string, from Dest) (*Change, error) {
-	return s.edit(host, from, nil, true)
+	return s.edit(true, credEdit{host: host, to: from})
 }
 
-// edit sets (token != nil) or removes host's credential in the files d
-// names, the whole read-modify-write under the locks of every file it
-// writes. Without write it is the preflight: it plans the same edit,
-// writes nothing, and takes the locks only where their directories exist,
-// leaving no trace.
-func (s *Store) edit(host string, d Dest, token *string, write bool) (*Change, error) {
-	if err := validateEdit(host, d, token); err != nil {
-		return nil, err
-	}
-	if token == nil {
-		var err error
-		if d, err = s.narrow(host, d); err != nil {
+// credEdit is one host's part of an edit: its credential goes to (token
+// set) or is removed from (nil) the files to names, and hs is what the
+// state file keeps of a new access token (nil: the host's provider only).
+// Only an edit of one host removes.
+type credEdit struct {
+	host  string
+	to    Dest
+	token *string
+	hs    *HostState
+}
+
+// edit sets or removes the credentials of edits, the whole
+// read-modify-write under the locks of every file it writes (the state
+// file's is the tokens file's). Without write it is the preflight: it
+// plans the same edit, writes nothing, and takes the locks only where
+// their directories exist, leaving no trace.
+func (s *Store) edit(write bool, edits ...credEdit) (*Change, error) {
+	for i, e := range edits {
+		if err := validateEdit(e.host, e.to, e.token); err != nil {
+			if len(edits) > 1 {
+				return nil, fmt.Errorf("the credential for %s: %w", e.host, err)
+			}
 			return nil, err
 		}
+		if e.token == nil && len(edits) > 1 {
+			return nil, errors.New("an edit of several hosts only sets")
+		}
+		if e.token == nil {
+			var err error
+			if edits[i].to, err = s.narrow(e.host, e.to); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var d Dest // every file the edit writes
+	for _, e := range edits {
+		d.AccessTokens = d.AccessTokens || e.to.AccessTokens
+		d.Netrc = d.Netrc || e.to.Netrc
 	}
 	nixWritable := false
 	if d.AccessTokens {
@@ -241,7 +324,7 @@ func (s *Store) edit(host string, d Dest, token *string, write bool) (*Change, e
 			}
 		}
 	}
-	p, err := s.plan(host, d, token, nixWritable, nt)
+	p, err := s.plan(edits, nixWritable, nt)
 	if err != nil {
 		return nil, err
 	}
@@ -370,18 +453,22 @@ type plan struct {
 	// The tokens' edit (tokens set): the tokens file and nix.conf.
 	tokens          bool
 	nixOld, nixNew  []byte
+	nixBackup       []byte // nixOld with its token lines made comments
 	nixPerm         fs.FileMode
 	tokNew          []byte
 	writeTok        bool
 	migrate, setNix bool
+	// The state file, written with the tokens.
+	stateNew   []byte
+	writeState bool
 	// The netrc edit, if any, made on top of the tokens' (its netrc-file
 	// line goes on their nix.conf).
 	netrc *netrcPlan
 }
 
-// plan plans the edit of the files d names. nt is the netrc file, when d
-// names netrc.
-func (s *Store) plan(host string, d Dest, token *string, nixWritable bool, nt *netrcTarget) (*plan, error) {
+// plan plans the edit of the files edits name. nt is the netrc file, when
+// one names netrc.
+func (s *Store) plan(edits []credEdit, nixWritable bool, nt *netrcTarget) (*plan, error) {
 	// Entries name files by absolute, clean paths; so must we.
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
@@ -393,8 +480,23 @@ func (s *Store) plan(host string, d Dest, token *string, nixWritable bool, nt *n
 	}
 	p := &plan{change: Change{NixConf: nixConf, TokensFile: tokFile}}
 	var base map[string][]byte
-	if d.AccessTokens {
-		if err := s.planTokens(p, host, token, nixWritable); err != nil {
+	var tokens []credEdit
+	for _, e := range edits {
+		if e.to.AccessTokens {
+			tokens = append(tokens, e)
+		}
+	}
+	if len(tokens) > 0 {
+		var more []Entry
+		states := []stateEdit{{host: tokens[0].host, token: tokens[0].token, hs: tokens[0].hs}}
+		for _, e := range tokens[1:] {
+			more = append(more, Entry{Host: e.host, Token: *e.token})
+			states = append(states, stateEdit{host: e.host, token: e.token, hs: e.hs})
+		}
+		if err := s.planTokens(p, tokens[0].host, tokens[0].token, nixWritable, more...); err != nil {
+			return nil, err
+		}
+		if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), states...); err != nil {
 			return nil, err
 		}
 		p.tokens, p.change.Tokens = true, true
@@ -403,19 +505,26 @@ func (s *Store) plan(host string, d Dest, token *string, nixWritable bool, nt *n
 	if nt == nil {
 		return p, nil
 	}
-	var cred *NetrcCredential
-	if token != nil {
-		cred = &NetrcCredential{Login: d.Login, Password: *token}
+	var sets []netrcSet
+	for _, e := range edits {
+		if !e.to.Netrc {
+			continue
+		}
+		ns := netrcSet{machine: NetrcMachine(e.host)}
+		if e.token != nil {
+			ns.cred = &NetrcCredential{Login: e.to.Login, Password: *e.token}
+		}
+		sets = append(sets, ns)
 	}
-	if p.netrc, err = s.planNetrc(NetrcMachine(host), cred, *nt, base); err != nil {
+	if p.netrc, err = s.planNetrc(sets, *nt, base); err != nil {
 		return nil, err
 	}
 	p.change.Netrc = &p.netrc.change
-	if cred == nil && !p.tokens && !p.netrc.change.Found {
+	if sets[0].cred == nil && !p.tokens && !p.netrc.change.Found {
 		// narrow found an entry, in a file Nix reads but nix-auth does
 		// not manage (the system's).
-		return nil, &Error{Host: host,
-			msg:   fmt.Sprintf("the netrc entry for %s is in %s, which nix-auth does not manage; nothing was changed", NetrcMachine(host), p.netrc.change.File),
+		return nil, &Error{Host: edits[0].host,
+			msg:   fmt.Sprintf("the netrc entry for %s is in %s, which nix-auth does not manage; nothing was changed", sets[0].machine, p.netrc.change.File),
 			hints: []string{"remove it from that file by hand (on NixOS: the configuration that writes it)"},
 		}
 	}
@@ -423,7 +532,9 @@ func (s *Store) plan(host string, d Dest, token *string, nixWritable bool, nt *n
 }
 
 // planTokens plans the edit of the tokens file and nix.conf into p.
-func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool) error {
+// It sets (token != nil) or removes host's token, and sets the tokens of
+// more with it.
+func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool, more ...Entry) error {
 	nixConf, tokFile := p.change.NixConf, p.change.TokensFile
 	var err error
 	if p.nixOld, p.nixPerm, err = readConf(nixConf); err != nil {
@@ -454,6 +565,9 @@ func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool
 	if token != nil {
 		p.change.Replaced = ours
 		want[host] = *token
+		for _, e := range more {
+			want[e.Host] = e.Token
+		}
 	} else {
 		if err := checkRemovable(before, host, ours, nixConf); err != nil {
 			return err
@@ -478,6 +592,11 @@ func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool
 	}
 	if token != nil {
 		tokNew, err = setToken(tokNew, tokFile, host, *token)
+		for _, e := range more {
+			if err == nil {
+				tokNew, err = setToken(tokNew, tokFile, e.Host, e.Token)
+			}
+		}
 	} else {
 		tokNew, _, err = removeToken(tokNew, tokFile, host)
 	}
@@ -494,6 +613,7 @@ func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool
 	p.nixNew = p.nixOld
 	if p.migrate {
 		p.nixNew = removeTokenLines(p.nixOld, nixStmts)
+		p.nixBackup = redactTokenLines(p.nixOld, nixStmts, tokFile)
 	}
 	if !old.references(tokFile) {
 		line, err := includeLine(nixConf, tokFile)
@@ -661,11 +781,14 @@ func (p *plan) apply(paths Paths) error {
 		if err != nil {
 			return err
 		}
-		files = append(files, safefile.File{Path: backup, Data: p.nixOld, Mode: tokensFileMode, New: true})
+		files = append(files, safefile.File{Path: backup, Data: p.nixBackup, Mode: tokensFileMode, New: true})
 		p.change.Backup = backup
 	}
 	if p.tokens && p.writeTok {
 		files = append(files, safefile.File{Path: paths.TokensFile, Data: p.tokNew, Mode: tokensFileMode})
+	}
+	if p.tokens && p.writeState {
+		files = append(files, safefile.File{Path: paths.StateFile(), Data: p.stateNew, Mode: tokensFileMode})
 	}
 	nixNew, nixPerm, setNix := p.nixNew, p.nixPerm, p.tokens && p.setNix
 	if p.netrc != nil {

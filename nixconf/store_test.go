@@ -205,8 +205,10 @@ func TestMigration(t *testing.T) {
 	if ch.Backup != s.Paths.NixConf+".before-nix-auth" {
 		t.Errorf("backup at %q", ch.Backup)
 	}
-	if got := read(t, ch.Backup); got != conf {
-		t.Errorf("backup = %q", got)
+	wantBackup := "# header\nkeep-outputs = true\n# access-tokens for github.com a.com github.com: moved to " + s.Paths.TokensFile + " by nix-auth\n" +
+		"substituters = x\n# extra-access-tokens for b.com a.com: moved to " + s.Paths.TokensFile + " by nix-auth\n# trailer"
+	if got := read(t, ch.Backup); got != wantBackup {
+		t.Errorf("backup = %q, want %q (no token in a backup)", got, wantBackup)
 	}
 	if p := perm(t, ch.Backup); p != 0o600 {
 		t.Errorf("backup mode %o, want 0600", p)
@@ -232,7 +234,7 @@ func TestMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Backup != s.Paths.NixConf+".before-nix-auth.1" || read(t, ch.Backup) != second {
+	if ch.Backup != s.Paths.NixConf+".before-nix-auth.1" || read(t, ch.Backup) != "!include access-tokens.conf\n# extra-access-tokens for d.com: moved to "+s.Paths.TokensFile+" by nix-auth\n" {
 		t.Errorf("second backup %q", ch.Backup)
 	}
 	entries, _ := s.Tokens()

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 )
@@ -57,6 +58,28 @@ type Forge struct {
 	// Netrc says whether the credential also goes, or goes only, to the
 	// netrc file Nix's downloader (curl) reads.
 	Netrc NetrcUse
+	// InstallationPath is an API call (below the API's base) that a token
+	// acting for an app installation rather than a user may make: GitHub
+	// App installation tokens and Actions' GITHUB_TOKEN may not read the
+	// user, and validation asks this instead when the forge says the
+	// token is an integration's. Empty: the forge has no such tokens.
+	InstallationPath string
+	// Revokers are the API calls that revoke a token with nothing but the
+	// token (and, for an OAuth token, the application it was issued to);
+	// the first that takes the token is used. A token none takes is
+	// revoked by hand on RevokePage, and NoRevoke says why.
+	Revokers []Revoker
+	// NoRevoke says why the forge's API cannot revoke a token with the
+	// token alone, for the tokens no Revoker takes: a clause that stands
+	// after "cannot revoke the token: ".
+	NoRevoke string
+	// RevokePage is where the user revokes tok (the token without Nix's
+	// type prefix, which says its type t) by hand on the forge whose API
+	// is at apiHost: the page's host (which the URL must name) and the
+	// URL; "" when there is no such page.
+	RevokePage func(apiHost string, t TokenType, tok string) (pageHost, url string)
+	// apiBase is the root of the forge's REST API on apiHost.
+	apiBase func(apiHost string) string
 	// new makes the provider for one host.
 	new func(b base) Provider
 }
@@ -85,6 +108,61 @@ const (
 // take any, and curl needs one (it drops a password-only entry once
 // another entry follows it).
 const DefaultNetrcLogin = gitUserToken
+
+// Revoker is one API call that revokes a token.
+type Revoker struct {
+	// Prefixes are the token prefixes the call takes, and Type the type
+	// of token (by Nix's type prefix, GitLab's PAT: or OAuth2:); what is
+	// not set takes any.
+	Prefixes []string
+	Type     TokenType
+	// Hosts are the hosts of the forge that have the call.
+	Hosts HostClass
+	// Method and Path are the call: Path below the API's base, or on the
+	// forge's web host when Web is set.
+	Method, Path string
+	Web          bool
+	// Auth is how the token authenticates the call: "Bearer"
+	// (Authorization: Bearer), the name of another header (GitLab's
+	// PRIVATE-TOKEN), or "" for an unauthenticated call.
+	Auth string
+	// Body is what the call sends.
+	Body RevokeBody
+	// Done are the statuses that say the token is revoked, Accepted those
+	// that say the forge took the request and revokes it shortly.
+	Done, Accepted []int
+	// Confirm is set when the answer says nothing of the token (RFC 7009
+	// revocation answers 200 for any token): the token is validated
+	// afterwards, and one that still works is a failed revocation.
+	Confirm bool
+}
+
+// HostClass is a kind of host of a forge.
+type HostClass int
+
+// Host classes of a Revoker.
+const (
+	// AnyHost: every host of the forge.
+	AnyHost HostClass = iota
+	// PublicHosts: the forge's public hosts (github.com).
+	PublicHosts
+	// SelfHosted: the others (GitHub Enterprise Server).
+	SelfHosted
+)
+
+// RevokeBody is what a revocation call sends.
+type RevokeBody int
+
+// Revocation bodies.
+const (
+	// NoBody: the call revokes the token it is authenticated with.
+	NoBody RevokeBody = iota
+	// CredentialsBody: GitHub's {"credentials": [TOKEN]}.
+	CredentialsBody
+	// OAuthBody: an RFC 7009 form, token=TOKEN&client_id=ID, for a
+	// public OAuth client (no secret).
+	OAuthBody
+)
 
 // PublicHost is a public instance of a forge.
 type PublicHost struct {
@@ -118,6 +196,9 @@ type TokenPrefix struct {
 	// MinRest is the least length of random text after Prefix: shorter is
 	// a name that happens to start alike.
 	MinRest int
+	// NotForNix, when set, says why Nix cannot use a token of this kind:
+	// saving one is refused with it.
+	NotForNix string
 }
 
 // NixType is a type prefix of an access-tokens value, which tells Nix's
@@ -161,12 +242,39 @@ func table() []Forge {
 			// docs.github.com "About authentication to GitHub": ghp_ personal,
 			// gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server, ghr_
 			// refresh, github_pat_ fine-grained.
-			TokenPrefixes: []TokenPrefix{{"github_pat_", 20}, {"ghp_", 20}, {"gho_", 20}, {"ghu_", 20}, {"ghs_", 20}, {"ghr_", 20}},
+			TokenPrefixes: []TokenPrefix{{"github_pat_", 20, ""}, {"ghp_", 20, ""}, {"gho_", 20, ""}, {"ghu_", 20, ""}, {"ghs_", 20, ""}, {"ghr_", 20, ""}},
 			Fetchers:      []string{"github:"},
 			// GitHub takes any username with a personal or OAuth token, and
 			// requires x-access-token with an app installation token (ghs_).
 			GitUser: gitUserToken,
-			new:     func(b base) Provider { return newGitHub(b) },
+			// One repository is enough: the answer's total_count says
+			// how many the installation may read.
+			InstallationPath: "/installation/repositories?per_page=1",
+			// docs.github.com REST "Revoke an installation access token"
+			// and "Revoke a list of credentials". The latter is meant for
+			// leaked tokens and takes any token it knows, unauthenticated
+			// on github.com (an authenticated call gets 403; 60 calls an
+			// hour), authenticated on Enterprise Server (3.19 and later),
+			// which takes personal tokens only. GitHub also has DELETE
+			// /applications/{client_id}/token for OAuth tokens, but it
+			// authenticates with the application's client secret, which a
+			// device-flow client does not have.
+			Revokers: []Revoker{
+				{Prefixes: []string{"ghs_"}, Method: http.MethodDelete, Path: "/installation/token", Auth: "Bearer", Done: []int{http.StatusNoContent}},
+				{Prefixes: []string{"ghp_", "github_pat_", "gho_", "ghu_", "ghr_"}, Hosts: PublicHosts, Method: http.MethodPost, Path: "/credentials/revoke",
+					Body: CredentialsBody, Accepted: []int{http.StatusAccepted}},
+				{Prefixes: []string{"ghp_", "github_pat_"}, Hosts: SelfHosted, Method: http.MethodPost, Path: "/credentials/revoke",
+					Auth: "Bearer", Body: CredentialsBody, Accepted: []int{http.StatusAccepted}},
+			},
+			NoRevoke:   "GitHub's API revokes only tokens with a known prefix (ghp_, github_pat_, gho_, ghu_, ghr_, ghs_), and GitHub Enterprise Server only personal ones",
+			RevokePage: githubRevokePage,
+			apiBase: func(h string) string {
+				if h == githubHost {
+					return "https://api." + githubHost
+				}
+				return "https://" + h + "/api/v3"
+			},
+			new: func(b base) Provider { return newGitHub(b) },
 		},
 		{
 			Kind: GitLab, Title: "GitLab", Names: []string{"gitlab"},
@@ -180,8 +288,8 @@ func table() []Forge {
 			// docs.gitlab.com "Token prefixes": personal, OAuth application
 			// secret, deploy, runner, CI/CD job, trigger, feed, incoming mail,
 			// agent, SCIM, feature flags client, legacy runner registration.
-			TokenPrefixes: []TokenPrefix{{"glpat-", 16}, {"gloas-", 16}, {"gldt-", 16}, {"glrt-", 16}, {"glcbt-", 16}, {"glptt-", 16},
-				{"glft-", 16}, {"glimt-", 16}, {"glagent-", 16}, {"glsoat-", 16}, {"glffct-", 16}, {"gr1348941", 16}},
+			TokenPrefixes: []TokenPrefix{{"glpat-", 16, ""}, {"gloas-", 16, ""}, {"gldt-", 16, ""}, {"glrt-", 16, ""}, {"glcbt-", 16, gitlabJobToken}, {"glptt-", 16, ""},
+				{"glft-", 16, ""}, {"glimt-", 16, ""}, {"glagent-", 16, ""}, {"glsoat-", 16, ""}, {"glffct-", 16, ""}, {"gr1348941", 16, ""}},
 			// Nix's GitLab fetcher reads the part before the first ':' as the
 			// token type: PAT sends "PRIVATE-TOKEN", OAuth2 "Authorization:
 			// Bearer"; a token without a known type gets no usable header.
@@ -190,6 +298,22 @@ func table() []Forge {
 			// GitLab requires oauth2 with an OAuth token and takes any
 			// username with a personal, project or group token.
 			GitUser: "oauth2",
+			// docs.gitlab.com "Revoke a personal access token using the
+			// request header" (project and group tokens too), and
+			// Doorkeeper's RFC 7009 endpoint for OAuth tokens, which a
+			// public client calls with its client_id and no secret.
+			Revokers: []Revoker{
+				{Type: Personal, Method: http.MethodDelete, Path: "/personal_access_tokens/self", Auth: "PRIVATE-TOKEN", Done: []int{http.StatusNoContent}},
+				{Type: OAuth, Method: http.MethodPost, Path: "/oauth/revoke", Web: true, Body: OAuthBody, Done: []int{http.StatusOK}, Confirm: true},
+			},
+			NoRevoke: "GitLab's API revokes only tokens stored with their PAT: or OAuth2: prefix",
+			RevokePage: func(h string, t TokenType, _ string) (string, string) {
+				if t == OAuth {
+					return h, "https://" + h + "/-/user_settings/applications"
+				}
+				return h, "https://" + h + "/-/user_settings/personal_access_tokens"
+			},
+			apiBase: func(h string) string { return "https://" + h + "/api/v4" },
 			new:     func(b base) Provider { return newGitLab(b) },
 		},
 		{
@@ -200,9 +324,12 @@ func table() []Forge {
 			Instructions: giteaInstructions("Gitea"),
 			// Gitea and Forgejo read the password as the token and the
 			// account from the token, whatever the username.
-			GitUser: gitUserToken,
-			Netrc:   AlsoNetrc,
-			new:     func(b base) Provider { return newGitea(b) },
+			GitUser:    gitUserToken,
+			Netrc:      AlsoNetrc,
+			NoRevoke:   giteaNoRevoke,
+			RevokePage: func(h string, _ TokenType, _ string) (string, string) { return giteaTokenPage(h) },
+			apiBase:    giteaAPI,
+			new:        func(b base) Provider { return newGitea(b) },
 		},
 		{
 			Kind: Forgejo, Title: "Forgejo", Names: []string{"forgejo"}, API: Gitea,
@@ -212,6 +339,9 @@ func table() []Forge {
 			Instructions: giteaInstructions("Forgejo"),
 			GitUser:      gitUserToken,
 			Netrc:        AlsoNetrc,
+			NoRevoke:     giteaNoRevoke,
+			RevokePage:   giteaRevokePage,
+			apiBase:      giteaAPI,
 			new:          func(b base) Provider { return newGitea(b) },
 		},
 		{
@@ -225,7 +355,12 @@ func table() []Forge {
 			Fetchers:     []string{"sourcehut:"},
 			// git.sr.ht serves clones of public repositories and takes pushes
 			// over SSH only: a token sent over HTTPS would travel for nothing.
-			GitUser: "",
+			GitUser:  "",
+			NoRevoke: "nix-auth revokes no SourceHut token through its API: meta.sr.ht manages personal tokens on its web pages",
+			RevokePage: func(h string, _ TokenType, _ string) (string, string) {
+				return metaHost(h), "https://" + metaHost(h) + "/oauth2"
+			},
+			apiBase: func(h string) string { return "https://" + metaHost(h) },
 			new:     func(b base) Provider { return newSourceHut(b) },
 		},
 		{
@@ -233,8 +368,9 @@ func table() []Forge {
 			// Basic auth, or a bearer token it also takes as a Basic
 			// password. No probes: a host is a cache when the user says so.
 			Kind: Cache, Title: "binary cache", Names: []string{"cache"},
-			Netrc: OnlyNetrc,
-			new:   func(b base) Provider { return &cache{b} },
+			Netrc:    OnlyNetrc,
+			NoRevoke: "binary caches have no common API to revoke a token: revoke it where the cache issued it (attic, cachix, the cache's admin)",
+			new:      func(b base) Provider { return &cache{b} },
 		},
 	}
 }
@@ -426,6 +562,38 @@ func joinWords(items []string, conj string) string {
 
 func giteaTokenPage(h string) (string, string) {
 	return h, "https://" + h + "/user/settings/applications"
+}
+
+func giteaRevokePage(h string, _ TokenType, _ string) (string, string) { return giteaTokenPage(h) }
+
+// gitlabJobToken: docs.gitlab.com "CI/CD job token" lists the few
+// endpoints a job token may call, and takes it in the JOB-TOKEN header
+// (or as git's gitlab-ci-token password); Nix's gitlab: fetcher sends
+// PRIVATE-TOKEN or Authorization: Bearer, to the repository archive,
+// which is not among them.
+const gitlabJobToken = "it is a GitLab CI/CD job token (CI_JOB_TOKEN), which Nix cannot use: GitLab takes a job token only in its JOB-TOKEN header " +
+	"(or as git's gitlab-ci-token password) and only for a short list of endpoints, while Nix's gitlab: fetcher sends PRIVATE-TOKEN or " +
+	"a Bearer token to fetch repository archives, which are not on that list"
+
+func giteaAPI(h string) string { return "https://" + h + "/api/v1" }
+
+// giteaNoRevoke: Gitea's and Forgejo's DELETE
+// /api/v1/users/{username}/tokens/{token} requires basic authentication
+// with the account's password.
+const giteaNoRevoke = "the Gitea API (Forgejo's too) deletes a token only with the account's password (basic authentication), not with the token itself"
+
+// githubRevokePage is the settings page that lists tok's kind of token.
+// An installation token (ghs_) has none: it expires within an hour.
+func githubRevokePage(h string, _ TokenType, tok string) (string, string) {
+	switch {
+	case strings.HasPrefix(tok, "ghs_"):
+		return h, ""
+	case strings.HasPrefix(tok, "gho_"), strings.HasPrefix(tok, "ghu_"), strings.HasPrefix(tok, "ghr_"):
+		return h, "https://" + h + "/settings/applications"
+	case strings.HasPrefix(tok, "github_pat_"):
+		return h, "https://" + h + "/settings/personal-access-tokens"
+	}
+	return h, "https://" + h + "/settings/tokens"
 }
 
 // giteaInstructions say plainly what Nix does with the token: it reads

@@ -17,6 +17,19 @@ func TestForgeTable(t *testing.T) {
 		if !f.Kind.Known() || f.Title == "" || len(f.Names) == 0 || f.Names[0] != string(f.Kind) {
 			t.Errorf("%s: incomplete row %+v", f.Kind, f)
 		}
+		if f.NoRevoke == "" || (f.RevokePage == nil && f.Netrc != providers.OnlyNetrc) {
+			t.Errorf("%s: a row needs its revocation page (a cache has none nix-auth knows), and why a token may have to be revoked by hand", f.Kind)
+		}
+		for _, rv := range f.Revokers {
+			if rv.Method == "" || !strings.HasPrefix(rv.Path, "/") || len(rv.Done)+len(rv.Accepted) == 0 {
+				t.Errorf("%s: incomplete revoker %+v", f.Kind, rv)
+			}
+			for _, p := range rv.Prefixes {
+				if !slices.ContainsFunc(f.TokenPrefixes, func(tp providers.TokenPrefix) bool { return tp.Prefix == p }) {
+					t.Errorf("%s: a revoker takes %s, which is not one of the forge's token prefixes", f.Kind, p)
+				}
+			}
+		}
 		switch {
 		case f.Netrc == providers.OnlyNetrc:
 			// A binary cache: no token page nix-auth knows, no OAuth,

@@ -28,16 +28,14 @@ type githubProvider struct {
 }
 
 func newGitHub(b base) *githubProvider {
-	g := &githubProvider{base: b, api: b.origin() + "/api/v3"}
-	if b.apiHost == githubHost {
-		g.api = "https://api." + githubHost
-	}
-	return g
+	return &githubProvider{base: b, api: b.forge.apiBase(b.apiHost)}
 }
 
 // Validate reads everything from one GET /user: the login from the body,
 // scopes from X-OAuth-Scopes (absent for fine-grained tokens), expiry from
-// GitHub-Authentication-Token-Expiration, and X-RateLimit-Remaining.
+// GitHub-Authentication-Token-Expiration, and X-RateLimit-Remaining. An
+// integration's token, which may not read /user, costs one more request
+// (validateInstallation).
 func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status, error) {
 	st := &Status{RateLimitRemaining: -1}
 	if st.Problem = tokenProblem(nixToken); st.Problem != "" {
@@ -72,6 +70,13 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 			}
 			return nil, e
 		}
+		// A 403 without X-OAuth-Scopes is an integration's token (gh's
+		// rule): an app installation's, or Actions' GITHUB_TOKEN, which
+		// may not read a user ("Resource not accessible by
+		// integration") but may list its installation's repositories.
+		if _, scoped := r.header[textproto.CanonicalMIMEHeaderKey("X-OAuth-Scopes")]; !scoped && r.status == http.StatusForbidden && g.forge.InstallationPath != "" {
+			return g.validateInstallation(ctx, hdr, st, r.message())
+		}
 		st.Problem = "GitHub refuses it"
 		if m := r.message(); m != "" {
 			st.Problem += ": " + m
@@ -92,6 +97,56 @@ func (g *githubProvider) Validate(ctx context.Context, nixToken string) (*Status
 		st.ScopesKnown = true
 		st.Scopes = splitScopes(strings.Join(v, ","))
 	}
+	st.ExpiresAt = parseGitHubExpiry(r.header.Get("GitHub-Authentication-Token-Expiration"))
+	return st, nil
+}
+
+// validateInstallation asks what an integration's token may read: the
+// installation's repositories, their count and owner, and the token's
+// expiry when GitHub says it. userMsg is GitHub's reason for refusing
+// /user, the problem when the token is no installation's either.
+func (g *githubProvider) validateInstallation(ctx context.Context, hdr http.Header, st *Status, userMsg string) (*Status, error) {
+	r, err := call(ctx, g.client, http.MethodGet, g.api+g.forge.InstallationPath, hdr, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n := headerInt(r.header, "X-RateLimit-Remaining"); n >= 0 {
+		st.RateLimitRemaining = n
+	}
+	switch r.status {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		st.Problem = "GitHub does not accept it (bad credentials): it was revoked, has expired, or was mistyped"
+		return st, nil
+	case http.StatusForbidden, http.StatusNotFound:
+		st.Problem = "GitHub refuses it"
+		if userMsg != "" {
+			st.Problem += ": " + userMsg
+		}
+		return st, nil
+	default:
+		return nil, r.unexpected(GitHub)
+	}
+	var in struct {
+		TotalCount   *int   `json:"total_count"`
+		Selection    string `json:"repository_selection"`
+		Repositories []struct {
+			Owner struct {
+				Login string `json:"login"`
+			} `json:"owner"`
+		} `json:"repositories"`
+	}
+	if err := r.decode(GitHub, &in); err != nil {
+		return nil, err
+	}
+	inst := &Installation{Repositories: -1, Selection: boundName(in.Selection)}
+	if in.TotalCount != nil && *in.TotalCount >= 0 {
+		inst.Repositories = *in.TotalCount
+	}
+	if len(in.Repositories) > 0 {
+		inst.Account = boundName(in.Repositories[0].Owner.Login)
+	}
+	st.Valid, st.Installation = true, inst
 	st.ExpiresAt = parseGitHubExpiry(r.header.Get("GitHub-Authentication-Token-Expiration"))
 	return st, nil
 }

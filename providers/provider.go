@@ -73,6 +73,11 @@ type Provider interface {
 	// token the forge rejects gives Status.Valid=false and a nil error; the
 	// error is for network and server trouble only.
 	Validate(ctx context.Context, nixToken string) (*Status, error)
+	// Revoke revokes nixToken at the forge, where its API allows it with
+	// the token alone (see Forge.Revokers); clientID is the OAuth
+	// application an OAuth token was issued to, "" for the host's
+	// default.
+	Revoke(ctx context.Context, nixToken, clientID string) (*Revocation, error)
 }
 
 // UI is what a login shows and asks. Waiting is called from another
@@ -133,6 +138,21 @@ type Status struct {
 	ExpiresAt time.Time
 	// RateLimitRemaining is the API calls left, -1 when unknown.
 	RateLimitRemaining int
+	// Installation is set for a token that acts for an app installation
+	// rather than a user (a GitHub App installation token, Actions'
+	// GITHUB_TOKEN): what the forge says of it. User is empty then.
+	Installation *Installation
+}
+
+// Installation is what a forge says of an app installation's token.
+type Installation struct {
+	// Account owns the repositories the installation may read ("" when
+	// it may read none).
+	Account string
+	// Repositories is how many it may read; Selection is the forge's word
+	// for which ("all", "selected"), "" when it does not say.
+	Repositories int
+	Selection    string
 }
 
 // New returns the provider for kind at host (host[/path] as access-tokens
@@ -149,7 +169,7 @@ func New(kind Kind, host string, o Options) (Provider, error) {
 	if o.Now == nil {
 		return nil, errors.New("providers.New: no clock")
 	}
-	return f.new(base{
+	p := f.new(base{
 		forge:    f,
 		host:     host,
 		apiHost:  h,
@@ -157,7 +177,9 @@ func New(kind Kind, host string, o Options) (Provider, error) {
 		clientID: o.ClientID,
 		login:    o.Login,
 		now:      o.Now,
-	}), nil
+	})
+	p.(interface{ setSelf(Provider) }).setSelf(p)
+	return p, nil
 }
 
 // unknownKind is a forge name nix-auth does not know.
@@ -174,7 +196,12 @@ type base struct {
 	clientID string
 	login    string // Options.Login
 	now      func() time.Time
+	// self is the provider b is part of: base's own methods validate
+	// with its forge's Validate.
+	self Provider
 }
+
+func (b *base) setSelf(p Provider) { b.self = p }
 
 // Kind is the forge software.
 func (b *base) Kind() Kind { return b.forge.Kind }
@@ -248,6 +275,12 @@ func NormalizeToken(kind Kind, raw string) (string, error) {
 		return "", errors.New("the token is empty")
 	}
 	nt, rest, owner, typed := splitNixType(tok)
+	for _, p := range f.TokenPrefixes {
+		if p.NotForNix != "" && strings.HasPrefix(rest, p.Prefix) {
+			return "", &Error{Kind: kind, Msg: "the token was not saved: " + p.NotForNix,
+				Advice: []string{"give Nix a personal, project or group access token with the read_api scope instead; in CI, keep it in a masked CI/CD variable and pipe that in"}}
+		}
+	}
 	switch {
 	case typed && owner != f:
 		return "", &Error{
@@ -262,6 +295,21 @@ func NormalizeToken(kind Kind, raw string) (string, error) {
 		return f.NixTypes[0].Prefix + tok, nil
 	}
 	return tok, nil
+}
+
+// ForgeToken is nixToken (an access-tokens value) as the forge issued
+// it: without the type prefix Nix's fetcher reads off it (GitLab's PAT:
+// and OAuth2:) on a forge whose fetcher reads one, or on a host whose
+// forge is not known (kind ""). Elsewhere Nix sends the value whole, and
+// it is returned as it is.
+func ForgeToken(kind Kind, nixToken string) string {
+	if f := forgeOf(kind); f != nil && len(f.NixTypes) == 0 {
+		return nixToken
+	}
+	if _, rest, _, ok := splitNixType(nixToken); ok {
+		return rest
+	}
+	return nixToken
 }
 
 // ParseToken is a pasted token as a Token: NormalizeToken's value, its

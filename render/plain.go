@@ -19,11 +19,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
 // maxPlainSize bounds a plain input: a token file is a few KiB even for a
@@ -34,16 +34,14 @@ const maxPlainSize = 4 << 20
 // an access-tokens line, else the sops tree, whose times are judged by
 // now. warn gets lines it leaves out.
 func loadPlain(path string, now time.Time, warn func(string)) ([]crypt.Entry, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	// A FIFO or device planted at path is refused, not read: activation
+	// must not hang on it.
+	data, err := safefile.ReadLimited(path, maxPlainSize)
+	if errors.Is(err, safefile.ErrTooLarge) {
+		return nil, &Error{msg: fmt.Sprintf("%s is more than %d MiB: too large to be a decrypted token file", path, maxPlainSize>>20), kind: ErrNotPlain}
 	}
-	if fi.Size() > maxPlainSize {
-		return nil, &Error{msg: fmt.Sprintf("%s is %d bytes: too large to be a decrypted token file", path, fi.Size()), kind: ErrNotPlain}
-	}
-	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
 	if isFragment(data) {
 		return parseFragment(path, data, warn)
@@ -102,7 +100,7 @@ func parseTree(path string, data []byte, now time.Time) ([]crypt.Entry, error) {
 	switch {
 	case err == nil:
 		return es, nil
-	case errors.Is(err, crypt.ErrStillEncrypted):
+	case errors.Is(err, crypt.ErrStillEncrypted), errors.Is(err, crypt.ErrGitCryptLocked):
 		return nil, err
 	case errors.Is(err, crypt.ErrCorrupt) && errors.As(err, &fe):
 		return nil, &Error{msg: fmt.Sprintf("%s is neither an access-tokens line nor a YAML/JSON token tree: %s", path, fe.Detail), kind: ErrNotPlain}

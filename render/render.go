@@ -44,14 +44,26 @@ const DefaultMode fs.FileMode = 0o600
 
 // Options says what to render and where.
 type Options struct {
-	// Store is an encrypted token store (sops .yaml/.json or .age).
+	// Store is a token store: sops .yaml/.json, .age, or git-crypt's.
 	Store string
 	// Plain is a file already decrypted by sops-nix or agenix: the sops
-	// tree or the access-tokens line. Exactly one of Store and Plain is set.
+	// tree or the access-tokens line. At most one of Store and Plain is
+	// set, and at least one of them or TokenFiles.
 	Plain string
+	// TokenFiles are tokens kept one per file (sops-nix's per-key
+	// secrets, agenix's per-file secrets), rendered after the entries of
+	// Store or Plain. A host that two inputs name is an error
+	// (ErrDuplicateHost).
+	TokenFiles []TokenFile
 	// Identities decrypt Store; Tried describes them for error messages.
 	Identities []age.Identity
 	Tried      []string
+	// Format, when set, is Store's format (crypt.OpenOptions.Format); Git,
+	// when set, tells a git-crypt store from a sops file. A git-crypt
+	// store is read in clear: activation reads it by its path in the
+	// unlocked checkout, never through the Nix store.
+	Format crypt.Format
+	Git    *crypt.Git
 
 	// Output is the access-tokens file to write.
 	Output string
@@ -71,6 +83,10 @@ type Options struct {
 	// the home's owner. Any other Output is a system file (included from
 	// /etc/nix/nix.conf) that every user's nix reads.
 	Home string
+	// RuntimeDir is the user's XDG_RUNTIME_DIR, where the home-manager
+	// unit renders: an Output below it is its owner's own file, as below
+	// Home.
+	RuntimeDir string
 	// Setting is SettingReplace, SettingMerge, or empty for
 	// DefaultSetting.
 	Setting string
@@ -174,8 +190,8 @@ func within(path, dir string) bool {
 // mode and owner, unless it already has exactly that content, mode and
 // owner. Every host and token is validated before anything is written.
 func Render(o Options) (*Result, error) {
-	if (o.Store == "") == (o.Plain == "") {
-		return nil, &Error{msg: "render needs exactly one input: an encrypted store or a decrypted (plain) file"}
+	if o.Store != "" && o.Plain != "" || o.Store == "" && o.Plain == "" && len(o.TokenFiles) == 0 {
+		return nil, &Error{msg: "render needs an encrypted store or a decrypted (plain) file, not both, and/or token files"}
 	}
 	if o.Setting == "" {
 		o.Setting = DefaultSetting
@@ -300,11 +316,11 @@ func Render(o Options) (*Result, error) {
 			fmt.Fprintf(o.Log, "%s (netrc, login %s) %s expires %s\n", nixconf.NetrcMachine(e.Host), e.Login, providers.MaskToken(e.Token), expiry(e))
 		}
 	}
-	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home)); w != "" {
+	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home, o.RuntimeDir)); w != "" {
 		o.Warn(w)
 	}
 	if o.NetrcOutput != "" {
-		if w := netrcReadability(o.NetrcOutput, o.Mode, uid, gid, homeOwner(o.NetrcOutput, o.Home)); w != "" {
+		if w := netrcReadability(o.NetrcOutput, o.Mode, uid, gid, homeOwner(o.NetrcOutput, o.Home, o.RuntimeDir)); w != "" {
 			o.Warn(w)
 		}
 		if o.NixConf != "" {
@@ -365,17 +381,44 @@ func netrcNamed(o Options) {
 		o.NixConf, now, o.NetrcOutput, o.NetrcOutput))
 }
 
-// load reads the entries of the input and names it for messages.
+// load reads the entries of the inputs and names them for messages.
 func load(o Options) ([]crypt.Entry, string, error) {
-	if o.Plain != "" {
-		es, err := loadPlain(o.Plain, o.Now, o.Warn)
-		return es, o.Plain, err
+	var es []crypt.Entry
+	var sources []string
+	switch {
+	case o.Plain != "":
+		var err error
+		if es, err = loadPlain(o.Plain, o.Now, o.Warn); err != nil {
+			return nil, "", err
+		}
+		sources = append(sources, o.Plain)
+	case o.Store != "":
+		f, err := crypt.Open(o.Store, crypt.OpenOptions{Identities: o.Identities, Tried: o.Tried, Now: func() time.Time { return o.Now },
+			Format: o.Format, Git: o.Git})
+		if err != nil {
+			return nil, "", err
+		}
+		es = f.Entries()
+		sources = append(sources, o.Store)
 	}
-	f, err := crypt.Load(o.Store, o.Identities, o.Tried, func() time.Time { return o.Now })
-	if err != nil {
-		return nil, "", err
+	from := map[string]string{}
+	for _, e := range es {
+		from[e.Host] = sources[0]
 	}
-	return f.Entries(), o.Store, nil
+	for _, tf := range o.TokenFiles {
+		if prev, ok := from[tf.Host]; ok {
+			return nil, "", &Error{msg: fmt.Sprintf("%s: a token for %s is in %s too; render takes each host's token from one input", tf.Path, tf.Host, prev),
+				kind: ErrDuplicateHost, hints: []string{"give " + tf.Host + " one token: remove it from one of the inputs; nothing was written"}}
+		}
+		e, err := ReadTokenFile(tf)
+		if err != nil {
+			return nil, "", err
+		}
+		from[tf.Host] = tf.Path
+		es = append(es, e)
+		sources = append(sources, tf.Path)
+	}
+	return es, strings.Join(sources, ", "), nil
 }
 
 func validate(entries []crypt.Entry, source string) error {
@@ -541,10 +584,15 @@ func lookupOwner(owner, group string) (uid, gid int, err error) {
 }
 
 // homeOwner is the uid of the user whose nix reads output when it is a
-// user's file (below home), or -1 for a system file that every user's
-// nix reads.
-func homeOwner(output, home string) int {
-	if !within(output, home) {
+// user's file (below home, or below the user's runtime directory, where
+// the home-manager unit renders), or -1 for a system file that every
+// user's nix reads.
+func homeOwner(output, home, runtimeDir string) int {
+	switch {
+	case within(output, home):
+	case within(output, runtimeDir):
+		home = runtimeDir
+	default:
 		return -1
 	}
 	fi, err := os.Stat(home)

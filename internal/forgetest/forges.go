@@ -27,6 +27,12 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request, host string) {
 		switch api {
 		case "/user":
 			s.githubUser(w, r)
+		case "/installation/repositories":
+			s.githubInstallationRepos(w, r)
+		case "/installation/token":
+			s.githubRevokeInstallation(w, r)
+		case "/credentials/revoke":
+			s.githubRevokeCredentials(w, r, enterprise)
 		case "/meta":
 			body := map[string]any{"verifiable_password_authentication": true}
 			if enterprise {
@@ -69,6 +75,13 @@ func (s *Server) githubUser(w http.ResponseWriter, r *http.Request) {
 	}
 	n := s.countCall(t)
 	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(5000-n))
+	if t.Installation != nil {
+		// No X-OAuth-Scopes: what tells gh (and nix-auth) that this is
+		// an integration's token.
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "Resource not accessible by integration",
+			"documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"})
+		return
+	}
 	switch {
 	case t.ScopesHeader != "":
 		w.Header().Set("X-OAuth-Scopes", t.ScopesHeader)
@@ -85,6 +98,92 @@ func (s *Server) githubUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"login": t.User, "id": 1, "type": "User"})
 }
 
+// githubInstallationRepos is GET /installation/repositories, which an
+// installation's token may call: the repositories it may read.
+func (s *Server) githubInstallationRepos(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.lookup(bearer(r))
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+		return
+	}
+	w.Header().Set("X-RateLimit-Limit", "5000")
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(5000-s.countCall(t)))
+	if t.Installation == nil {
+		// A user's token may not: the endpoint is an installation's.
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "You must authenticate with an installation access token in order to list repositories for an installation."})
+		return
+	}
+	if !t.Expires.IsZero() {
+		w.Header().Set("GitHub-Authentication-Token-Expiration", t.Expires.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	in := t.Installation
+	var repos []any
+	if in.Repositories > 0 {
+		repos = append(repos, map[string]any{"id": 1, "full_name": in.Account + "/repo", "private": true,
+			"owner": map[string]any{"login": in.Account, "type": "Organization"}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": in.Repositories, "repository_selection": in.Selection, "repositories": repos})
+}
+
+// githubRevokeInstallation is DELETE /installation/token: an installation
+// token revokes itself.
+func (s *Server) githubRevokeInstallation(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.lookup(bearer(r))
+	switch {
+	case r.Method != http.MethodDelete:
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found"})
+	case !ok:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials"})
+	case t.Installation == nil:
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "You must authenticate with an installation access token."})
+	default:
+		s.revoke(t.Value)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// githubRevocable are the prefixes POST /credentials/revoke takes.
+var githubRevocable = []string{"ghp_", "github_pat_", "gho_", "ghu_", "ghr_"}
+
+// githubRevokeCredentials is POST /credentials/revoke: on github.com
+// unauthenticated (an authenticated request is refused with 403), on
+// GitHub Enterprise Server authenticated. It answers 202 whatever the
+// credentials, and revokes those it knows.
+func (s *Server) githubRevokeCredentials(w http.ResponseWriter, r *http.Request, enterprise bool) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found"})
+		return
+	}
+	auth := r.Header.Get("Authorization") != ""
+	switch {
+	case !enterprise && auth:
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": "This endpoint does not accept authenticated requests."})
+		return
+	case enterprise:
+		if _, ok := s.lookup(bearer(r)); !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Requires authentication"})
+			return
+		}
+	}
+	var body struct {
+		Credentials []string `json:"credentials"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body) != nil || len(body.Credentials) == 0 || len(body.Credentials) > 1000 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
+		return
+	}
+	for _, c := range body.Credentials {
+		for _, p := range githubRevocable {
+			if strings.HasPrefix(c, p) {
+				if _, ok := s.lookup(c); ok {
+					s.revoke(c)
+				}
+			}
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{})
+}
+
 // gitlab answers the GitLab endpoints nix-auth uses.
 func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
 	switch r.URL.Path {
@@ -97,6 +196,9 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
 			return
 		}
 		s.deviceToken(w, r, GitLab)
+		return
+	case "/oauth/revoke":
+		s.gitlabOAuthRevoke(w, r)
 		return
 	case "/oauth/token/info":
 		t, ok := s.lookup(bearer(r))
@@ -139,6 +241,11 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request, host string) {
 	case "/api/v4/personal_access_tokens/self":
 		if t.OAuth {
 			writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
+			return
+		}
+		if r.Method == http.MethodDelete {
+			s.revoke(t.Value)
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		var exp any
@@ -202,6 +309,41 @@ func (s *Server) gitlabRefresh(w http.ResponseWriter, r *http.Request) {
 		body["expires_in"] = int64(gitlabOAuthLifetime.Seconds())
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// gitlabOAuthRevoke is Doorkeeper's POST /oauth/revoke (RFC 7009): the
+// token (access or refresh) and the public client's client_id in a form.
+// It answers 200 for a token it does not know, as RFC 7009 asks, and 403
+// for one issued to another application.
+func (s *Server) gitlabOAuthRevoke(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		notFoundPage(w)
+		return
+	}
+	tok, clientID := r.PostForm.Get("token"), r.PostForm.Get("client_id")
+	if clientID == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client",
+			"error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."})
+		return
+	}
+	s.mu.Lock()
+	var found *Token
+	for _, t := range s.tokens {
+		if t.OAuth && tok != "" && (t.Value == tok || t.RefreshToken == tok) {
+			found = &t
+			break
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case found == nil:
+	case found.ClientID != "" && found.ClientID != clientID:
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "unauthorized_client", "error_description": "You are not authorized to revoke this token"})
+		return
+	default:
+		s.revoke(found.Value)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
 // gitlabAuth reads GitLab's two token headers: PRIVATE-TOKEN takes

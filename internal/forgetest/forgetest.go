@@ -89,6 +89,20 @@ type Token struct {
 	ClientID string
 	// RateLimited makes GitHub answer 403 with X-RateLimit-Remaining: 0.
 	RateLimited bool
+	// Installation makes a GitHub App installation token (ghs_, what
+	// Actions' GITHUB_TOKEN is): GET /user answers 403 "Resource not
+	// accessible by integration" without X-OAuth-Scopes, and GET
+	// /installation/repositories lists what it may read.
+	Installation *Installation
+}
+
+// Installation is what GitHub says of an app installation's token.
+type Installation struct {
+	// Account owns the repositories the installation may read.
+	Account string
+	// Repositories is their number; Selection is "all" or "selected".
+	Repositories int
+	Selection    string
 }
 
 // DeviceScript scripts one device-flow login: each poll of the token
@@ -169,6 +183,7 @@ type Server struct {
 	failures map[string]Failure
 	answers  map[string]Answer
 	caches   map[string][]CacheCredential
+	revoked  map[string]bool
 	log      []Request
 	seq      int
 	latency  time.Duration
@@ -218,6 +233,7 @@ func New(t testing.TB) *Server {
 		devices:  map[string]*device{},
 		failures: map[string]Failure{},
 		answers:  map[string]Answer{},
+		revoked:  map[string]bool{},
 	}
 	for h, k := range map[string]string{
 		"github.com": GitHub, "api.github.com": GitHub, "gitlab.com": GitLab,
@@ -365,6 +381,22 @@ func (s *Server) Respond(host, path string, a Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.answers[strings.ToLower(host)+path] = a
+}
+
+// Revoked reports whether the forge revoked the token value (by any of
+// its revocation endpoints).
+func (s *Server) Revoked(value string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revoked[value]
+}
+
+// revoke makes value stop working, as a revocation does.
+func (s *Server) revoke(value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tokens, value)
+	s.revoked[value] = true
 }
 
 // SetLatency makes every later request wait d before it is answered, as a

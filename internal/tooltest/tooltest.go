@@ -132,3 +132,18 @@ func NixAccessTokens(nix string, env []string) (map[string]string, error) {
 	}
 	return cfg.AccessTokens.Value, nil
 }
+
+// Installed returns the path of a tool the system provides (git,
+// git-crypt), found in PATH, with ToolPath's rule: missing, it skips the
+// test, except in CI, where it fails it. .ci/run installs them.
+func Installed(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+		}
+		t.Skipf("%s is not installed: %v", name, err)
+	}
+	return p
+}

@@ -227,6 +227,54 @@ let
 
     # Neither input: the assertion speaks, nothing else is evaluated.
     neither = [ ];
+
+    # Token files, one secret each, from the real sops-nix and agenix
+    # modules: no secretsFile.
+    tokenfiles = [
+      (sops-nix + "/modules/sops")
+      (agenix + "/modules/age.nix")
+      (
+        { config, ... }:
+        {
+          sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          sops.secrets."github/oauth_token" = {
+            sopsFile = vm + "/tokens.yaml";
+            format = "yaml";
+            key = "hosts/github.com/token";
+          };
+          age.identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+          age.secrets.gitlab-token.file = ageStore;
+          services.nix-auth.tokenFiles = {
+            "github.com" = config.sops.secrets."github/oauth_token".path;
+            "gitlab.com" = config.age.secrets.gitlab-token.path;
+          };
+          services.nix-auth.check.enable = true;
+        }
+      )
+    ];
+    # ... beside a store in the flake, and with a decrypted plainFile.
+    tokenfiles-store = [
+      sopsStore
+      { services.nix-auth.tokenFiles."codeberg.org" = /run/agenix/codeberg; }
+    ];
+    tokenfiles-plain = [
+      {
+        services.nix-auth.plainFile = "/run/secrets/nix-tokens";
+        services.nix-auth.tokenFiles."git.example.com:8443/org" = "/run/secrets/example";
+      }
+    ];
+    # Hosts Nix's config syntax would break, and a token file in the Nix
+    # store: assertions.
+    tokenfiles-bad = [
+      {
+        services.nix-auth.tokenFiles = {
+          "bad host" = "/run/secrets/a";
+          "github.com=x" = "/run/secrets/b";
+          "github.com/../x" = "/run/secrets/c";
+          "gitlab.com" = "${./tokens.age}";
+        };
+      }
+    ];
   };
 
   # --- home-manager ----------------------------------------------------------
@@ -267,6 +315,9 @@ let
       agent = c.launchd.agents.nix-auth.config or null;
       agentScript = if c.launchd.agents ? nix-auth then drvOf c.launchd.agents.nix-auth.config.ProgramArguments else null;
       checkAgent = c.launchd.agents.nix-auth-check.config or null;
+      refreshUnit = svc.nix-auth-refresh or null;
+      refreshTimer = c.systemd.user.timers.nix-auth-refresh or null;
+      refreshAgent = c.launchd.agents.nix-auth-refresh.config or null;
       activationPackage = drvOrNull h.activationPackage;
       netrcFile = c.nix.settings.netrc-file or null;
     };
@@ -325,6 +376,44 @@ let
       ]
     );
 
+    # The refresh timer alone, for the tokens login saves: no rendering;
+    # home-manager writes nix.conf, which includes login's file.
+    refresh = hmSummary (
+      hm pkgs [
+        {
+          services.nix-auth.enable = lib.mkForce false;
+          services.nix-auth.refresh.enable = true;
+          nix.package = pkgs.nix;
+        }
+      ]
+    );
+
+    # tokenFiles from the home-manager modules of sops-nix and agenix: no
+    # store, agenix's path for the shell to expand.
+    tokenfiles = hmSummary (
+      hm pkgs [
+        (sops-nix + "/modules/home-manager/sops.nix")
+        (agenix + "/modules/age-home.nix")
+        (
+          { config, ... }:
+          {
+            sops.age.keyFile = "/home/alice/.config/sops/age/keys.txt";
+            sops.secrets."github/oauth_token" = {
+              sopsFile = vm + "/tokens.yaml";
+              format = "yaml";
+              key = "hosts/github.com/token";
+            };
+            age.identityPaths = [ "/home/alice/.ssh/id_ed25519" ];
+            age.secrets.gitlab-token.file = ageStore;
+            services.nix-auth.tokenFiles = {
+              "github.com" = config.sops.secrets."github/oauth_token".path;
+              "gitlab.com" = config.age.secrets.gitlab-token.path;
+            };
+          }
+        )
+      ]
+    );
+
     # macOS: a launchd agent instead of the user unit. Its configuration is
     # evaluated; instantiating a darwin home needs nothing the kit lacks
     # but is left to the darwin scenario's cost budget.
@@ -334,6 +423,7 @@ let
           services.nix-auth.secretsFile = vm + "/tokens.yaml";
           services.nix-auth.check.enable = true;
           services.nix-auth.netrc.enable = true;
+          services.nix-auth.refresh.enable = true;
         }
       ]
     )) [ "activationPackage" ];
@@ -402,6 +492,7 @@ let
         services.nix-auth.netrc.enable = false;
       }
     ];
+    tokenfiles = [ { services.nix-auth.tokenFiles."github.com" = "/run/agenix/github-token"; } ];
     nix-disabled = [
       {
         nix.enable = false;
