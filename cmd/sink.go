@@ -400,17 +400,21 @@ func (c *storeChange) report(f *Factory, host, nixTok string) {
 		if c.existed {
 			verb = "Replaced"
 		}
+		renderPath := c.path
 		if c.format == crypt.FormatGitCrypt {
+			renderPath = absPath(c.path)
 			termsafe.Fprintf(out, "%s the token for %s in %s (in clear, mode 0600: git-crypt encrypts it when you commit it).\n", verb, host, c.path)
-			termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` by its path at activation, never through a Nix path.\n", absPath(c.path))
-			f.warnNixPath(c.path)
-			return
+			termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` by its path at activation, never through a Nix path.\n", renderPath)
+		} else {
+			termsafe.Fprintf(out, "%s the token for %s in %s (encrypted to %d recipient%s).\n", verb, host, c.path, c.recipients, plural(c.recipients))
+			termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 		}
-		termsafe.Fprintf(out, "%s the token for %s in %s (encrypted to %d recipient%s).\n", verb, host, c.path, c.recipients, plural(c.recipients))
-		termsafe.Fprintf(out, "Deploy it with `nix-auth render %s` on each host (or the NixOS module).\n", c.path)
 		if c.use.Netrc() {
 			termsafe.Fprintf(out, "Its netrc credential reaches Nix through `nix-auth render %s --netrc-output FILE` (the file the system's netrc-file names): "+
-				"a netrc credential has no nix.conf form, so an include of the decrypted store does not carry it (the NixOS and nix-darwin modules render it).\n", c.path)
+				"a netrc credential has no nix.conf form, so an include of the decrypted store does not carry it (the NixOS and nix-darwin modules render it).\n", renderPath)
+		}
+		if c.format == crypt.FormatGitCrypt {
+			f.warnNixPath(c.path)
 		}
 	default:
 		termsafe.Fprintf(out, "Removed the token for %s from %s.\n", host, c.path)
