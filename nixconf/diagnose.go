@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // SettingIn returns the line that gives a single-valued setting (such as
@@ -97,4 +98,26 @@ func (s *Store) ManagedWithoutInclude() (*ReadOnlyError, error) {
 		}
 	}
 	return &ReadOnlyError{NixConf: s.Paths.NixConf, TokensFile: s.Paths.TokensFile, Reason: reason}, nil
+}
+
+// ReadRegular reads at most limit bytes of the regular file at path,
+// following symlinks, without blocking on a FIFO; anything but a regular
+// file is an error.
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	return readRegular(path, true, limit)
+}
+
+// RenderSource returns the store a file render wrote was rendered from,
+// as its first line (RenderHeader) names it.
+func RenderSource(data []byte) (string, bool) {
+	if WriterOf(data) != WriterRender {
+		return "", false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	rest, ok := strings.CutPrefix(line, renderMark+" from ")
+	if !ok {
+		return "", false
+	}
+	src, ok := strings.CutSuffix(rest, "; changes here are overwritten.")
+	return src, ok && src != ""
 }
