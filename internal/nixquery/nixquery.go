@@ -198,7 +198,7 @@ func (c *Config) decode(out []byte) error {
 	if err := dec.Decode(&all); err != nil || all == nil {
 		return bad("not a JSON object of settings")
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimSpace(out[dec.InputOffset():])) > 0 {
 		return bad("more than one JSON value")
 	}
 	get := func(name string, v any) error {
