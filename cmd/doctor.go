@@ -797,12 +797,16 @@ func (d *doctor) printHuman() {
 		}
 		tw.Flush()
 	}
-	if len(d.rep.Findings) == 0 {
+	problems := slices.IndexFunc(d.rep.Findings, func(fd finding) bool { return fd.Severity != sevInfo }) >= 0
+	if !problems {
 		termsafe.Fprintf(out, "\nNo problems found.\n")
 		return
 	}
 	termsafe.Fprintf(out, "\nFindings:\n")
 	for _, fd := range d.rep.Findings {
+		if fd.Severity == sevInfo {
+			continue // said in the first line
+		}
 		fd = safeFinding(fd)
 		termsafe.Fprintf(out, "  %s [%s] %s\n", fd.Severity, fd.Code, fd.Message)
 		if fd.Fix != "" {
