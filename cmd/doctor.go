@@ -314,7 +314,7 @@ func (d *doctor) explain() {
 			continue
 		}
 		d.rep.Credentials = append(d.rep.Credentials, doctorCred{Kind: "access-token", Host: h, Token: providers.MaskToken(tok),
-			Source: "nix's own configuration, in no file doctor reads", Used: true})
+			Source: "nix's own configuration, in no file doctor reads (a wrapper's NIX_CONF_DIR, an --option)", Used: true})
 		msg := fmt.Sprintf("nix uses a token for %s that no config file doctor reads gives it", h)
 		if i >= 0 {
 			msg = fmt.Sprintf("nix uses another token for %s than the one at %s", h, from(used[i].File, used[i].Line))
@@ -721,7 +721,11 @@ func (d *doctor) exit() error {
 		return nil
 	}
 	msg := fmt.Sprintf("doctor found %d error%s; the first: %s", len(errs), plural(len(errs)), errs[0].Message)
-	return &hintError{msg: msg, hints: []string{"fix each as its fix says, then run `nix-auth doctor` again"}}
+	hints := []string{"fix each as its fix says, then run `nix-auth doctor` again"}
+	if errs[0].Fix != "" {
+		hints = append([]string{"the first: " + errs[0].Fix}, hints...)
+	}
+	return &hintError{msg: msg, hints: hints}
 }
 
 // safeFinding is fd with every text escaped and cut, for output.
@@ -781,9 +785,9 @@ func (d *doctor) printHuman() {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, c := range d.rep.Credentials {
 			c = safeCred(c)
-			where := "not in any file doctor reads"
+			where := c.Source
 			if c.File != "" {
-				where = from(c.File, c.Line)
+				where = from(c.File, c.Line) + ", " + c.Source
 			}
 			kind := c.Kind
 			if c.Kind == "netrc" && c.Login != "" {
@@ -793,7 +797,7 @@ func (d *doctor) printHuman() {
 			if !c.Used {
 				use = " [not used]"
 			}
-			termsafe.Fprintf(tw, "  %s\t%s\t%s\t%s, %s%s\n", c.Host, kind, c.Token, where, c.Source, use)
+			termsafe.Fprintf(tw, "  %s\t%s\t%s\t%s%s\n", c.Host, kind, c.Token, where, use)
 		}
 		tw.Flush()
 	}

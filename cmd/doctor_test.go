@@ -325,3 +325,96 @@ func TestDoctorOnline(t *testing.T) {
 		t.Errorf("offline: exit %d, %d requests", code, len(e.fake.Requests())-n)
 	}
 }
+
+// needNix returns a PATH with a real nix first: Debian's nix-bin (Nix
+// 2.8) or the offline kit's Nix 2.26, found as nix/eval_test.go finds the
+// kit. In CI a missing one fails.
+func needNix(t *testing.T, which string) string {
+	t.Helper()
+	dir := "/usr/bin"
+	if which == "kit" {
+		prefix := os.Getenv("NIXEVAL_PREFIX")
+		if prefix == "" {
+			prefix = "/opt/nixeval"
+		}
+		dir = filepath.Join(prefix, "bin")
+		if _, err := os.Stat(filepath.Join(prefix, "env")); err != nil {
+			dir = ""
+		}
+	}
+	if dir != "" {
+		if fi, err := os.Stat(filepath.Join(dir, "nix")); err == nil && fi.Mode()&0o111 != 0 {
+			return dir + ":/usr/bin:/bin"
+		}
+	}
+	msg := "nix is not installed (.ci/run installs nix-bin)"
+	if which == "kit" {
+		msg = "the offline evaluation kit is not installed; run ../shared/nixeval/install.sh"
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// doctor asks the real nix, old (show-config) and new (config show), and
+// attributes each token it uses to its file.
+func TestDoctorRealNix(t *testing.T) {
+	for _, tc := range []struct {
+		name, which, command, version string
+	}{
+		{"nix-2.8", "debian", "nix show-config --json", "2.8."},
+		{"nix-2.26", "kit", "nix config show --json", "2.26."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newDoctorEnv(t)
+			e.env["PATH"] = needNix(t, tc.which)
+			if tc.which == "kit" {
+				// The kit's wrapper sets NIX_CONF_DIR to its own config;
+				// doctor reads what the wrapper's nix reads.
+				e.env["NIX_CONF_DIR"] = filepath.Join(filepath.Dir(strings.Split(e.env["PATH"], ":")[0]), "conf")
+			} else {
+				e.write("etc/nix/nix.conf", "access-tokens = github.com="+docGitHub+"\n", 0o600)
+			}
+			e.write("home/.config/nix/nix.conf", "!include access-tokens.conf\nnetrc-file = $D/home/.config/nix/netrc\n", 0o644)
+			e.write("home/.config/nix/access-tokens.conf", "extra-access-tokens = gitlab.com="+docGitLab+"\n", 0o600)
+			e.env["NIX_CONFIG"] = "extra-access-tokens = codeberg.org=" + docCodeberg
+			rep, code := e.report()
+			if !rep.Nix.Found || rep.Nix.Command != tc.command || !strings.HasPrefix(rep.Nix.Version, tc.version) {
+				t.Fatalf("nix: %+v (findings %+v)", rep.Nix, rep.Findings)
+			}
+			if rep.NetrcFile != e.path("home/.config/nix/netrc") {
+				t.Errorf("netrc file %s", rep.NetrcFile)
+			}
+			got := map[string]string{}
+			for _, c := range rep.Credentials {
+				got[c.Host] = c.File
+			}
+			want := map[string]string{
+				"gitlab.com":   e.path("home/.config/nix/access-tokens.conf"),
+				"codeberg.org": "NIX_CONFIG",
+			}
+			if tc.which != "kit" {
+				want["github.com"] = e.path("etc/nix/nix.conf")
+			}
+			for h, f := range want {
+				if got[h] != f {
+					t.Errorf("%s comes from %q, want %q", h, got[h], f)
+				}
+			}
+			codes := map[string]bool{}
+			for _, f := range rep.Findings {
+				codes[f.Code] = true
+			}
+			for _, c := range []string{codeGitLabNoPrefix, codeNoFetcher, codeNixConfigEnv} {
+				if !codes[c] {
+					t.Errorf("no %s finding: %+v", c, rep.Findings)
+				}
+			}
+			if codes[codeNixDisagrees] || codes[codeNixFailed] || code != 1 {
+				t.Errorf("exit %d, findings %+v", code, rep.Findings)
+			}
+		})
+	}
+}
