@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nix-auth/nix-auth/internal/forgetest"
+	"github.com/nix-auth/nix-auth/nixconf"
 )
 
 // Tokens of the doctor fixtures; none may be printed.
@@ -207,6 +208,21 @@ func TestDoctorFindings(t *testing.T) {
 					"access-tokens = github.com="+docGitHub+"\n", 0o400)
 			},
 			code: codeExpired, severity: sevError, host: "github.com", file: "run/agenix/nix-tokens",
+		},
+		{
+			name: "expired-render",
+			setup: func(e *doctorEnv) {
+				// render's output names its store, whose metadata (readable
+				// without a key) says when the token expires.
+				store, err := os.ReadFile("../testdata/crypt/stores/sops-encrypt-regex.yaml")
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				src := e.write("fleet/tokens.yaml", string(store), 0o644)
+				e.write("etc/nix/nix.conf", "!include access-tokens.rendered.conf\n", 0o644)
+				e.write("etc/nix/access-tokens.rendered.conf", nixconf.RenderHeader(src)+"extra-access-tokens = gitlab.com=OAuth2:"+docGitLab+"\n", 0o600)
+			},
+			code: codeExpired, severity: sevError, host: "gitlab.com", file: "etc/nix/access-tokens.rendered.conf",
 		},
 		{
 			name: "nix-config-env",
@@ -416,5 +432,38 @@ func TestDoctorRealNix(t *testing.T) {
 				t.Errorf("exit %d, findings %+v", code, rep.Findings)
 			}
 		})
+	}
+}
+
+// A file only its owner's directory lets through is not world-readable,
+// whatever its mode.
+func TestDoctorPrivateDirectory(t *testing.T) {
+	e := newDoctorEnv(t)
+	e.write("home/.config/nix/nix.conf", "access-tokens = github.com="+docGitHub+"\n", 0o644)
+	if err := os.Chmod(e.path("home"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if rep, code := e.report(); code != 0 || rep.find(codeWorldReadable) != nil {
+		t.Fatalf("exit %d, findings %+v", code, rep.Findings)
+	}
+}
+
+// A nix whose wrapper reads another config than the environment names
+// (as the offline kit's does) is caught: its tokens are in no file doctor
+// reads.
+func TestDoctorNixDisagrees(t *testing.T) {
+	e := newDoctorEnv(t)
+	path := needNix(t, "debian")
+	other := e.write("other/nix.conf", "extra-access-tokens = wrapped.example=wrappedTOKEN0123456789\n", 0o600)
+	e.write("bin/nix", "#!/bin/sh\nNIX_CONF_DIR="+filepath.Dir(other)+" exec /usr/bin/nix \"$@\"\n", 0o755)
+	e.env["PATH"] = e.path("bin") + ":" + path
+	e.write("home/.config/nix/nix.conf", "extra-access-tokens = gitlab.com=PAT:"+docGitLab+"\n", 0o600)
+	rep, _ := e.report()
+	fd := rep.find(codeNixDisagrees)
+	if fd == nil || fd.Host != "wrapped.example" {
+		t.Fatalf("findings %+v", rep.Findings)
+	}
+	if out, _, _ := e.run("doctor"); strings.Contains(out, "wrappedTOKEN0123456789") {
+		t.Errorf("the wrapper's token is printed:\n%s", out)
 	}
 }
