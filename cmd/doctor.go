@@ -658,7 +658,8 @@ func (d *doctor) checkManaged() {
 		fmt.Sprintf("add `nix.extraOptions = \"!include %s\";` to the home-manager (or NixOS) configuration that makes it, then switch to it", ro.TokensFile))
 }
 
-// daemonSocket is where a multi-user install's nix-daemon listens.
+// daemonUsed reports whether this user's nix goes through a nix-daemon:
+// NIX_REMOTE says so, or a multi-user install's socket is there.
 func (d *doctor) daemonUsed() bool {
 	if r, ok := d.f.lookupEnv("NIX_REMOTE"); ok {
 		return r == "daemon" || strings.HasPrefix(r, "unix://")
