@@ -185,8 +185,10 @@ func (d *doctor) add(code, sev, host, file, msg, fix string) {
 	d.rep.Findings = append(d.rep.Findings, finding{Code: code, Severity: sev, Host: host, File: file, Message: msg, Fix: fix})
 }
 
-// nixEnvNames are the variables that decide what nix reads and where it
-// runs: nix gets them as nix-auth sees them (unset stays unset).
+// nixEnvNames are the variables that decide what nix reads and how it
+// runs: nix gets them as the Factory's environment has them (unset stays
+// unset, as Nix tells the two apart), so that it answers for the same
+// config doctor reads.
 var nixEnvNames = []string{
 	"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "LANG", "LC_ALL",
 	"XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",

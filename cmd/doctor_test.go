@@ -161,6 +161,24 @@ func TestDoctorFindings(t *testing.T) {
 			code: codeInNixStore, severity: sevError, host: "github.com", file: "store/0123abcd-secrets.conf",
 		},
 		{
+			name: "world-readable-netrc",
+			setup: func(e *doctorEnv) {
+				e.write("home/.config/nix/nix.conf", "netrc-file = $D/home/.config/nix/netrc\n", 0o644)
+				e.write("home/.config/nix/netrc", "machine cache.example.com login x-access-token password "+docCache+"\n", 0o644)
+			},
+			code: codeWorldReadable, severity: sevError, host: "cache.example.com", file: "home/.config/nix/netrc",
+		},
+		{
+			name: "in-nix-store-home-manager",
+			setup: func(e *doctorEnv) {
+				// nix.extraOptions with a token read from a secrets file at
+				// evaluation: home-manager's nix.conf holds it, in the store.
+				e.write("store/abcd0123-home-manager-files/nix.conf", "access-tokens = github.com="+docGitHub+"\n", 0o444)
+				e.link("home/.config/nix/nix.conf", "$D/store/abcd0123-home-manager-files/nix.conf")
+			},
+			code: codeInNixStore, severity: sevError, host: "github.com", file: "home/.config/nix/nix.conf",
+		},
+		{
 			name: "shadowed",
 			setup: func(e *doctorEnv) {
 				e.write("etc/nix/nix.conf", "access-tokens = github.com="+docGitHub+"\n", 0o600)
