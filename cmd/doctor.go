@@ -148,6 +148,7 @@ type doctor struct {
 	netrcs   []nixconf.NetrcEntry
 	rep      doctorReport
 	storeDir string
+	secrets  []string // masked wherever they appear (collectSecrets)
 }
 
 func runDoctor(ctx context.Context, f *Factory, config string, o *doctorOptions) error {
@@ -165,6 +166,7 @@ func runDoctor(ctx context.Context, f *Factory, config string, o *doctorOptions)
 		d.configError(err)
 	}
 	d.findNetrc()
+	d.collectSecrets()
 	d.explain()
 	if d.cfg != nil {
 		d.checkFiles()
@@ -723,24 +725,75 @@ func (d *doctor) exit() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("doctor found %d error%s; the first: %s", len(errs), plural(len(errs)), errs[0].Message)
+	first := d.safeFinding(errs[0])
+	msg := fmt.Sprintf("doctor found %d error%s; the first: %s", len(errs), plural(len(errs)), first.Message)
 	hints := []string{"fix each as its fix says, then run `nix-auth doctor` again"}
-	if errs[0].Fix != "" {
-		hints = append([]string{"the first: " + errs[0].Fix}, hints...)
+	if first.Fix != "" {
+		hints = append([]string{"the first: " + first.Fix}, hints...)
 	}
 	return &hintError{msg: msg, hints: hints}
 }
 
-// safeFinding is fd with every text escaped and cut, for output.
-func safeFinding(fd finding) finding {
-	fd.Host, fd.File = termsafe.Field(fd.Host), termsafe.Field(fd.File)
-	fd.Message, fd.Fix = termsafe.Line(fd.Message), termsafe.Line(fd.Fix)
+// safeFinding is fd with every secret masked and every text escaped and
+// cut, for output.
+func (d *doctor) safeFinding(fd finding) finding {
+	fd.Host, fd.File = termsafe.Field(d.redact(fd.Host)), termsafe.Field(d.redact(fd.File))
+	fd.Message, fd.Fix = termsafe.Line(d.redact(fd.Message)), termsafe.Line(d.redact(fd.Fix))
 	return fd
 }
 
-func safeCred(c doctorCred) doctorCred {
-	c.Host, c.Token, c.Login, c.File = termsafe.Field(c.Host), termsafe.Field(c.Token), termsafe.Field(c.Login), termsafe.Field(c.File)
+func (d *doctor) safeCred(c doctorCred) doctorCred {
+	c.Host, c.Token, c.Login = termsafe.Field(d.redact(c.Host)), termsafe.Field(c.Token), termsafe.Field(d.redact(c.Login))
+	c.File = termsafe.Field(d.redact(c.File))
 	return c
+}
+
+// minRedact is the shortest secret masked wherever it appears in doctor's
+// text: a shorter one would mask common words.
+const minRedact = 8
+
+// collectSecrets lists every token value the run has seen, and every host
+// that looks like one (a token saved where its host goes), so that no
+// message can print one whole, whichever check wrote it.
+func (d *doctor) collectSecrets() {
+	add := func(s string) {
+		if len(s) >= minRedact && !slices.Contains(d.secrets, s) {
+			d.secrets = append(d.secrets, s)
+		}
+	}
+	addHost := func(h string) {
+		if providers.LooksLikeToken(h) {
+			add(h)
+		}
+	}
+	if d.cfg != nil {
+		for _, e := range append(d.cfg.AccessTokens(), unusedEntries(d.cfg)...) {
+			add(e.Token)
+			addHost(e.Host)
+		}
+	}
+	for _, e := range d.netrcs {
+		add(e.Password)
+		addHost(e.Host)
+	}
+	if d.nix != nil {
+		for h, t := range d.nix.AccessTokens {
+			add(t)
+			addHost(h)
+		}
+	}
+	// Longest first: a token that contains another is masked whole.
+	slices.SortFunc(d.secrets, func(a, b string) int { return len(b) - len(a) })
+}
+
+// redact masks every secret in s.
+func (d *doctor) redact(s string) string {
+	for _, sec := range d.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, providers.MaskToken(sec))
+		}
+	}
+	return s
 }
 
 // printJSON prints the --json report, every value escaped and cut as in
@@ -752,11 +805,11 @@ func (d *doctor) printJSON() error {
 	rep.Nix.Command, rep.Nix.Error = termsafe.Field(rep.Nix.Command), termsafe.Line(rep.Nix.Error)
 	rep.Credentials = make([]doctorCred, len(d.rep.Credentials))
 	for i, c := range d.rep.Credentials {
-		rep.Credentials[i] = safeCred(c)
+		rep.Credentials[i] = d.safeCred(c)
 	}
 	rep.Findings = make([]finding, len(d.rep.Findings))
 	for i, fd := range d.rep.Findings {
-		rep.Findings[i] = safeFinding(fd)
+		rep.Findings[i] = d.safeFinding(fd)
 	}
 	enc := json.NewEncoder(d.f.IO.Out)
 	enc.SetIndent("", "  ")
@@ -787,7 +840,7 @@ func (d *doctor) printHuman() {
 		termsafe.Fprintf(out, "\nCredentials:\n")
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, c := range d.rep.Credentials {
-			c = safeCred(c)
+			c = d.safeCred(c)
 			where := c.Source
 			if c.File != "" {
 				where = from(c.File, c.Line) + ", " + c.Source
@@ -814,7 +867,7 @@ func (d *doctor) printHuman() {
 		if fd.Severity == sevInfo {
 			continue // said in the first line
 		}
-		fd = safeFinding(fd)
+		fd = d.safeFinding(fd)
 		termsafe.Fprintf(out, "  %s [%s] %s\n", fd.Severity, fd.Code, fd.Message)
 		if fd.Fix != "" {
 			termsafe.Fprintf(out, "    fix: %s\n", fd.Fix)

@@ -485,3 +485,16 @@ func TestDoctorNixDisagrees(t *testing.T) {
 		t.Errorf("the wrapper's token is printed:\n%s", out)
 	}
 }
+
+// A token saved where its host goes (a pasted line without "host=") is
+// masked in every message that names the host.
+func TestDoctorTokenAsHost(t *testing.T) {
+	e := newDoctorEnv(t)
+	e.write("home/.config/nix/nix.conf", "access-tokens = "+docGitHub+"=x "+docGitLab+"=y\n", 0o644)
+	rep, code := e.report()
+	fd := rep.find(codeWorldReadable)
+	if code != 1 || fd == nil || !strings.Contains(fd.Message, "ghp_…ABCD") {
+		t.Fatalf("exit %d, findings %+v", code, rep.Findings)
+	}
+	e.run("doctor") // checks that no secret is printed
+}
