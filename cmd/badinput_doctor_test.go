@@ -53,7 +53,7 @@ func doctorBadCases() []badCase {
 			code:  1, want: "not its configuration as JSON",
 		},
 		{
-			name: "doctor-nix-huge", args: []string{"doctor"}, env: env,
+			name: "doctor-nix-huge", args: []string{"doctor", "--nix-timeout", "15s"}, env: env,
 			setup: fakeDoctorNix("yes '" + doctorNixTok + "'"),
 			code:  1, want: "nix printed more than 4 MiB",
 		},
