@@ -25,9 +25,13 @@ const daemonNote = "this serves your own nix commands (nix store ping, fetches, 
 
 // substituterKeys are the caches Nix's config names (substituters,
 // extra-substituters, trusted-substituters), as host[:port][/path].
-func substituterKeys(cfg *nixconf.Config) []string {
+func substituterKeys(cfg *nixconf.Config) []string { return substituterHosts(cfg.Substituters()) }
+
+// substituterHosts are the http(s) caches of a list of substituter URLs,
+// as host[:port][/path].
+func substituterHosts(urls []string) []string {
 	var keys []string
-	for _, s := range cfg.Substituters() {
+	for _, s := range urls {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			continue

@@ -182,6 +182,7 @@ downloader reads (archives, binary caches).`),
 		newGitCredentialCmd(f),
 		newSetupGitCmd(f),
 		newVersionCmd(f),
+		newDoctorCmd(f),
 	)
 	// A word that is no command is a usage error with a hint, not cobra's
 	// exit 1 (or, for a command with subcommands, its help and exit 0).

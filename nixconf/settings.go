@@ -15,16 +15,7 @@ type Setting struct {
 // last returns the line that gives a single-valued setting (such as
 // netrc-file) its value: the last one, as each assignment replaces the
 // value before it. Nix knows no "extra-" form of such a setting.
-func (c *Config) last(name string) (Setting, bool) {
-	var s Setting
-	ok := false
-	for _, a := range c.assigns {
-		if a.st.include == "" && a.st.name == name {
-			s, ok = Setting{Value: a.st.value, File: a.file, Line: a.st.line, Layer: a.layer}, true
-		}
-	}
-	return s, ok
-}
+func (c *Config) last(name string) (Setting, bool) { return c.SettingIn(name) }
 
 // Substituters lists the binary caches Nix's config names, in the order
 // set: substituters (each line replacing the list before it) with its
