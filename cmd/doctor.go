@@ -149,6 +149,10 @@ type doctor struct {
 	rep      doctorReport
 	storeDir string
 	secrets  []string // masked wherever they appear (collectSecrets)
+	// state is what login recorded of the tokens in the user's config (the
+	// state file): their forges and expiry, known offline.
+	state *nixconf.State
+	metas map[string][]crypt.Entry // metaOf's, by file
 }
 
 func runDoctor(ctx context.Context, f *Factory, config string, o *doctorOptions) error {
@@ -166,6 +170,7 @@ func runDoctor(ctx context.Context, f *Factory, config string, o *doctorOptions)
 		d.configError(err)
 	}
 	d.findNetrc()
+	d.readState()
 	d.collectSecrets()
 	d.explain()
 	if d.cfg != nil {
@@ -470,13 +475,32 @@ func forgeOf(host, token string, online map[string]providers.Kind) (providers.Fo
 	return providers.ForgeOf(kind)
 }
 
+// readState reads the state file beside the user's tokens file; one Nix
+// does not read, so a broken one is a warning, about nix-auth alone.
+func (d *doctor) readState() {
+	st, err := d.store.State()
+	if err != nil {
+		d.add(codeConfigError, sevWarning, "", d.store.Paths.StateFile(), err.Error(),
+			"nix-auth keeps what it knows of your tokens there (their forges, expiry, GitLab refresh tokens): fix or delete it, then log in again where a refresh token is lost")
+		return
+	}
+	d.state = st
+}
+
 // checkTokens judges each token Nix uses: its form for its forge, whether
 // a fetcher sends it, its expiry, and where it is set.
 func (d *doctor) checkTokens(ctx context.Context, online bool) {
 	used := d.cfg.AccessTokens()
 	kinds := map[string]providers.Kind{}
+	for _, e := range used {
+		// The forge a login found or was told: a self-hosted host's, too.
+		if k := providers.Kind(d.state.For(e.Host, e.Token).Provider); k.Known() {
+			kinds[e.Host] = k
+		}
+	}
 	if online {
-		rows := checkAll(ctx, d.f, used, 0)
+		// A host whose forge is recorded is not probed again.
+		rows := checkAllKnown(ctx, d.f, used, 0, kinds)
 		for i, r := range rows {
 			e := used[i]
 			if r.Provider != "" {
@@ -589,41 +613,29 @@ func (d *doctor) inNetrc(host string) bool {
 // maxMetaFile bounds a file read for nix-auth's metadata.
 const maxMetaFile = 4 << 20
 
-// expiry judges the tokens from the metadata nix-auth keeps, without the
-// network: the "# nix-auth:" comments of a store's plaintext that agenix
-// deployed and nix.conf includes, and the store a file render wrote names
-// in its first line.
+// expiry judges the tokens from what nix-auth keeps of them, without the
+// network: the state file login writes beside the user's tokens (whose
+// record is of the very token, by its hash), the "# nix-auth:" comments
+// of a store's plaintext that agenix deployed and nix.conf includes, and
+// the stores a file render wrote names in its first line; and the netrc
+// credentials of a netrc file render wrote, from its stores.
 func (d *doctor) expiry(used []nixconf.Entry) {
 	now := d.f.Now()
-	byFile := map[string][]crypt.Entry{}
-	meta := func(file string) []crypt.Entry {
-		if es, ok := byFile[file]; ok {
-			return es
-		}
-		byFile[file] = nil
-		data, err := nixconf.ReadRegular(file, maxMetaFile)
-		if err != nil {
-			return nil
-		}
-		if src, ok := nixconf.RenderSource(data); ok && filepath.IsAbs(src) {
-			if fi, err := os.Stat(src); err == nil && fi.Mode().IsRegular() && fi.Size() <= maxMetaFile {
-				if m, err := crypt.LoadMeta(src); err == nil {
-					byFile[file] = m.Entries
-				}
-			}
-			return byFile[file]
-		}
-		if es, _, err := crypt.ParseFragment(file, data); err == nil {
-			byFile[file] = es
-		}
-		return byFile[file]
-	}
 	for _, e := range used {
 		if e.File == nixconf.EnvSource {
 			continue
 		}
-		for _, m := range meta(e.File) {
-			if m.Host != e.Host || m.Expires.IsZero() || now.Before(m.Expires) || (m.Token != "" && m.Token != e.Token) {
+		if hs := d.state.For(e.Host, e.Token); !hs.Expires.IsZero() && !now.Before(hs.Expires) {
+			fix := loginFix(e.Host)
+			if hs.RefreshToken != "" {
+				fix = "renew it with `nix-auth refresh` (and keep it renewed: `nix-auth refresh --within 1h` from a timer, see the README)"
+			}
+			d.add(codeExpired, sevError, e.Host, e.File,
+				fmt.Sprintf("the token for %s at %s expired at %s, nix-auth's state file says", e.Host, from(e.File, e.Line), hs.Expires.UTC().Format(time.RFC3339)), fix)
+			continue
+		}
+		for _, m := range d.metaOf(e.File) {
+			if m.Host != e.Host || !m.Use.AccessTokens() || m.Expires.IsZero() || now.Before(m.Expires) || (m.Token != "" && m.Token != e.Token) {
 				continue
 			}
 			d.add(codeExpired, sevError, e.Host, e.File,
@@ -631,6 +643,54 @@ func (d *doctor) expiry(used []nixconf.Entry) {
 				loginFix(e.Host)+", then deploy the store again; GitLab OAuth tokens: `nix-auth refresh --encrypt-to STORE`")
 		}
 	}
+	for _, n := range d.netrcs {
+		for _, m := range d.metaOf(n.File) {
+			if !m.Use.Netrc() || !strings.EqualFold(nixconf.NetrcMachine(m.Host), n.Host) || m.Expires.IsZero() || now.Before(m.Expires) ||
+				(m.Token != "" && m.Token != n.Password) {
+				continue
+			}
+			d.add(codeExpired, sevError, m.Host, n.File,
+				fmt.Sprintf("the netrc credential for %s at %s expired at %s, its store's metadata says", n.Host, from(n.File, n.Line), m.Expires.UTC().Format(time.RFC3339)),
+				loginFix(m.Host)+", then deploy the store again")
+		}
+	}
+}
+
+// metaOf is nix-auth's metadata about the credentials in file: a store's
+// plaintext's comment lines, or, for a file render wrote, the entries of
+// the stores it names (a sops, age or git-crypt store; token files have
+// none). Nothing when there is none to read.
+func (d *doctor) metaOf(file string) []crypt.Entry {
+	if es, ok := d.metas[file]; ok {
+		return es
+	}
+	if d.metas == nil {
+		d.metas = map[string][]crypt.Entry{}
+	}
+	d.metas[file] = nil
+	data, err := nixconf.ReadRegular(file, maxMetaFile)
+	if err != nil {
+		return nil
+	}
+	if srcs, ok := nixconf.RenderSource(data); ok {
+		// render names its inputs joined by ", ".
+		for _, src := range strings.Split(srcs, ", ") {
+			if !filepath.IsAbs(src) {
+				continue
+			}
+			if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxMetaFile {
+				continue
+			}
+			if m, err := crypt.OpenMeta(src, crypt.OpenOptions{Git: d.f.git(), Now: d.f.Now}); err == nil {
+				d.metas[file] = append(d.metas[file], m.Entries...)
+			}
+		}
+		return d.metas[file]
+	}
+	if es, _, err := crypt.ParseFragment(file, data); err == nil {
+		d.metas[file] = es
+	}
+	return d.metas[file]
 }
 
 // checkIncludes finds included files Nix skips without a word because it

@@ -3,9 +3,14 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -497,4 +502,106 @@ func TestDoctorTokenAsHost(t *testing.T) {
 		t.Fatalf("exit %d, findings %+v", code, rep.Findings)
 	}
 	e.run("doctor") // checks that no secret is printed
+}
+
+// What login keeps and render writes, offline: the state file's expiry
+// and forge for the plain config, a render output with token files beside
+// its store, and a netrc file rendered from a git-crypt store.
+func TestDoctorKnownOffline(t *testing.T) {
+	stateFile := func(e *doctorEnv, host, token, extra string) {
+		sum := sha256.Sum256([]byte(token))
+		e.write("home/.config/nix/nix-auth-state.json", fmt.Sprintf(`{"version": 1, "hosts": {%q: {%s, "token_sha256": %q}}}`+"\n",
+			host, extra, hex.EncodeToString(sum[:])), 0o600)
+	}
+	for _, tc := range []struct {
+		name     string
+		setup    func(e *doctorEnv)
+		code     string
+		host     string
+		file     string // $D-relative
+		fixHas   string
+		notFound bool
+	}{
+		{
+			name: "expired-state",
+			setup: func(e *doctorEnv) {
+				e.write("home/.config/nix/nix.conf", "!include access-tokens.conf\n", 0o644)
+				e.write("home/.config/nix/access-tokens.conf", "extra-access-tokens = gitlab.com=OAuth2:"+docGitLab+"\n", 0o600)
+				stateFile(e, "gitlab.com", "OAuth2:"+docGitLab, `"provider": "gitlab", "expires": "2026-11-28T22:00:00Z", "refresh_token": "refresh-DOCTOR"`)
+			},
+			code: codeExpired, host: "gitlab.com", file: "home/.config/nix/access-tokens.conf", fixHas: "nix-auth refresh",
+		},
+		{
+			// The record is of another token: the one in the file was
+			// replaced by hand, and nothing is known of its expiry.
+			name: "state-of-another-token",
+			setup: func(e *doctorEnv) {
+				e.write("home/.config/nix/nix.conf", "!include access-tokens.conf\n", 0o644)
+				e.write("home/.config/nix/access-tokens.conf", "extra-access-tokens = gitlab.com=OAuth2:"+docGitLab+"\n", 0o600)
+				stateFile(e, "gitlab.com", "OAuth2:other", `"provider": "gitlab", "expires": "2026-11-28T22:00:00Z"`)
+			},
+			code: codeExpired, notFound: true,
+		},
+		{
+			// A self-hosted GitLab whose token has no glpat-: the forge
+			// login recorded says what it is.
+			name: "gitlab-no-prefix-from-state",
+			setup: func(e *doctorEnv) {
+				e.write("home/.config/nix/nix.conf", "!include access-tokens.conf\n", 0o644)
+				e.write("home/.config/nix/access-tokens.conf", "extra-access-tokens = git.corp.example="+docCodeberg+"\n", 0o600)
+				stateFile(e, "git.corp.example", "another token", `"provider": "gitlab"`)
+			},
+			code: codeGitLabNoPrefix, host: "git.corp.example", file: "home/.config/nix/access-tokens.conf",
+		},
+		{
+			name: "expired-render-with-token-files",
+			setup: func(e *doctorEnv) {
+				store, err := os.ReadFile("../testdata/crypt/stores/sops-encrypt-regex.yaml")
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				src := e.write("fleet/tokens.yaml", string(store), 0o644)
+				tf := e.write("run/secrets/github", docGitHub+"\n", 0o400)
+				e.write("etc/nix/nix.conf", "!include access-tokens.rendered.conf\n", 0o644)
+				e.write("etc/nix/access-tokens.rendered.conf", nixconf.RenderHeader(src+", "+tf)+
+					"extra-access-tokens = gitlab.com=OAuth2:"+docGitLab+" github.com="+docGitHub+"\n", 0o600)
+			},
+			code: codeExpired, host: "gitlab.com", file: "etc/nix/access-tokens.rendered.conf",
+		},
+		{
+			name: "expired-netrc-from-git-crypt-store",
+			setup: func(e *doctorEnv) {
+				git := tooltest.Installed(e.t, "git")
+				e.link("bin/git", git)
+				e.write("fleet/.gitattributes", "secrets/** filter=git-crypt diff=git-crypt\n", 0o644)
+				if out, err := exec.Command(git, "init", "-q", e.path("fleet")).CombinedOutput(); err != nil {
+					e.t.Fatalf("git init: %v: %s", err, out)
+				}
+				src := e.write("fleet/secrets/tokens.json", `{"hosts": {"cache.example.com": {"token": "`+docCache+
+					`", "provider": "cache", "use": "netrc", "login": "x-access-token", "expires": "2026-11-01T00:00:00Z"}}}`+"\n", 0o600)
+				e.write("etc/nix/nix.conf", "netrc-file = $D/run/nix-auth/netrc\n", 0o644)
+				e.write("run/nix-auth/netrc", nixconf.RenderHeader(src)+"machine cache.example.com login x-access-token password "+docCache+"\n", 0o600)
+			},
+			code: codeExpired, host: "cache.example.com", file: "run/nix-auth/netrc",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newDoctorEnv(t)
+			tc.setup(e)
+			rep, _ := e.report()
+			fd := rep.find(tc.code)
+			if tc.notFound {
+				if fd != nil {
+					t.Errorf("a %s finding: %+v", tc.code, *fd)
+				}
+				return
+			}
+			if fd == nil {
+				t.Fatalf("no %s finding: %+v", tc.code, rep.Findings)
+			}
+			if fd.Severity != sevError || fd.Host != tc.host || fd.File != e.path(tc.file) || !strings.Contains(fd.Fix, tc.fixHas) {
+				t.Errorf("finding %+v, want host %q file %s, a fix naming %q", *fd, tc.host, e.path(tc.file), tc.fixHas)
+			}
+		})
+	}
 }
