@@ -123,7 +123,8 @@ func (s *plainSink) Entry(host string) (crypt.Entry, bool) {
 	if err != nil {
 		return crypt.Entry{}, false
 	}
-	// CheckSave and CheckRemove have read the state file already.
+	// A state file that cannot be read is refused by CheckSave and
+	// CheckRemove (every write plans it); here it only adds metadata.
 	st, _ := s.store.State()
 	e := crypt.Entry{Host: host}
 	i := slices.IndexFunc(entries, func(t nixconf.Entry) bool { return t.Host == host })
