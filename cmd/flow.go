@@ -29,6 +29,11 @@ type tokenFlow struct {
 	p    providers.Provider
 	// clientID is the OAuth application given (--client-id), if any.
 	clientID string
+	// use is where the credential goes (useOf); login is its netrc
+	// login, when known before the forge is asked: --user, or a cache's
+	// current one (its provider sends it).
+	use   crypt.Use
+	login string
 }
 
 // flowTarget is what a command was asked to do it for.
@@ -39,6 +44,7 @@ type flowTarget struct {
 	// such a host gets no provider, and its token is not validated.
 	detect   bool
 	clientID string
+	user     string // --user: the netrc login
 	// existing is a flow about the token the sink has for the host
 	// (rotate): it must be there, a store is not created, and the forge
 	// recorded with the token serves before any probe.
@@ -60,16 +66,18 @@ func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*t
 	if err != nil {
 		return nil, err
 	}
-	if err := sink.CheckSave(host); err != nil {
-		return nil, err
-	}
+	cur, had := sink.Entry(host)
 	if t.existing {
-		cur, ok := sink.Entry(host)
-		if !ok {
+		if !had {
 			return nil, &hintError{msg: fmt.Sprintf("%s has no token for %s; nothing was changed", sink.Path(), host),
 				hints: []string{fmt.Sprintf("get one with `nix-auth login %s%s`", host, sinkArgs(sink))}}
 		}
-		if k := providers.Kind(cur.Provider); !known && k.Known() {
+		k := providers.Kind(cur.Provider)
+		if k == "" && cur.Use == crypt.UseNetrc {
+			// A netrc credential alone is a binary cache's.
+			k = providers.Cache
+		}
+		if !known && k.Known() {
 			kind, known = k, true
 		}
 		if t.clientID == "" && known && kind == providers.Kind(cur.Provider) {
@@ -84,16 +92,34 @@ func startFlow(ctx context.Context, f *Factory, t flowTarget, o sinkOptions) (*t
 			return nil, err
 		}
 	}
-	return newFlow(f, sink, kind, host, t.clientID)
+	use := crypt.UseOf(kind, host)
+	if use == crypt.UseNetrc && nixconf.NetrcMachine(host) == "" {
+		return nil, usagef("%s: netrc names a cache by host name or IPv4 address; use the cache's host name", host)
+	}
+	if err := checkUser(t.user, use, host); err != nil {
+		return nil, err
+	}
+	login := t.user
+	if had && login == "" && use == crypt.UseNetrc && cur.Use.Netrc() && nixconf.ValidateNetrcValue("login", cur.Login) == nil {
+		// A cache keeps its login: it may be the user of a password file.
+		login = cur.Login
+	}
+	if err := sink.CheckSave(crypt.Entry{Host: host, Use: use, Login: login}); err != nil {
+		return nil, err
+	}
+	return newFlow(f, sink, kind, host, t.clientID, login)
 }
 
-// newFlow is the flow for host's token in an open sink.
-func newFlow(f *Factory, sink tokenSink, kind providers.Kind, host, clientID string) (*tokenFlow, error) {
-	fl := &tokenFlow{f: f, sink: sink, kind: kind, host: host, clientID: clientID}
+// newFlow is the flow for host's token in an open sink; login is its netrc
+// login when known.
+func newFlow(f *Factory, sink tokenSink, kind providers.Kind, host, clientID, login string) (*tokenFlow, error) {
+	fl := &tokenFlow{f: f, sink: sink, kind: kind, host: host, clientID: clientID, use: crypt.UseOf(kind, host), login: login}
 	if kind == "" {
 		return fl, nil
 	}
-	p, err := providers.New(kind, host, providerOptions(f, clientID))
+	o := providerOptions(f, clientID)
+	o.Login = login
+	p, err := providers.New(kind, host, o)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +140,20 @@ func (fl *tokenFlow) pasted(raw string) (string, error) {
 	if err := nixconf.ValidateToken(nixTok); err != nil {
 		return "", badToken(err)
 	}
+	if err := fl.netrcOnly(nixTok); err != nil {
+		return "", badToken(err)
+	}
 	return nixTok, nil
+}
+
+// netrcOnly refuses a credential for netrc alone that netrc cannot carry
+// (a quote, a netrc keyword). A forge's token for both files goes to
+// access-tokens all the same (entry).
+func (fl *tokenFlow) netrcOnly(nixTok string) error {
+	if fl.use != crypt.UseNetrc {
+		return nil
+	}
+	return nixconf.ValidateNetrcValue("password", nixTok)
 }
 
 // issued is the access-tokens value of a token the forge issued (device
@@ -124,6 +163,9 @@ func (fl *tokenFlow) issued(tok *providers.Token) (string, error) {
 	nixTok := fl.p.NixToken(tok)
 	if err := nixconf.ValidateToken(nixTok); err != nil {
 		return "", fmt.Errorf("the token %s issued: %w; nothing was written", fl.host, err)
+	}
+	if err := fl.netrcOnly(nixTok); err != nil {
+		return "", badToken(err)
 	}
 	return nixTok, nil
 }
@@ -140,22 +182,37 @@ func (fl *tokenFlow) validate(ctx context.Context, nixTok string, unreachable fu
 	if err != nil {
 		return nil, err
 	}
-	if !st.Valid {
+	switch {
+	case st.Valid:
+		return st, nil
+	case fl.use == crypt.UseNetrc:
+		// A cache's answer depends on the login too.
 		return st, &hintError{
-			msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", fl.host, st.Problem),
-			hints: []string{"check that the token was copied whole and has not been revoked"},
+			msg:   fmt.Sprintf("%s refuses the token (login %s): %s; nothing was written", fl.host, fl.netrcLogin(nil), st.Problem),
+			hints: []string{"check that the token was copied whole, is for this cache and may read it; a cache behind a password file needs its user: --user NAME"},
 		}
 	}
-	return st, nil
+	return st, &hintError{
+		msg:   fmt.Sprintf("%s rejected the token: %s; nothing was written", fl.host, st.Problem),
+		hints: []string{"check that the token was copied whole and has not been revoked"},
+	}
 }
 
 // entry is the record of nixTok: what the forge said (st, nil when it was
 // not asked) and, for a token it issued (tok), its refresh token, expiry
 // and OAuth application.
 func (fl *tokenFlow) entry(nixTok string, tok *providers.Token, st *providers.Status) crypt.Entry {
-	e := crypt.Entry{Host: fl.host, Token: nixTok, Provider: string(fl.kind), Created: fl.f.Now().UTC().Truncate(time.Second)}
+	e := crypt.Entry{Host: fl.host, Token: nixTok, Provider: string(fl.kind), Created: fl.f.Now().UTC().Truncate(time.Second), Use: fl.use}
 	if st != nil {
 		e.User, e.Scopes, e.Expires = st.User, st.Scopes, st.ExpiresAt
+	}
+	if e.Use.Netrc() {
+		e.Login = fl.netrcLogin(st)
+	}
+	if e.Use == crypt.UseBoth && nixconf.ValidateNetrcValue("password", nixTok) != nil {
+		fl.f.warn(fmt.Sprintf("the token is not written to netrc (%v): archives from %s will not authenticate",
+			nixconf.ValidateNetrcValue("password", nixTok), nixconf.NetrcMachine(fl.host)))
+		e.Use, e.Login = crypt.UseAccessTokens, ""
 	}
 	if tok != nil {
 		e.RefreshToken = tok.RefreshToken
@@ -167,6 +224,18 @@ func (fl *tokenFlow) entry(nixTok string, tok *providers.Token, st *providers.St
 		}
 	}
 	return e
+}
+
+// netrcLogin is the credential's netrc login: the one given or kept
+// (fl.login), else the account the forge said (st), else the default.
+func (fl *tokenFlow) netrcLogin(st *providers.Status) string {
+	if fl.login != "" {
+		return fl.login
+	}
+	if st != nil && fl.use != crypt.UseNetrc {
+		return netrcLogin(st.User)
+	}
+	return providers.DefaultNetrcLogin
 }
 
 // oauthClientID is the OAuth application a device-flow login or refresh
@@ -186,7 +255,7 @@ func (fl *tokenFlow) save(e crypt.Entry, st *providers.Status) (sinkChange, erro
 		return nil, err
 	}
 	if st != nil {
-		printLoggedIn(fl.f, fl.host, e.Token, st)
+		printLoggedIn(fl.f, fl.host, e.Token, st, fl.use)
 	}
 	ch.report(fl.f, fl.host, e.Token)
 	return ch, nil
@@ -242,8 +311,13 @@ func detect(ctx context.Context, f *Factory, host string) (providers.Kind, error
 }
 
 // printLoggedIn says what the forge said about the token: its user and
-// scopes are the forge's words, each escaped and cut to a field.
-func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status) {
+// scopes are the forge's words, each escaped and cut to a field. A cache
+// says only that it takes the token, with the login sent (st.User).
+func printLoggedIn(f *Factory, host, nixTok string, st *providers.Status, use crypt.Use) {
+	if use == crypt.UseNetrc {
+		termsafe.Fprintf(f.IO.Out, "The cache %s accepts the token (login %s, token %s).\n", host, termsafe.Field(st.User), providers.MaskToken(nixTok))
+		return
+	}
 	who := orUnknown(st.User)
 	if in := installationOf(st); in != nil {
 		who = "the " + installationText(in)

@@ -48,6 +48,9 @@ var hintRules = []hintRule{
 	onTyped(providers.ErrNotForge, func(*providers.Error) string {
 		return "name the forge: " + providerFlag()
 	}),
+	onTyped(providers.ErrNotCache, func(e *providers.Error) string {
+		return fmt.Sprintf("give the cache's URL as a substituter names it, e.g. `nix-auth login %s/mycache --provider cache` (Attic serves each cache under its name)", e.Host)
+	}),
 	onTyped(providers.ErrSelfHosted, func(e *providers.Error) string {
 		return fmt.Sprintf("name the host that runs it, e.g. `nix-auth login git.example.com --provider %s`", e.Kind)
 	}),
@@ -78,7 +81,10 @@ var hintRules = []hintRule{
 		return "run `nix-auth status` to see the hosts that have tokens"
 	}),
 	onTyped(nixconf.ErrRendered, func(e *nixconf.Error) string {
-		return fmt.Sprintf("change the token in the store render reads: `nix-auth login %s --encrypt-to STORE`", e.Host)
+		return fmt.Sprintf("change the token in the store render reads: `nix-auth login %s --encrypt-to STORE`", orHost(e.Host))
+	}),
+	onTyped(nixconf.ErrManaged, func(e *nixconf.Error) string {
+		return fmt.Sprintf("or keep the token in an encrypted store, which render writes out on each host: `nix-auth login %s --encrypt-to STORE`", orHost(e.Host))
 	}),
 	func(err error) []string {
 		var e *nixconf.WriterError
@@ -198,6 +204,14 @@ func onTyped[E error](kind error, hint func(E) string) hintRule {
 		}
 		return []string{hint(e)}
 	}
+}
+
+// orHost is host, or HOST when the error names none.
+func orHost(host string) string {
+	if host == "" {
+		return "HOST"
+	}
+	return host
 }
 
 // providerFlag is --provider with the forges it takes, from the table.

@@ -41,6 +41,9 @@ func TestFlagHints(t *testing.T) {
 		{"redirect", &providers.Error{Err: &providers.RedirectError{From: "a.example.com", To: "b.example.com"}},
 			[]string{"if the forge moved to b.example.com, use that host: `nix-auth login b.example.com`"}},
 
+		{"not a cache", &providers.Error{Host: "cache.example.com", Kind: providers.Cache, Err: providers.ErrNotCache},
+			[]string{"`nix-auth login cache.example.com/mycache --provider cache`"}},
+		{"managed netrc", &nixconf.Error{Kind: nixconf.ErrManaged}, []string{"`nix-auth login HOST --encrypt-to STORE`"}},
 		{"no user config", &nixconf.Error{Kind: nixconf.ErrNoUserConfig}, []string{"--config PATH"}},
 		{"config not writable", &nixconf.Error{Kind: nixconf.ErrNotWritable}, []string{"another nix.conf with --config"}},
 		{"no token", &nixconf.Error{Kind: nixconf.ErrNoToken, Host: "a.com"}, []string{"`nix-auth status`"}},

@@ -129,7 +129,7 @@ func runImport(ctx context.Context, f *Factory, config, path string, o *importOp
 	var flows []*tokenFlow
 	var toks []string
 	for _, e := range found {
-		fl, err := newFlow(f, sink, e.kind, e.host, "")
+		fl, err := newFlow(f, sink, e.kind, e.host, "", "")
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,9 @@ func runImport(ctx context.Context, f *Factory, config, path string, o *importOp
 			skipped = append(skipped, importSkip{e.key, "the token " + strings.TrimSuffix(err.Error(), "; nothing was written")})
 			continue
 		}
-		if err := sink.CheckSave(e.host); err != nil {
+		// Where the forge table sends it: a Codeberg token to netrc too,
+		// a cache's to netrc alone.
+		if err := sink.CheckSave(crypt.Entry{Host: e.host, Use: fl.use, Login: fl.netrcLogin(nil)}); err != nil {
 			return err
 		}
 		flows, toks = append(flows, fl), append(toks, tok)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
@@ -23,6 +24,7 @@ type loginOptions struct {
 	noBrowser  bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newLoginCmd(f *Factory) *cobra.Command {
@@ -37,6 +39,11 @@ Get a token for a forge and save it where Nix reads it.
 URL, you approve in a browser, and the token comes back by itself.
 ` + joinWords(forgeTitles(false), "and") + ` use a personal access token that you
 create on the forge's settings page and paste at a prompt that does not echo.
+Where the token goes follows the forge: access-tokens.conf, and for Gitea,
+Forgejo and Codeberg (which Nix has no fetcher for) the netrc file Nix's
+downloader reads too, so that their archives authenticate. A binary cache
+(--provider cache: Attic, Cachix, Harmonia, nix-serve) takes its token, checked
+with GET /nix-cache-info, in netrc alone; --user gives its login.
 
 The argument is a provider name (` + strings.Join(providers.HostNames(), ", ") + `) or a
 host (github.example.com); an unknown host is identified by probing it, or
@@ -47,7 +54,8 @@ named with --provider. Default: github.`),
   nix-auth login github.example.com --client-id Iv1.0123456789abcdef
   nix-auth login codeberg
   pass show gitea-token | nix-auth login git.example.com --provider gitea --token-stdin
-  nix-auth login github --encrypt-to secrets/tokens.yaml`, "\n"),
+  nix-auth login github --encrypt-to secrets/tokens.yaml
+  nix-auth login cache.example.com --provider cache`, "\n"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, a []string) error {
 			o.target = "github"
@@ -58,13 +66,14 @@ named with --provider. Default: github.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of the host: "+strings.Join(providers.Names(), ", "))
+	fl.StringVar(&o.provider, "provider", "", "forge type of the host (cache: a binary cache): "+strings.Join(providers.Names(), ", "))
 	fl.StringVar(&o.clientID, "client-id", "", "OAuth application client ID (required for GitHub Enterprise and self-hosted GitLab)")
 	fl.BoolVar(&o.tokenStdin, "token-stdin", false, "read a personal token from standard input instead of the device flow")
 	fl.BoolVar(&o.force, "force", false, "replace a token that is still valid")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file, or in clear in a JSON/YAML file git-crypt encrypts, instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	o.keys.addFormatFlag(fl)
@@ -75,18 +84,14 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 	// Where the token goes is checked before the user goes through a
 	// browser flow whose result could not be saved: a read-only nix.conf,
 	// or an encrypted store this machine has no key for.
-	fl, err := startFlow(ctx, f, flowTarget{target: o.target, provider: o.provider, detect: true, clientID: o.clientID},
+	fl, err := startFlow(ctx, f, flowTarget{target: o.target, provider: o.provider, detect: true, clientID: o.clientID, user: o.user},
 		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
 	}
 	if !o.force {
-		if cur, ok := fl.sink.Entry(fl.host); ok {
-			if st, ok := currentValid(ctx, fl.p, cur.Token); ok {
-				termsafe.Fprintf(f.IO.Out, "Already logged in to %s as %s.\n", fl.host, termsafe.Field(orUnknown(st.User)))
-				termsafe.Fprintln(f.IO.Out, "Use --force to replace the token.")
-				return nil
-			}
+		if done, err := keepCurrent(ctx, fl, o.user); done || err != nil {
+			return err
 		}
 	}
 
@@ -137,7 +142,8 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 func forgeTitles(deviceFlow bool) []string {
 	var out []string
 	for _, fg := range providers.Forges() {
-		if (fg.DeviceFlow != nil) != deviceFlow {
+		// A binary cache is no forge (the Long text says it apart).
+		if (fg.DeviceFlow != nil) != deviceFlow || fg.Netrc == providers.OnlyNetrc {
 			continue
 		}
 		out = append(out, fg.Title)
@@ -148,6 +154,39 @@ func forgeTitles(deviceFlow bool) []string {
 		}
 	}
 	return out
+}
+
+// keepCurrent keeps host's credential when the forge (or the cache)
+// still takes it, so that a repeated login does not replace a working
+// token; one that goes to netrc too and is not there yet (a login from
+// before nix-auth wrote netrc) gets its netrc entry. A login given with
+// --user that the credential does not have is not kept. done is true when
+// there is nothing more to do.
+func keepCurrent(ctx context.Context, fl *tokenFlow, user string) (done bool, err error) {
+	cur, ok := fl.sink.Entry(fl.host)
+	if !ok || user != "" && cur.Use.Netrc() && cur.Login != user {
+		return false, nil
+	}
+	st, ok := currentValid(ctx, fl.p, cur.Token)
+	if !ok {
+		return false, nil
+	}
+	out := fl.f.IO.Out
+	if fl.use == crypt.UseNetrc {
+		termsafe.Fprintf(out, "Already logged in to the cache %s (login %s).\n", fl.host, termsafe.Field(st.User))
+	} else {
+		termsafe.Fprintf(out, "Already logged in to %s as %s.\n", fl.host, termsafe.Field(orUnknown(st.User)))
+	}
+	e, more := fl.sink.complete(cur, fl.use, fl.netrcLogin(st))
+	if !more {
+		termsafe.Fprintln(out, "Use --force to replace the token.")
+		return true, nil
+	}
+	if e.Provider == "" {
+		e.Provider = string(fl.kind)
+	}
+	_, err = fl.save(e, nil)
+	return true, err
 }
 
 // currentValid reports whether the forge accepts the token host already

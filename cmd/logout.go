@@ -31,17 +31,18 @@ func newLogoutCmd(f *Factory) *cobra.Command {
 		Short: "Remove a host's token from the Nix config, and with --revoke revoke it at the forge",
 		Long: strings.TrimSpace(`
 Remove a host's token from access-tokens.conf (or, with --encrypt-to, from
-an encrypted store). With no argument, pick the host from a list (on a
-terminal).
+an encrypted store), and its netrc entry where login puts one (Gitea,
+Forgejo, Codeberg, a binary cache, or a host whose forge is not known
+offline). With no argument, pick the host from a list (on a terminal).
 
 Without --revoke the token stays valid at the forge until you revoke it
 there. --revoke revokes it first, with the token itself: GitHub's credential
 revocation API (an app installation's token revokes itself), GitLab's
 personal_access_tokens/self for personal tokens and /oauth/revoke for OAuth
-tokens. Gitea, Forgejo and SourceHut cannot revoke a token through their
-APIs with the token alone: logout removes it and prints the settings page to
-revoke it on. When the forge refuses or cannot be reached, nothing is
-removed; --force removes it all the same.
+tokens. Gitea, Forgejo, SourceHut and binary caches cannot revoke a token
+through an API with the token alone: logout removes it and says where to
+revoke it. When the forge refuses or cannot be reached, nothing is removed;
+--force removes it all the same.
 
 Exit status: 1 when the token could not be revoked (with --force it is
 removed anyway) or removed.`),
@@ -72,8 +73,8 @@ func runLogout(ctx context.Context, f *Factory, config string, a []string, o *lo
 	if o.encryptTo != "" && len(a) != 1 {
 		return usagef("name the host to remove from %s", o.encryptTo)
 	}
-	host := ""
 	var kind providers.Kind
+	host := ""
 	if len(a) == 1 {
 		k, h, _, err := resolveArg(a[0], "")
 		if err != nil {
@@ -82,19 +83,28 @@ func runLogout(ctx context.Context, f *Factory, config string, a []string, o *lo
 		if err := nixconf.ValidateHost(h); err != nil {
 			return &usageError{err}
 		}
-		host, kind = h, k
+		kind, host = k, h
 	}
 	sink, err := f.openSink(sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun}, false)
 	if err != nil {
 		return err
 	}
+	var picked crypt.Entry
 	if host == "" {
-		if host, err = pickHost(f, sink); err != nil {
+		if picked, err = pickHost(f, sink); err != nil {
 			return err
 		}
+		host = picked.Host
 		kind, _, _, _ = providers.Resolve(host, "")
 	}
-	if err := sink.CheckRemove(host); err != nil {
+	// The access token and, for a forge whose credential goes to netrc
+	// too (or one not known offline), the netrc entry; a netrc credential
+	// picked from the list, where it is.
+	use := removeUse(kind, host)
+	if picked.Use == crypt.UseNetrc {
+		use = crypt.UseNetrc
+	}
+	if err := sink.CheckRemove(host, use); err != nil {
 		return err
 	}
 	var revokeErr error
@@ -105,7 +115,8 @@ func runLogout(ctx context.Context, f *Factory, config string, a []string, o *lo
 				hints: append(hintsOf(revokeErr), fmt.Sprintf("to remove it all the same: `nix-auth logout %s --revoke --force%s`", host, sinkArgs(sink)))}
 		}
 	}
-	ch, err := sink.Remove(host)
+	cur, _ := sink.Entry(host)
+	ch, err := sink.Remove(host, use)
 	if err != nil {
 		return err
 	}
@@ -116,6 +127,9 @@ func runLogout(ctx context.Context, f *Factory, config string, a []string, o *lo
 		// result of the run.
 		return &hintError{msg: revokeErr.Error() + "; the token was removed all the same (--force) and still works at the forge",
 			hints: hintsOf(revokeErr)}
+	case !o.revoke && !o.dryRun && cur.Use == crypt.UseNetrc:
+		// A cache's credential: no forge, no --revoke.
+		termsafe.Fprintln(f.IO.Out, "The credential is still valid at the server until you revoke it there.")
 	case !o.revoke && !o.dryRun:
 		termsafe.Fprintf(f.IO.Out, "The token is still valid at the forge until you revoke it there (`nix-auth logout %s --revoke` does both).\n", host)
 	}
@@ -132,6 +146,10 @@ func revokeForLogout(ctx context.Context, f *Factory, sink tokenSink, kind provi
 	if !kind.Known() {
 		kind = providers.Kind(e.Provider)
 	}
+	if !kind.Known() && e.Use == crypt.UseNetrc {
+		// A netrc credential alone is a binary cache's.
+		kind = providers.Cache
+	}
 	if !kind.Known() {
 		var err error
 		if kind, err = detect(ctx, f, host); err != nil {
@@ -142,7 +160,7 @@ func revokeForLogout(ctx context.Context, f *Factory, sink tokenSink, kind provi
 		termsafe.Fprintf(f.IO.Out, "Dry run: would revoke the token %s for %s at the forge, then remove it.\n", providers.MaskToken(e.Token), host)
 		return nil
 	}
-	fl, err := newFlow(f, sink, kind, host, "")
+	fl, err := newFlow(f, sink, kind, host, "", e.Login)
 	if err != nil {
 		return err
 	}
@@ -152,16 +170,16 @@ func revokeForLogout(ctx context.Context, f *Factory, sink tokenSink, kind provi
 
 // pickHost asks which host to log out from, on a terminal only: a script
 // that forgot the argument must fail, not block on a prompt.
-func pickHost(f *Factory, sink tokenSink) (string, error) {
+func pickHost(f *Factory, sink tokenSink) (crypt.Entry, error) {
 	entries, err := sink.Entries()
 	if err != nil {
-		return "", err
+		return crypt.Entry{}, err
 	}
 	if len(entries) == 0 {
-		return "", fmt.Errorf("no tokens in %s; nothing to log out from", sink.Path())
+		return crypt.Entry{}, fmt.Errorf("no tokens in %s; nothing to log out from", sink.Path())
 	}
 	if !f.IO.InTTY {
-		return "", usagef("name the host to log out from (one of: %s)", hostList(entries))
+		return crypt.Entry{}, usagef("name the host to log out from (one of: %s)", hostList(entries))
 	}
 	for i, e := range entries {
 		termsafe.Fprintf(f.IO.ErrOut, "  %d) %s  %s\n", i+1, e.Host, providers.MaskToken(e.Token))
@@ -169,13 +187,13 @@ func pickHost(f *Factory, sink tokenSink) (string, error) {
 	termsafe.Fprintf(f.IO.ErrOut, "Log out from which host? [1-%d] ", len(entries))
 	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
 	if err != nil && line == "" {
-		return "", errors.New("no host chosen; nothing was changed")
+		return crypt.Entry{}, errors.New("no host chosen; nothing was changed")
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || n < 1 || n > len(entries) {
-		return "", usagef("that is not a number from 1 to %d; nothing was changed", len(entries))
+		return crypt.Entry{}, usagef("that is not a number from 1 to %d; nothing was changed", len(entries))
 	}
-	return entries[n-1].Host, nil
+	return entries[n-1], nil
 }
 
 func hostList(entries []crypt.Entry) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/providers"
 )
@@ -119,7 +120,8 @@ func TestPrintersEscapeWithoutTheFilter(t *testing.T) {
 
 	reportError(&errOut, &hintError{msg: "forge said: " + hostile, hints: []string{hostile}})
 	f.warn(hostile)
-	printLoggedIn(f, "github.com", "ghp_0123456789abcdefghij", &providers.Status{Valid: true, User: hostile + strings.Repeat("u", 100000), Scopes: manyScopes, ScopesKnown: true})
+	printLoggedIn(f, "github.com", "ghp_0123456789abcdefghij", &providers.Status{Valid: true, User: hostile + strings.Repeat("u", 100000), Scopes: manyScopes, ScopesKnown: true}, crypt.UseAccessTokens)
+	printLoggedIn(f, "cache.example.com", "0123456789abcdefghij", &providers.Status{Valid: true, User: hostile + strings.Repeat("u", 100000)}, crypt.UseNetrc)
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	rows := []statusHost{{Host: hostile, Provider: hostile, User: hostile, Scopes: manyScopes, Token: "ghp_…wxyz", ExpiresAt: &exp, State: stateInvalid, Problem: hostile}}
 	printStatusTable(f, rows)

@@ -229,7 +229,7 @@ func refreshOne(ctx context.Context, f *Factory, sink tokenSink, e crypt.Entry, 
 		// default one.
 		clientID = e.ClientID
 	}
-	fl, err := newFlow(f, sink, kind, e.Host, clientID)
+	fl, err := newFlow(f, sink, kind, e.Host, clientID, e.Login)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", e.Host, err)
 	}
@@ -239,7 +239,7 @@ func refreshOne(ctx context.Context, f *Factory, sink tokenSink, e crypt.Entry, 
 	}
 	// A save that would fail (a store whose rules would now leave the
 	// token in clear) is refused before the forge spends the refresh token.
-	if err := sink.CheckSave(e.Host); err != nil {
+	if err := sink.CheckSave(e); err != nil {
 		return false, err
 	}
 	tok, err := r.Refresh(ctx, e.RefreshToken)

@@ -19,6 +19,7 @@ type renderOptions struct {
 	tokenFiles   []string
 	identities   []string
 	output       string
+	netrcOutput  string
 	mode         string
 	owner, group string
 	setting      string
@@ -63,6 +64,13 @@ the file is read (the NixOS configuration's, login's access-tokens.conf) where
 access-tokens would replace them. For a host two files name, the one Nix
 reads first wins.
 
+--netrc-output writes the store's netrc credentials (binary caches; Gitea,
+Forgejo and Codeberg archives) to a netrc file of render's own, by the same
+rules. Nix reads the file its netrc-file setting names, and the nix-daemon,
+which substitutes from caches as root, reads the system's (/etc/nix/netrc
+unless the system's nix.conf names another; on NixOS, nix.settings.netrc-file).
+render never edits netrc-file itself.
+
 Nix silently ignores an included file it cannot read: a warning says when
 --mode/--owner keep the users who run nix from reading it.
 
@@ -73,6 +81,8 @@ missing or stale, 2 wrong usage.`),
   nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
       --output /run/nix-auth/access-tokens.conf --group wheel --mode 0640
   nix-auth render --plain /run/secrets/nix-tokens --output /run/nix-auth/access-tokens.conf
+  nix-auth render /etc/nix-auth/tokens.age --identity /etc/ssh/ssh_host_ed25519_key \
+      --output /run/nix-auth/access-tokens.conf --netrc-output /run/nix-auth/netrc
   nix-auth render --token-file github.com=/run/secrets/github/oauth_token \
       --token-file gitlab.com=/run/agenix/gitlab-token --output /run/nix-auth/access-tokens.conf
   nix-auth render secrets/tokens.yaml --check`, "\n"),
@@ -92,6 +102,7 @@ missing or stale, 2 wrong usage.`),
 	fl.StringArrayVar(&o.identities, "identity", nil,
 		"age identity file or ssh ed25519 private key to decrypt STORE with, besides the sops defaults (SOPS_AGE_KEY_FILE...)")
 	fl.StringVar(&o.output, "output", "", "the file to write (default: "+nixconf.RenderFileName+" beside your nix.conf)")
+	fl.StringVar(&o.netrcOutput, "netrc-output", "", "also write the store's netrc credentials to this netrc file (for netrc-file)")
 	fl.StringVar(&o.mode, "mode", "0600", "mode of the output (octal)")
 	fl.StringVar(&o.owner, "owner", "", "owner of the output, name or uid (default: yours)")
 	fl.StringVar(&o.group, "group", "", "group of the output, name or gid (default: the owner's)")
@@ -123,7 +134,7 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 	ro := render.Options{
 		Store: store, Plain: o.plain, TokenFiles: tokenFiles,
 		RuntimeDir: f.Getenv("XDG_RUNTIME_DIR"),
-		Output:     o.output, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
+		Output:     o.output, NetrcOutput: o.netrcOutput, Mode: fs.FileMode(mode), Owner: o.owner, Group: o.group,
 		Home: f.Getenv("HOME"), Setting: o.setting, NixConf: o.nixConf,
 		StoreDir: f.Getenv("NIX_STORE_DIR"),
 		Check:    o.check, Now: f.Now(),
@@ -180,6 +191,17 @@ func runRender(f *Factory, config, store string, nixConfSet bool, o *renderOptio
 	}
 	if res.IncludeAdded && !o.check {
 		termsafe.Fprintf(f.IO.Out, "Added the !include line for it to %s.\n", ro.NixConf)
+	}
+	if o.netrcOutput != "" {
+		n := len(res.NetrcHosts)
+		switch {
+		case o.check:
+			termsafe.Fprintf(f.IO.Out, "%s is up to date (%d netrc host%s).\n", o.netrcOutput, n, plural(n))
+		case res.NetrcChanged:
+			termsafe.Fprintf(f.IO.Out, "Wrote %s (%d netrc host%s, mode %04o).\n", o.netrcOutput, n, plural(n), mode)
+		default:
+			termsafe.Fprintf(f.IO.Out, "%s is up to date (%d netrc host%s); nothing written.\n", o.netrcOutput, n, plural(n))
+		}
 	}
 	return nil
 }

@@ -156,7 +156,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 nix-auth gets access tokens for code forges
 (` + strings.Join(append(forgeTitles(true), forgeTitles(false)...), ", ") + `), validates them, and
 writes them where Nix reads them: a 0600 access-tokens.conf beside nix.conf,
-pulled in with "!include access-tokens.conf".`),
+pulled in with "!include access-tokens.conf", and the netrc file Nix's
+downloader reads (archives, binary caches).`),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       version,
@@ -181,6 +182,7 @@ pulled in with "!include access-tokens.conf".`),
 		newGitCredentialCmd(f),
 		newSetupGitCmd(f),
 		newVersionCmd(f),
+		newDoctorCmd(f),
 	)
 	// A word that is no command is a usage error with a hint, not cobra's
 	// exit 1 (or, for a command with subcommands, its help and exit 0).

@@ -252,6 +252,25 @@ func scriptCondition(cond string) (bool, error) {
 	return true, nil
 }
 
+// nixEnv is the environment a real nix runs in for a script: its config
+// ($NIX_CONF_DIR, which the setup puts in $WORK, the user config and
+// NIX_CONFIG), isolated from the machine's own.
+func nixEnv(ts *testscript.TestScript) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + ts.Getenv("HOME"),
+		"XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME"),
+		"XDG_CONFIG_DIRS=" + ts.Getenv("XDG_CONFIG_DIRS"),
+		"NIX_CONF_DIR=" + ts.Getenv("NIX_CONF_DIR"),
+	}
+	for _, v := range []string{"NIX_CONFIG", "NIX_USER_CONF_FILES"} {
+		if val := ts.Getenv(v); val != "" {
+			env = append(env, v+"="+val)
+		}
+	}
+	return env
+}
+
 // nixTokens asks Debian's nix 2.8 which access-tokens it sees for the
 // script's config: its system config ($NIX_CONF_DIR, which the setup puts
 // in $WORK), user config and NIX_CONFIG, isolated from the machine's own.
@@ -263,18 +282,7 @@ func nixTokens(ts *testscript.TestScript) string {
 		ts.Fatalf("nix is not installed (guard the script with [nix])")
 	}
 	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + ts.Getenv("HOME"),
-		"XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME"),
-		"XDG_CONFIG_DIRS=" + ts.Getenv("XDG_CONFIG_DIRS"),
-		"NIX_CONF_DIR=" + ts.Getenv("NIX_CONF_DIR"),
-	}
-	for _, v := range []string{"NIX_CONFIG", "NIX_USER_CONF_FILES"} {
-		if val := ts.Getenv(v); val != "" {
-			cmd.Env = append(cmd.Env, v+"="+val)
-		}
-	}
+	cmd.Env = nixEnv(ts)
 	out, err := cmd.Output()
 	if err != nil {
 		ts.Fatalf("nix show-config: %v", err)

@@ -18,6 +18,7 @@ type setTokenOptions struct {
 	dryRun     bool
 	encryptTo  string
 	keys       keyOptions
+	user       string // --provider cache: the netrc login (cache.go)
 }
 
 func newSetTokenCmd(f *Factory) *cobra.Command {
@@ -31,12 +32,15 @@ when it is piped, else from a prompt that does not echo. It is never taken
 from the command line, where ps and shell history would keep it.
 
 When HOST is a known forge (or --provider names one), the token is validated
-first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
+first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs. It goes where
+login puts it: access-tokens.conf, and netrc too for Gitea, Forgejo and
+Codeberg; a binary cache's (--provider cache) to netrc alone.`),
 		Example: strings.Trim(`
   nix-auth set-token github.com
   pass show gitlab-pat | nix-auth set-token gitlab.com
   nix-auth set-token git.example.com --provider forgejo < token.txt
-  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml`, "\n"),
+  pass show gitlab-pat | nix-auth set-token gitlab.com --encrypt-to secrets/tokens.yaml
+  pass show attic-token | nix-auth set-token cache.example.com --provider cache`, "\n"),
 		Args: func(c *cobra.Command, a []string) error {
 			if len(a) > 1 {
 				// The extra argument is most likely the token: never echo it.
@@ -53,10 +57,11 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token: "+strings.Join(providers.Names(), ", "))
+	fl.StringVar(&o.provider, "provider", "", "forge type of HOST, to validate the token (cache: a binary cache): "+strings.Join(providers.Names(), ", "))
 	fl.BoolVar(&o.noValidate, "no-validate", false, "save without asking the forge whether the token works")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "do everything but write the files")
 	fl.StringVar(&o.encryptTo, "encrypt-to", "", "store the token in this sops (.yaml/.json) or age (.age) file, or in clear in a JSON/YAML file git-crypt encrypts, instead of the Nix config")
+	fl.StringVar(&o.user, "user", "", userFlagHelp)
 	o.keys.addRecipientFlag(fl)
 	o.keys.addIdentityFlag(fl)
 	o.keys.addFormatFlag(fl)
@@ -64,7 +69,7 @@ first; GitLab tokens get the PAT: or OAuth2: prefix Nix needs.`),
 }
 
 func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOptions) error {
-	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider},
+	fl, err := startFlow(ctx, f, flowTarget{target: o.host, provider: o.provider, user: o.user},
 		sinkOptions{config: config, encryptTo: o.encryptTo, keys: &o.keys, dryRun: o.dryRun})
 	if err != nil {
 		return err
@@ -86,7 +91,7 @@ func runSetToken(ctx context.Context, f *Factory, config string, o *setTokenOpti
 		st, err = fl.validate(ctx, nixTok, func(err error) error {
 			return &hintError{
 				msg:   fmt.Sprintf("could not validate the token: %v; nothing was written", err),
-				hints: []string{"retry when the forge is reachable, or save it anyway with --no-validate"},
+				hints: append(hintsOf(err), "retry when the forge is reachable, or save it anyway with --no-validate"),
 			}
 		})
 		if err != nil {

@@ -168,9 +168,16 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	if err != nil {
 		return err
 	}
-	entries, err := selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf)
+	// Netrc credentials of binary caches are rows too (cache.go).
+	caches, hosts, onlyCaches, err := netrcCaches(f, store, cfg, hosts)
 	if err != nil {
 		return err
+	}
+	var entries []nixconf.Entry
+	if !onlyCaches {
+		if entries, err = selectHosts(cfg.AccessTokens(), hosts, store.Paths.NixConf); err != nil {
+			return err
+		}
 	}
 	// The forges logins recorded: a self-hosted host is not probed again.
 	state, err := store.State()
@@ -183,6 +190,7 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 	}
 	rows := checkAllKnown(ctx, f, entries, o.warnExpiring, kinds)
 	addSources(rows, entries, cfg.Unused())
+	rows = append(rows, checkCaches(ctx, f, caches)...)
 	warnUnused(f, store.Paths, cfg.Unused())
 	if o.json {
 		return reportStatus(f, statusReport{SchemaVersion: 1, Config: store.Paths.NixConf, Hosts: rows})
@@ -192,7 +200,10 @@ func runStatus(ctx context.Context, f *Factory, config string, hosts []string, o
 		termsafe.Fprintln(f.IO.Out, "Run `nix-auth login` to add one.")
 	} else {
 		printStatusTable(f, rows)
-		printSources(f, entries)
+		printSources(f, append(entries, cacheSources(caches)...))
+		if len(caches) > 0 {
+			termsafe.Fprintf(f.IO.Out, "\nNote: the cache credentials come from netrc: %s\n", daemonNote)
+		}
 	}
 	return statusExit(rows)
 }
@@ -206,21 +217,30 @@ func checkAll(ctx context.Context, f *Factory, entries []nixconf.Entry, warn tim
 // checkAllKnown is checkAll with the forges recorded for the hosts
 // (kinds), which are then not probed.
 func checkAllKnown(ctx context.Context, f *Factory, entries []nixconf.Entry, warn time.Duration, kinds map[string]providers.Kind) []statusHost {
-	rows := make([]statusHost, len(entries))
+	return checkRows(len(entries), func(i int, row *statusHost) {
+		e := entries[i]
+		*row = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{}}
+		*row = checkToken(ctx, f, e, warn, kinds[e.Host])
+	})
+}
+
+// checkRows fills n rows at once, each by check: the wall time is the
+// slowest host's, not the sum. Run's recover cannot reach these
+// goroutines: a bug while reading one host's answer is that row's error
+// (on what check put in the row so far), not a crash.
+func checkRows(n int, check func(i int, row *statusHost)) []statusHost {
+	rows := make([]statusHost, n)
 	var wg sync.WaitGroup
-	for i, e := range entries {
+	for i := range rows {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Run's recover cannot reach this goroutine: a bug while
-			// reading one forge's answer is that row's error, not a crash.
 			defer func() {
 				if r := recover(); r != nil {
-					rows[i] = statusHost{Host: e.Host, Token: providers.MaskToken(e.Token), Scopes: []string{},
-						State: stateError, Problem: fmt.Sprintf("internal error (a bug in nix-auth): %v", r)}
+					rows[i].State, rows[i].Problem = stateError, fmt.Sprintf("internal error (a bug in nix-auth): %v", r)
 				}
 			}()
-			rows[i] = checkToken(ctx, f, e, warn, kinds[e.Host])
+			check(i, &rows[i])
 		}()
 	}
 	wg.Wait()
@@ -359,17 +379,26 @@ func runStatusFile(ctx context.Context, f *Factory, hosts []string, o *statusOpt
 }
 
 func checkStore(ctx context.Context, f *Factory, file *crypt.File, hosts []string, warn time.Duration) ([]statusHost, error) {
+	return checkEntries(ctx, f, file.Entries(), file.Path(), hosts, warn)
+}
+
+// checkEntries validates the entries of a store or a decrypted file
+// (path), those of the named hosts when hosts are given: a binary cache's
+// credential is checked as Nix sends it (cache.go), the others with their
+// forges.
+func checkEntries(ctx context.Context, f *Factory, es []crypt.Entry, path string, hosts []string, warn time.Duration) ([]statusHost, error) {
 	var entries []nixconf.Entry
 	kinds := map[string]providers.Kind{}
-	for _, e := range file.Entries() {
-		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: file.Path()})
+	for _, e := range es {
+		entries = append(entries, nixconf.Entry{Host: e.Host, Token: e.Token, File: path})
 		kinds[e.Host] = providers.Kind(e.Provider)
 	}
-	entries, err := selectHosts(entries, hosts, file.Path())
+	entries, err := selectHosts(entries, hosts, path)
 	if err != nil {
 		return nil, err
 	}
-	return checkAllKnown(ctx, f, entries, warn, kinds), nil
+	entries, caches := storeCaches(es, path, entries)
+	return append(checkAllKnown(ctx, f, entries, warn, kinds), checkCaches(ctx, f, caches)...), nil
 }
 
 // metaRows are status rows from a store's readable metadata: expiry is

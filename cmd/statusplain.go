@@ -10,7 +10,6 @@ import (
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
-	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 	"github.com/nix-auth/nix-auth/render"
 )
@@ -69,13 +68,7 @@ func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOp
 			rows[i].Token = providers.MaskToken(es[k].Token)
 		}
 	} else {
-		entries := make([]nixconf.Entry, len(es))
-		for i, e := range es {
-			entries[i] = nixconf.Entry{Host: e.Host, Token: e.Token, File: o.plain}
-		}
-		if entries, err = selectHosts(entries, hosts, o.plain); err == nil {
-			rows = checkAll(ctx, f, entries, o.warnExpiring)
-		}
+		rows, err = checkEntries(ctx, f, es, o.plain, hosts, o.warnExpiring)
 	}
 	if err != nil {
 		return err

@@ -4,19 +4,42 @@ package crypt
 // fragment, so that agenix alone can deploy it with
 // `nix.extraOptions = "!include ${config.age.secrets.<name>.path}"`:
 //
-//	# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata.
+//	# nix-auth token store: Nix reads the extra-access-tokens line; these comments hold nix-auth's metadata.
 //	# nix-auth: host=github.com provider=github user=octocat scopes=repo,read:org created=2026-11-24T21:00:00Z client_id=178c6fc778ccc68e1d6a
-//	# nix-auth-recipients: age1... ssh-ed25519%20AAAA...
-//	access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
+//	extra-access-tokens = github.com=ghp_... gitlab.com=PAT:glpat-...
+//
+// The setting is extra-access-tokens, which adds to the tokens set before
+// the include (nix.settings.access-tokens on NixOS, a login's file), where
+// access-tokens would replace them all: agenix's include comes after
+// nix.settings in nix.conf. For a host both name, the earlier token wins,
+// as Nix reads extra- settings. Files written by older versions, with
+// access-tokens, are read and rewritten with extra-access-tokens.
 //
 // Nix ignores the comment lines. Metadata values are percent-escaped
 // (space, control characters, '%') so that no value can end the comment
-// and start a setting. The recipients line lets nix-auth re-encrypt the
-// file without being told the recipients again: age headers do not name
-// X25519 recipients. Host keys are ssh-ed25519 recipients here, as agenix
-// makes them: an agenix host decrypts with its ssh key as an ssh identity,
-// which opens only ssh stanzas, never the converted X25519 one. Files made by hand (`age -e`) are read too, binary or
-// armored; lines other than access-tokens are kept.
+// and start a setting.
+//
+// A credential for the netrc file (use=netrc or use=both, with login=)
+// has no nix.conf form: netrc-file names a whole file, and nix.conf has no
+// setting that adds one entry. A use=both entry's token is in the
+// access-tokens line as any other; a use=netrc entry's (a binary cache's)
+// is in its comment line, as token=:
+//
+//	# nix-auth: host=codeberg.org provider=forgejo user=alice use=both login=alice
+//	# nix-auth: host=cache.example.com provider=cache use=netrc login=x-access-token token=eyJhbGciOi...
+//	extra-access-tokens = codeberg.org=...
+//
+// So a file agenix deploys and nix.conf includes gives Nix the access
+// tokens only: netrc credentials reach Nix through `nix-auth render
+// --netrc-output` (of the store, or --plain of agenix's output).
+//
+// An age header does not name X25519 recipients: nix-auth re-encrypts to
+// the recipients declared for the file (File.Declare). Host keys are
+// ssh-ed25519 recipients here, as agenix makes them: an agenix host
+// decrypts with its ssh key as an ssh identity, which opens only ssh
+// stanzas, never the converted X25519 one. Files made by hand (`age -e`)
+// are read too, binary or armored; lines other than the access-tokens
+// settings are kept.
 
 import (
 	"bytes"
@@ -43,7 +66,7 @@ import (
 const (
 	ageMetaPrefix = "# nix-auth:"
 	ageOwnPrefix  = "# nix-auth"
-	ageHeadLine   = "# nix-auth token store: Nix reads the access-tokens line; these comments hold nix-auth's metadata."
+	ageHeadLine   = "# nix-auth token store: Nix reads the extra-access-tokens line; these comments hold nix-auth's metadata."
 )
 
 type ageStore struct {
@@ -294,6 +317,7 @@ func (s *ageStore) parse(path string, plain []byte) error {
 		isToken[n] = true
 	}
 	meta := map[string]Entry{}
+	var metaOrder []string
 	// Lines as Nix numbers them: ended by '\n'.
 	for i, line := range strings.Split(string(plain), "\n") {
 		if isToken[i+1] {
@@ -304,7 +328,14 @@ func (s *ageStore) parse(path string, plain []byte) error {
 		switch {
 		case strings.HasPrefix(trimmed, ageMetaPrefix):
 			e := parseAgeMeta(strings.TrimPrefix(trimmed, ageMetaPrefix))
+			if _, err := ParseUse(string(e.Use)); err != nil {
+				return fileErr(path, ErrCorrupt, fmt.Sprintf("line %d of its plaintext: %v", i+1, err),
+					"fix it with `agenix -e "+path+"`, or write the entry again with nix-auth")
+			}
 			if e.Host != "" {
+				if _, ok := meta[e.Host]; !ok {
+					metaOrder = append(metaOrder, e.Host)
+				}
 				meta[e.Host] = e
 			}
 		case strings.HasPrefix(trimmed, ageOwnPrefix):
@@ -315,10 +346,22 @@ func (s *ageStore) parse(path string, plain []byte) error {
 	for len(s.other) > 0 && strings.TrimSpace(s.other[len(s.other)-1]) == "" {
 		s.other = s.other[:len(s.other)-1]
 	}
+	inLine := map[string]bool{}
 	for _, t := range tokens {
 		e := meta[t.Host]
 		e.Host, e.Token = t.Host, t.Token
+		// Nix reads this token from the line, whatever the comment says.
+		if e.Use == UseNetrc {
+			e.Use = UseBoth
+		}
+		inLine[t.Host] = true
 		s.es = append(s.es, e)
+	}
+	// Netrc credentials, whose token is in their comment line.
+	for _, h := range metaOrder {
+		if e := meta[h]; !inLine[h] && e.Use == UseNetrc && e.Token != "" {
+			s.es = append(s.es, e)
+		}
 	}
 	return nil
 }
@@ -360,6 +403,12 @@ func parseAgeMeta(s string) Entry {
 			e.RefreshToken = v
 		case "client_id":
 			e.ClientID = v
+		case "use":
+			e.Use = Use(v)
+		case "login":
+			e.Login = v
+		case "token":
+			e.Token = v
 		}
 	}
 	return e
@@ -401,19 +450,28 @@ func (s *ageStore) plaintext() []byte {
 		}
 		field("refresh_token", e.RefreshToken)
 		field("client_id", e.ClientID)
+		if e.Use.Netrc() {
+			field("use", string(e.Use))
+			field("login", e.Login)
+		}
+		if !e.Use.AccessTokens() {
+			field("token", e.Token)
+		}
 		b.WriteString("\n")
 	}
 	for _, l := range s.other {
 		b.WriteString(l + "\n")
 	}
-	// No line at all without tokens: an empty `access-tokens =` in an
-	// included file would wipe the tokens set before it.
-	if len(s.es) > 0 {
-		b.WriteString("access-tokens =")
-		for _, e := range s.es {
-			b.WriteString(" " + e.Host + "=" + e.Token)
+	// extra-access-tokens adds to the tokens set before the include (see
+	// the top of this file); no line at all without tokens.
+	var line strings.Builder
+	for _, e := range s.es {
+		if e.Use.AccessTokens() {
+			line.WriteString(" " + e.Host + "=" + e.Token)
 		}
-		b.WriteString("\n")
+	}
+	if line.Len() > 0 {
+		b.WriteString("extra-access-tokens =" + line.String() + "\n")
 	}
 	return b.Bytes()
 }
@@ -456,6 +514,10 @@ func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
 
 // checkSecret: an age file encrypts all of its content.
 func (s *ageStore) checkSecret(string) error { return nil }
+
+// carriesNetrc: the comment lines keep use and login (and a netrc-only
+// credential's token).
+func (s *ageStore) carriesNetrc() bool { return true }
 
 func (s *ageStore) recipients() []Recipient { return s.recips }
 

@@ -61,7 +61,7 @@ func TestAgeCLIReadsOurs(t *testing.T) {
 				settings = append(settings, l)
 			}
 		}
-		want := "access-tokens = codeberg.org=TESTTOKEN0004 github.com=ghp_TESTTOKEN0000000000000000000000000001 gitlab.com=OAuth2:glo-TESTTOKEN0002"
+		want := "extra-access-tokens = codeberg.org=TESTTOKEN0004 github.com=ghp_TESTTOKEN0000000000000000000000000001 gitlab.com=OAuth2:glo-TESTTOKEN0002"
 		if len(settings) != 1 || settings[0] != want {
 			t.Errorf("settings in the decrypted file: %d lines, want exactly the access-tokens line", len(settings))
 		}
@@ -250,8 +250,8 @@ func TestAgeStaleRecipients(t *testing.T) {
 	}
 }
 
-// TestAgeEmptyStoreHasNoSetting: without tokens, no `access-tokens =`
-// line, which would wipe tokens set before the include.
+// TestAgeEmptyStoreHasNoSetting: without tokens, no access-tokens setting
+// line at all.
 func TestAgeEmptyStoreHasNoSetting(t *testing.T) {
 	id := stKey(t)
 	p := filepath.Join(t.TempDir(), "t.age")

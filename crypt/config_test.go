@@ -175,23 +175,23 @@ func TestSopsConfigLookup(t *testing.T) {
 	}
 }
 
-// needNix returns the nix-instantiate to test with. Outside CI a machine
-// without Nix skips; in CI (CI=true) that is a failure, so the agenix path
-// cannot go untested unnoticed.
-func needNix(t *testing.T) string {
+// needNix returns the Nix program (nix-instantiate, nix) to test with.
+// Outside CI a machine without Nix skips; in CI (CI=true) that is a
+// failure, so the agenix path cannot go untested unnoticed.
+func needNix(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath("nix-instantiate")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("nix-instantiate is required in CI: %v", err)
+			t.Fatalf("%s is required in CI: %v", name, err)
 		}
-		t.Skipf("nix-instantiate not installed: %v", err)
+		t.Skipf("%s not installed: %v", name, err)
 	}
 	return p
 }
 
 func TestAgenixRecipients(t *testing.T) {
-	nix := needNix(t)
+	nix := needNix(t, "nix-instantiate")
 	repo := t.TempDir()
 	native := newAgeKey(t).Recipient().String()
 	writeFile(t, filepath.Join(repo, "keys.nix"), []byte(`{ host1 = "`+vectorPub(t, "host1")+`"; }`+"\n"))

@@ -19,6 +19,11 @@ package crypt
 //	        expires: "2026-12-24T21:00:00Z"     # omitted when it never expires
 //	        refresh_token: ENC[AES256_GCM,...]  # GitLab OAuth only
 //	        client_id: 178c6fc778ccc68e1d6a     # OAuth logins: the application that issued it
+//	    cache.example.com:
+//	        token: ENC[AES256_GCM,...]
+//	        provider: cache
+//	        use: netrc                          # access-tokens (when absent), netrc or both
+//	        login: x-access-token               # the netrc login: use netrc or both only
 //	sops:
 //	    age:
 //	        - enc: |
@@ -31,7 +36,18 @@ package crypt
 //	    version: 3.13.3
 //
 // encrypted_regex leaves the metadata readable, so `git diff` and
-// `nix-auth status --file` show hosts, users and expiry without a key. The
+// `nix-auth status --file` show hosts, users and expiry without a key.
+// That includes use and login: a netrc login is a user name (the forge
+// account, or a cache's fixed name such as x-access-token), the half of
+// Basic auth that is not secret, as `user` is; only the password (the
+// token) grants access. The cleartext check therefore requires token and
+// refresh_token encrypted, never login, and a file whose own rules
+// encrypt every value keeps login encrypted too. The MAC covers use and
+// login as every value; key names it does not cover, but a token's
+// ciphertext is bound to its host by its additional data, so renaming
+// keys without the key can at most move a credential between the two
+// files of its own host, and the schema check (CheckNetrc) refuses a
+// login on an access token or an unknown use. The
 // MAC covers the values in walk order, not the key names or the structure,
 // so after decrypting nix-auth checks the shape and consistency of what it
 // read (see checkStore). Other top-level keys are kept as they are. A file
@@ -59,7 +75,7 @@ const (
 )
 
 // sopsFields are a host's keys in the order they are written.
-var sopsFields = []string{"token", "provider", "user", "scopes", "created", "expires", "refresh_token", "client_id"}
+var sopsFields = []string{"token", "provider", "user", "use", "login", "scopes", "created", "expires", "refresh_token", "client_id"}
 
 type sopsStore struct {
 	path string
@@ -275,6 +291,12 @@ func fieldValues(e Entry) map[string]any {
 	}
 	str("provider", e.Provider)
 	str("user", e.User)
+	// An access token alone has no use field, as in every store written
+	// before netrc credentials; a login belongs to netrc only.
+	if e.Use.Netrc() {
+		str("use", string(e.Use))
+		str("login", e.Login)
+	}
 	if len(e.Scopes) > 0 {
 		l := make([]any, len(e.Scopes))
 		for i, s := range e.Scopes {
@@ -308,6 +330,9 @@ func (s *sopsStore) put(e Entry) error {
 	s.docs, s.dirty = docs, true
 	return nil
 }
+
+// carriesNetrc: the schema has use and login fields.
+func (s *sopsStore) carriesNetrc() bool { return true }
 
 // checkSecret tells whether a token for host would be stored encrypted,
 // before anything asks a forge for one.

@@ -276,6 +276,15 @@ func setField(e *Entry, name string, v any) error {
 		e.Provider, err = stringField(v)
 	case "user":
 		e.User, err = stringField(v)
+	case "use":
+		var u string
+		if u, err = stringField(v); err == nil {
+			if e.Use, err = ParseUse(u); err != nil {
+				err = fmt.Errorf("is unknown: %w", err)
+			}
+		}
+	case "login":
+		e.Login, err = stringField(v)
 	case "scopes":
 		e.Scopes, err = scopeList(v)
 	case "created":

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 )
 
 // stHostFields returns the mapping of host in a decrypted tree.
@@ -40,10 +42,7 @@ func stSetField(b treeBranch, name string, v any) treeBranch {
 func TestSchemaViolations(t *testing.T) {
 	t.Parallel()
 	id := stKey(t)
-	cases := []struct {
-		name, host, field, msg string
-		edit                   func(docs []treeBranch)
-	}{
+	cases := []stSchemaCase{
 		{"created after expires", "gitlab.com", "created", "is after expires", func(d []treeBranch) {
 			f := stHostFields(t, d, "gitlab.com")
 			stSetField(f, "created", "2026-11-25T00:00:00Z")
@@ -95,11 +94,23 @@ func TestSchemaViolations(t *testing.T) {
 			stSetField(f, "token", nil)
 		}},
 	}
+	stRunSchemaCases(t, id, stEntries(), cases)
+}
+
+// stSchemaCase is a store edited with its key (so the MAC holds) into a
+// shape nix-auth's schema refuses: Load must fail with ErrSchema naming
+// host and field, msg in its message, and a hint.
+type stSchemaCase struct {
+	name, host, field, msg string
+	edit                   func(docs []treeBranch)
+}
+
+func stRunSchemaCases(t *testing.T, id *age.X25519Identity, es []Entry, cases []stSchemaCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			p := filepath.Join(t.TempDir(), "t.yaml")
-			stCreate(t, p, stEntries(), id)
+			stCreate(t, p, es, id)
 			s := stLoad(t, p, id).st.(*sopsStore)
 			c.edit(s.docs)
 			s.dirty = true

@@ -291,8 +291,14 @@ func typeName(v any) string {
 		return "null"
 	case uint64, int64:
 		return "number out of range"
-	case map[string]any, map[any]any:
+	case map[string]any, map[any]any, treeBranch:
 		return "mapping"
+	case []any:
+		return "list"
+	case bool:
+		return "boolean"
+	case int, float64:
+		return "number"
 	}
 	return fmt.Sprintf("%T", v)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 // Entry is one host's token in an encrypted store, with the metadata that
@@ -34,6 +35,61 @@ type Entry struct {
 	// refresh must name the same one, and self-managed GitLab has no
 	// default; an application ID is public, so it is not encrypted.
 	ClientID string
+	// Use says where the credential goes: Nix's access-tokens, the netrc
+	// file its downloader reads, or both. "" is UseAccessTokens, what
+	// every store written before netrc credentials holds.
+	Use Use
+	// Login is the netrc entry's login (Use netrc or both): curl sends
+	// Login and Token as Basic auth. Required there: curl ignores an entry
+	// with a password only once another entry follows it.
+	Login string
+}
+
+// Use is where an entry's credential goes.
+type Use string
+
+// The uses, as the stores spell them.
+const (
+	// UseAccessTokens: Nix's access-tokens setting (github:, gitlab:,
+	// sourcehut: inputs).
+	UseAccessTokens Use = "access-tokens"
+	// UseNetrc: the netrc file only (binary caches).
+	UseNetrc Use = "netrc"
+	// UseBoth: both (Gitea, Forgejo, Codeberg: their archives fetch with
+	// netrc).
+	UseBoth Use = "both"
+)
+
+// AccessTokens reports whether the credential goes to access-tokens.
+func (u Use) AccessTokens() bool { return u == "" || u == UseAccessTokens || u == UseBoth }
+
+// Netrc reports whether the credential goes to netrc.
+func (u Use) Netrc() bool { return u == UseNetrc || u == UseBoth }
+
+// UseOf is where host's credential goes, from the forge table: a forge's
+// token to access-tokens (and to netrc too for the forges Nix has no
+// fetcher for), a binary cache's to netrc alone. A host netrc cannot name
+// (an IPv6 address) keeps a forge's token in access-tokens alone. kind ""
+// (a host nobody named) is a token for access-tokens. login, set-token,
+// import and render's token files all route by it.
+func UseOf(kind providers.Kind, host string) Use {
+	fg, _ := providers.ForgeOf(kind)
+	switch {
+	case fg.Netrc == providers.OnlyNetrc:
+		return UseNetrc
+	case fg.Netrc == providers.AlsoNetrc && nixconf.NetrcMachine(host) != "":
+		return UseBoth
+	}
+	return UseAccessTokens
+}
+
+// ParseUse reads a use as a store spells it; "" is UseAccessTokens.
+func ParseUse(s string) (Use, error) {
+	switch u := Use(s); u {
+	case "", UseAccessTokens, UseNetrc, UseBoth:
+		return u, nil
+	}
+	return "", fmt.Errorf("use must be %s, %s or %s", UseAccessTokens, UseNetrc, UseBoth)
 }
 
 // Format is the kind of encrypted store a file holds.
@@ -193,6 +249,8 @@ type store interface {
 	put(e Entry) error
 	// checkSecret says whether host's token would be stored encrypted.
 	checkSecret(host string) error
+	// carriesNetrc says whether the format keeps an entry's Use and Login.
+	carriesNetrc() bool
 	remove(host string) bool
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
@@ -263,9 +321,15 @@ func (f *File) Entry(host string) (Entry, bool) {
 // or SetRecipients: an age header does not say who it is encrypted to.
 func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients()) }
 
+// CarriesNetrc reports whether the store keeps each entry's Use and
+// Login, so that it can hold netrc credentials. Both formats do: an .age
+// store in its comment lines, a sops store in the use and login fields of
+// its schema.
+func (f *File) CarriesNetrc() bool { return f.st.carriesNetrc() }
+
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
-// access-tokens line rendered from the store.
+// access-tokens line or a line of the netrc file rendered from the store.
 func (f *File) Put(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return fileErr(f.path, ErrInvalid, err.Error())
@@ -725,10 +789,10 @@ func OpenMeta(path string, o OpenOptions) (m *Meta, err error) {
 }
 
 // checkEntry refuses what would break or inject into the rendered
-// `access-tokens = host=token ...` line, with nixconf's validator: the
-// one render applies, so a store never holds an entry render refuses. It
-// is also the check a loaded sops store's entries get (checkEntries). The
-// error is an *entryError naming the field at fault.
+// `access-tokens = host=token ...` line or netrc entry, with nixconf's
+// validators: the ones render applies, so a store never holds an entry
+// render refuses. It is also the check a loaded sops store's entries get
+// (checkEntries). The error is an *entryError naming the field at fault.
 func checkEntry(e Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
 		return &entryError{err: err}
@@ -737,15 +801,55 @@ func checkEntry(e Entry) error {
 	if err := nixconf.ValidateToken(e.Token); err != nil {
 		return &entryError{field: "token", err: fmt.Errorf("the token for %s: %w", e.Host, err)}
 	}
+	if err := CheckNetrc(e); err != nil {
+		return err
+	}
 	if e.RefreshToken != "" {
 		if err := nixconf.ValidateToken(e.RefreshToken); err != nil {
 			return &entryError{field: "refresh_token", err: fmt.Errorf("the refresh token for %s: %w", e.Host, err)}
 		}
 	}
-	for _, s := range append([]string{e.Provider, e.User, e.ClientID}, e.Scopes...) {
+	for _, s := range append([]string{e.Provider, e.User, e.ClientID, e.Login}, e.Scopes...) {
 		if strings.ContainsFunc(s, unicode.IsControl) {
 			return &entryError{err: fmt.Errorf("metadata for %s contains a control character", e.Host)}
 		}
+	}
+	return nil
+}
+
+// CheckNetrc is the rule for an entry's use and login, the one render
+// applies too: a known use; for a netrc credential a host curl can match
+// (no IPv6 address), a login, and login and token as every netrc reader
+// reads them back; no login on an access token alone. The error is an
+// *entryError naming the field at fault.
+func CheckNetrc(e Entry) error {
+	bad := func(field, format string, a ...any) error {
+		return &entryError{field: field, err: fmt.Errorf(format, a...)}
+	}
+	if _, err := ParseUse(string(e.Use)); err != nil {
+		return bad("use", "the entry for %s: %w", e.Host, err)
+	}
+	if !e.Use.Netrc() {
+		if e.Login != "" {
+			return bad("login", "the entry for %s has a login but goes to access-tokens only: a login is for netrc (use: %s or %s)", e.Host, UseNetrc, UseBoth)
+		}
+		return nil
+	}
+	machine := nixconf.NetrcMachine(e.Host)
+	if machine == "" {
+		return bad("use", "the entry for %s cannot go to netrc: a netrc entry names a host name or IPv4 address", e.Host)
+	}
+	if err := nixconf.ValidateNetrcHost(machine); err != nil {
+		return bad("", "%w", err)
+	}
+	if e.Login == "" {
+		return bad("login", "the netrc credential for %s has no login: curl ignores a password-only entry once another entry follows it", e.Host)
+	}
+	if err := nixconf.ValidateNetrcValue("login", e.Login); err != nil {
+		return bad("login", "%s: %w", e.Host, err)
+	}
+	if err := nixconf.ValidateNetrcValue("password", e.Token); err != nil {
+		return bad("token", "the token for %s, as a netrc password: %w", e.Host, err)
 	}
 	return nil
 }

@@ -133,7 +133,8 @@ func stSameEntries(t testing.TB, got, want []Entry) {
 		}
 		g.Token, w.Token, g.RefreshToken, w.RefreshToken = "", "", "", ""
 		if g.Host != w.Host || g.Provider != w.Provider || g.User != w.User || !slices.Equal(g.Scopes, w.Scopes) ||
-			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) || g.ClientID != w.ClientID {
+			!g.Created.Equal(w.Created) || !g.Expires.Equal(w.Expires) || g.ClientID != w.ClientID ||
+			g.Use != w.Use || g.Login != w.Login {
 			t.Errorf("entry %d = %+v, want %+v", i, g, w)
 		}
 	}

@@ -313,9 +313,51 @@ rec {
         if cfg.secretsFile == null then "plainFile and tokenFiles are decrypted by sops-nix or agenix" else "secretsFile is a string"
       }): nothing is checked.";
 
-  # The warning for nix.enable = false: the module's include line goes to a
-  # nix.conf that is not written.
+  # The warning for nix.enable = false: the module's include line (and its
+  # netrc-file, when netrc is a path) go to a nix.conf that is not written.
   nixDisabledWarning =
-    output:
-    "services.nix-auth: nix.enable is false, so this configuration writes no /etc/nix/nix.conf and nothing includes ${output}: add `!include ${output}` to the nix.conf your Nix reads (Determinate Nix: /etc/nix/nix.custom.conf).";
+    output: netrc:
+    "services.nix-auth: nix.enable is false, so this configuration writes no /etc/nix/nix.conf and nothing includes ${output}: add `!include ${output}`${
+      lib.optionalString (netrc != null) " and `netrc-file = ${netrc}`"
+    } to the nix.conf your Nix reads (Determinate Nix: /etc/nix/nix.custom.conf).";
+
+  # The netrc.enable option; default and the reader differ by module.
+  netrcEnableOption =
+    { default, text }:
+    mkOption {
+      type = types.bool;
+      inherit default;
+      description = text;
+    };
+
+  # Why Nix does not read the netrc file the module renders (path), or a
+  # netrc the configuration provides, or null: the configuration names
+  # another netrc-file, in nix.settings (a value above the module's
+  # mkDefault) or in nix.extraOptions (later in nix.conf, so it wins); or
+  # it provides etcNetrc, Nix's default netrc-file, which the rendered
+  # file replaces. The user's setting is kept; the warning says what to
+  # do. nixCfg is config.nix; opt the option path that names the module
+  # in messages.
+  netrcConflictWarning =
+    {
+      nixCfg,
+      path,
+      etcNetrc ? null,
+      opt,
+    }:
+    let
+      set = nixCfg.settings.netrc-file or null;
+      inExtra = lib.any (l: builtins.match "[ \t]*netrc-file[ \t]*=.*" l != null) (
+        lib.splitString "\n" nixCfg.extraOptions
+      );
+      todo = "move its credentials into the store (`nix-auth set-token HOST --provider cache --encrypt-to STORE`) and drop it, or set ${opt}.enable = false";
+    in
+    if inExtra then
+      "${opt}: nix.extraOptions sets netrc-file, so Nix does not read the netrc credentials nix-auth renders to ${path}; nix-auth keeps your setting. To use them, set netrc-file to ${path} there, or ${todo}."
+    else if set != null && toString set != path then
+      "${opt}: nix.settings.netrc-file is ${toString set}, so Nix does not read the netrc credentials nix-auth renders to ${path}; nix-auth keeps your setting. To use them, set it to ${path}, or ${todo}."
+    else if etcNetrc != null && set == path then
+      "${opt}: environment.etc.\"nix/netrc\" provides ${etcNetrc}, Nix's default netrc-file, which Nix no longer reads: nix.settings.netrc-file names the netrc nix-auth renders, ${path}. Move its credentials into the store (`nix-auth set-token HOST --provider cache --encrypt-to STORE`) and drop it, or keep it with nix.settings.netrc-file = \"${etcNetrc}\" (the store's netrc credentials then go unread), or set ${opt}.enable = false."
+    else
+      null;
 }

@@ -21,6 +21,16 @@ let
   exe = lib.getExe cfg.package;
   label = config.launchd.daemons.nix-auth.serviceConfig.Label;
 
+  # The system's netrc, for the nix-daemon's substitution, beside the
+  # default output.
+  netrcPath = "/var/run/nix-auth/netrc";
+  netrcWarning = common.netrcConflictWarning {
+    nixCfg = config.nix;
+    path = netrcPath;
+    etcNetrc = if config.environment.etc ? "nix/netrc" then "/etc/nix/netrc" else null;
+    opt = "services.nix-auth.netrc";
+  };
+
   renderArgs = common.inputArgs cfg ++ [
     "--output"
     cfg.output
@@ -32,6 +42,10 @@ let
     cfg.group
     "--setting"
     cfg.setting
+  ]
+  ++ lib.optionals cfg.netrc.enable [
+    "--netrc-output"
+    netrcPath
   ];
 
   recipientCheck = common.recipientCheck { inherit pkgs cfg; };
@@ -85,6 +99,23 @@ in
       '';
     };
 
+    netrc.enable = common.netrcEnableOption {
+      default = true;
+      text = ''
+        Render the store's netrc credentials (binary caches; the netrc half
+        of Gitea, Forgejo and Codeberg tokens) to ${netrcPath}
+        (`render --netrc-output`, the same owner and mode as
+        {option}`services.nix-auth.output`), and point
+        `nix.settings.netrc-file` at it (`mkDefault`), as the NixOS module
+        does: every store format may carry netrc credentials, and the
+        nix-daemon substitutes with the system's netrc-file only. A
+        netrc-file you set yourself is kept, with a warning saying what to
+        do; /etc/nix/netrc is no longer read once netrc-file names the
+        rendered file (a warning when `environment.etc."nix/netrc"`
+        provides it).
+      '';
+    };
+
     check.interval = mkOption {
       type = types.listOf (types.attrsOf types.int);
       default = [
@@ -109,13 +140,17 @@ in
         warnings =
           lib.optional (cfg.secretsFile != null && cfg.identityPaths == [ ])
             "services.nix-auth.identityPaths is empty: only root's sops default keys can decrypt ${toString cfg.secretsFile}."
-          ++ lib.optional (!config.nix.enable) (common.nixDisabledWarning cfg.output)
-          ++ lib.optional (common.recipientCheckWarning cfg != null) (common.recipientCheckWarning cfg);
+          ++ lib.optional (!config.nix.enable) (
+            common.nixDisabledWarning cfg.output (if cfg.netrc.enable then netrcPath else null)
+          )
+          ++ lib.optional (common.recipientCheckWarning cfg != null) (common.recipientCheckWarning cfg)
+          ++ lib.optional (cfg.netrc.enable && config.nix.enable && netrcWarning != null) netrcWarning;
 
         # !include: skipped while the file does not exist yet.
         nix.extraOptions = lib.mkIf config.nix.enable ''
           !include ${cfg.output}
         '';
+        nix.settings.netrc-file = lib.mkIf (config.nix.enable && cfg.netrc.enable) (lib.mkDefault netrcPath);
 
         # nix-darwin has no list of build-time checks: a dependency of the
         # system derivation fails its build the same way.

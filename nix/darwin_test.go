@@ -18,6 +18,7 @@ type darwinSystem struct {
 	RecipientCheck       *string
 	NixConfDrv           *string
 	LaunchdDrv           *string
+	NetrcFile            *string
 }
 
 type launchdJob struct {
@@ -60,7 +61,9 @@ func TestDarwin(t *testing.T) {
 		}
 		return s
 	}
-	tail := []string{"--output", "/var/run/nix-auth/access-tokens.conf", "--mode", "0440", "--owner", "root", "--group", "wheel", "--setting", "extra-access-tokens"}
+	const netrc = "/var/run/nix-auth/netrc"
+	tail := []string{"--output", "/var/run/nix-auth/access-tokens.conf", "--mode", "0440", "--owner", "root", "--group", "wheel", "--setting", "extra-access-tokens",
+		"--netrc-output", netrc}
 
 	t.Run("secretsFile with hostPublicKey and the check", func(t *testing.T) {
 		s := get(t, "secrets")
@@ -72,6 +75,9 @@ func TestDarwin(t *testing.T) {
 		}
 		if s.ExtraOptions == nil || *s.ExtraOptions != "!include /var/run/nix-auth/access-tokens.conf\n" {
 			t.Errorf("nix.extraOptions %v", s.ExtraOptions)
+		}
+		if s.NetrcFile == nil || *s.NetrcFile != netrc {
+			t.Errorf("nix.settings.netrc-file = %v, want %s", s.NetrcFile, netrc)
 		}
 		if s.NixConfDrv == nil {
 			t.Fatal("no /etc/nix/nix.conf")
@@ -109,9 +115,22 @@ func TestDarwin(t *testing.T) {
 		}
 	})
 
+	t.Run("netrc: the user's netrc-file kept with a warning; off", func(t *testing.T) {
+		s := get(t, "netrc-own")
+		if s.NetrcFile == nil || *s.NetrcFile != "/etc/nix/my-netrc" {
+			t.Errorf("nix.settings.netrc-file = %v, want the user's", s.NetrcFile)
+		}
+		oneWarning(t, s.Warnings, `^services.nix-auth.netrc: nix.settings.netrc-file is /etc/nix/my-netrc, so Nix does not read the netrc credentials nix-auth renders to `+netrc)
+		s = get(t, "netrc-off")
+		noWarnings(t, s.Warnings)
+		if s.NetrcFile != nil || slices.Contains(s.Daemon.ProgramArguments, "--netrc-output") {
+			t.Errorf("netrc off: netrc-file %v, render %q", s.NetrcFile, s.Daemon.ProgramArguments)
+		}
+	})
+
 	t.Run("nix.enable off: a warning, no include", func(t *testing.T) {
 		s := get(t, "nix-disabled")
-		oneWarning(t, s.Warnings, `^services.nix-auth: nix.enable is false, .*Determinate Nix: /etc/nix/nix.custom.conf`)
+		oneWarning(t, s.Warnings, `^services.nix-auth: nix.enable is false, .*and .netrc-file = /var/run/nix-auth/netrc. .*Determinate Nix: /etc/nix/nix.custom.conf`)
 		if s.ExtraOptions != nil {
 			t.Errorf("nix.extraOptions %q with nix.enable off", *s.ExtraOptions)
 		}

@@ -41,6 +41,26 @@ let
 
   rendered = if isLinux then ''"$XDG_RUNTIME_DIR/nix-auth/${renderDefaultName}"'' else lib.escapeShellArg cfg.output;
 
+  # The netrc render writes (netrc.enable): beside login's netrc, never
+  # over it (render writes only files it made). On Linux a symlink to the
+  # file rendered under $XDG_RUNTIME_DIR, like output.
+  netrcDefaultName = "netrc.rendered";
+  netrcRendered =
+    if isLinux then ''"$XDG_RUNTIME_DIR/nix-auth/${netrcDefaultName}"'' else lib.escapeShellArg cfg.netrc.output;
+  netrcLink = lib.escapeShellArg cfg.netrc.output;
+  netrcWarning = common.netrcConflictWarning {
+    nixCfg = config.nix;
+    path = cfg.netrc.output;
+    opt = "services.nix-auth.netrc";
+  };
+
+  # Keeps a stable path linked to the rendered file (Linux).
+  linkTo = link: target: ''
+    if [ "$(readlink ${link} || true)" != ${target} ]; then
+      mkdir -p "$(dirname ${link})"
+      ln -sfn ${target} ${link}
+    fi'';
+
   # Token files may be agenix's user paths too: expanded by the shell.
   inputWords = lib.concatStringsSep " " (
     (
@@ -66,14 +86,15 @@ let
         ''mkdir -p "$XDG_RUNTIME_DIR/nix-auth"''
         ''chmod 0700 "$XDG_RUNTIME_DIR/nix-auth"''
       ]
-      ++ [ "${exe} render ${inputWords} --output ${rendered} --mode 0600 --setting ${cfg.setting}" ]
+      ++ [
+        "${exe} render ${inputWords} --output ${rendered} --mode 0600 --setting ${cfg.setting}${
+          lib.optionalString cfg.netrc.enable " --netrc-output ${netrcRendered}"
+        }"
+      ]
       # The stable path nix.conf includes. It replaces a plaintext file an
       # earlier version of this module rendered there.
-      ++ lib.optional isLinux ''
-        if [ "$(readlink ${link} || true)" != ${rendered} ]; then
-          mkdir -p "$(dirname ${link})"
-          ln -sfn ${rendered} ${link}
-        fi''
+      ++ lib.optional isLinux (linkTo link rendered)
+      ++ lib.optional (isLinux && cfg.netrc.enable) (linkTo netrcLink netrcRendered)
     )
   );
 
@@ -145,6 +166,37 @@ in
         file is read: the system's, and login's when its file is included
         first.
       '';
+    };
+
+    netrc = {
+      enable = common.netrcEnableOption {
+        default = false;
+        text = ''
+          Render the store's netrc credentials (binary caches; the netrc
+          half of Gitea, Forgejo and Codeberg tokens) for this user's Nix,
+          to {option}`services.nix-auth.netrc.output`, and point
+          `nix.settings.netrc-file` at it (`mkDefault`; a netrc-file you
+          set yourself is kept, with a warning). Off by default: the
+          user's netrc-file replaces the system's for the user's own Nix
+          (its fetches of archives and `fetchTarball`), so a user who
+          relies on the system's netrc, or on `nix-auth login`'s, opts in.
+          Substitution from binary caches is the nix-daemon's, which reads
+          the system's netrc-file (the NixOS and nix-darwin modules
+          render it), unless Nix runs single-user.
+        '';
+      };
+      output = mkOption {
+        type = types.str;
+        default = "${config.xdg.configHome}/nix/${netrcDefaultName}";
+        defaultText = lib.literalExpression ''"''${config.xdg.configHome}/nix/${netrcDefaultName}"'';
+        description = ''
+          The netrc file named by the user's netrc-file, mode 0600. On Linux
+          a symlink to the file the user unit renders in
+          $XDG_RUNTIME_DIR/nix-auth (tmpfs), as for
+          {option}`services.nix-auth.output`; on macOS the rendered file
+          itself.
+        '';
+      };
     };
 
     refresh.interval = mkOption {
@@ -238,6 +290,11 @@ in
           !include ${cfg.output}
         '';
       }
+
+      (lib.mkIf cfg.netrc.enable {
+        nix.settings.netrc-file = lib.mkDefault cfg.netrc.output;
+        warnings = lib.optional (netrcWarning != null) netrcWarning;
+      })
 
       (lib.mkIf (common.inputSet cfg && isLinux) {
         systemd.user.services.nix-auth = {

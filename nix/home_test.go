@@ -45,9 +45,13 @@ type homeConfig struct {
 	RefreshTimer         *userUnit
 	RefreshAgent         map[string]any
 	ActivationPackage    *string
+	NetrcFile            *string
 }
 
-const aliceOutput = "/home/alice/.config/nix/access-tokens.rendered.conf"
+const (
+	aliceOutput = "/home/alice/.config/nix/access-tokens.rendered.conf"
+	aliceNetrc  = "/home/alice/.config/nix/netrc.rendered"
+)
 
 func TestHomeManager(t *testing.T) {
 	t.Parallel()
@@ -63,7 +67,9 @@ func TestHomeManager(t *testing.T) {
 		if len(c.Assertions) > 0 {
 			t.Fatalf("failed assertions: %q", c.Assertions)
 		}
-		noWarnings(t, c.Warnings)
+		if name != "netrc-own" {
+			noWarnings(t, c.Warnings)
+		}
 		if name != "darwin" {
 			if c.ActivationPackage == nil {
 				t.Fatal("the home configuration did not evaluate")
@@ -104,6 +110,11 @@ func TestHomeManager(t *testing.T) {
 		if c.Output != aliceOutput || c.ExtraOptions != "!include "+aliceOutput+"\n" {
 			t.Errorf("output %q, nix.extraOptions %q", c.Output, c.ExtraOptions)
 		}
+		// netrc is opt-in for a user.
+		hasNot(t, "the render script", text(t, c.RenderScript), `netrc`)
+		if c.NetrcFile != nil {
+			t.Errorf("nix.settings.netrc-file = %q without netrc.enable", *c.NetrcFile)
+		}
 		// A store path changes the unit, which home-manager restarts.
 		if c.Activation != nil {
 			t.Errorf("a restart on every switch for a store in the Nix store: %q", *c.Activation)
@@ -138,11 +149,15 @@ func TestHomeManager(t *testing.T) {
 			`(?m)^exec /nix/store/[0-9a-z]{32}-nix-auth-eval-test/bin/nix-auth status --plain "/home/alice/.config/sops-nix/secrets/nix-tokens" --warn-expiring '?168h'?$`)
 	})
 
-	t.Run("plainFile from agenix: the script renders and links", func(t *testing.T) {
+	t.Run("plainFile from agenix: the script renders and links, netrc too", func(t *testing.T) {
 		c := get(t, "agenix")
 		script := text(t, c.RenderScript)
 		// agenix's path is for the shell to expand.
-		has(t, "the render script", script, `--plain "\$\{XDG_RUNTIME_DIR\}/agenix/nix-tokens"`)
+		has(t, "the render script", script, `--plain "\$\{XDG_RUNTIME_DIR\}/agenix/nix-tokens"`,
+			`--netrc-output "\$XDG_RUNTIME_DIR/nix-auth/netrc.rendered"`)
+		if c.NetrcFile == nil || *c.NetrcFile != aliceNetrc {
+			t.Errorf("nix.settings.netrc-file = %v, want %s", c.NetrcFile, aliceNetrc)
+		}
 
 		// Run it as the user unit would, with this tree's nix-auth, in a
 		// scratch home and runtime directory.
@@ -164,7 +179,8 @@ func TestHomeManager(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		write(filepath.Join(rt, "agenix", "nix-tokens"), "access-tokens = github.com=hmtest-token-0001\n")
+		write(filepath.Join(rt, "agenix", "nix-tokens"), "# nix-auth: host=cache.example.com provider=cache use=netrc login=alice token=hmtest-cache-0002\n"+
+			"extra-access-tokens = github.com=hmtest-token-0001\n")
 		link := filepath.Join(home, ".config", "nix", "access-tokens.rendered.conf")
 		write(link, "access-tokens = github.com=old-plaintext-on-disk\n") // what the module rendered before
 		for range 2 {
@@ -184,6 +200,28 @@ func TestHomeManager(t *testing.T) {
 		}
 		if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("rendered file: %v, %v", fi, err)
+		}
+		netrc := filepath.Join(home, ".config", "nix", "netrc.rendered")
+		if target, err := os.Readlink(netrc); err != nil || target != filepath.Join(rt, "nix-auth", "netrc.rendered") {
+			t.Fatalf("%s links to %q (%v), want the rendered netrc in XDG_RUNTIME_DIR", netrc, target, err)
+		}
+		got, err = os.ReadFile(netrc)
+		if err != nil || !strings.HasSuffix(string(got), "\nmachine cache.example.com login alice password hmtest-cache-0002\n") {
+			t.Errorf("rendered netrc %q (%v)", got, err)
+		}
+		if fi, err := os.Stat(filepath.Join(rt, "nix-auth", "netrc.rendered")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("rendered netrc: %v, %v", fi, err)
+		}
+	})
+
+	t.Run("netrc: the user's own netrc-file is kept, with a warning", func(t *testing.T) {
+		c := get(t, "netrc-own")
+		if c.NetrcFile == nil || *c.NetrcFile != "/home/alice/.netrc" {
+			t.Errorf("nix.settings.netrc-file = %v, want the user's", c.NetrcFile)
+		}
+		oneWarning(t, c.Warnings, `^services.nix-auth.netrc: nix.settings.netrc-file is /home/alice/.netrc, so Nix does not read the netrc credentials nix-auth renders to `+aliceNetrc+`; nix-auth keeps your setting\.`)
+		if len(c.Warnings) != 1 {
+			t.Errorf("warnings %q", c.Warnings)
 		}
 	})
 
@@ -225,7 +263,11 @@ func TestHomeManager(t *testing.T) {
 		}
 		// No runtime directory on macOS: the output is the rendered file.
 		script := text(t, c.AgentScript)
-		has(t, "the agent's script", script, `--output '?/Users/alice/.config/nix/access-tokens.rendered.conf'? --mode 0600`)
+		has(t, "the agent's script", script, `--output '?/Users/alice/.config/nix/access-tokens.rendered.conf'? --mode 0600`,
+			`--netrc-output '?/Users/alice/.config/nix/netrc.rendered'?`)
+		if c.NetrcFile == nil || *c.NetrcFile != "/Users/alice/.config/nix/netrc.rendered" {
+			t.Errorf("nix.settings.netrc-file = %v", c.NetrcFile)
+		}
 		hasNot(t, "the agent's script", script, `XDG_RUNTIME_DIR`, `ln -s`)
 	})
 }

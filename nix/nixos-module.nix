@@ -23,6 +23,20 @@ let
 
   runtimeDir = "/run/nix-auth";
   defaultOutput = "${runtimeDir}/access-tokens.conf";
+  # The system's netrc, for the nix-daemon's substitution: on tmpfs, in the
+  # unit's runtime directory, like the tokens.
+  netrcPath = "${runtimeDir}/netrc";
+  # /etc/nix/netrc, Nix's default netrc-file, when the configuration
+  # provides it. nix.settings cannot depend on environment.etc (users.users
+  # reads nix.settings for the build users: infinite recursion), so a
+  # warning says it is no longer read.
+  etcNetrc = if config.environment.etc ? "nix/netrc" then "/etc/nix/netrc" else null;
+  netrcWarning = common.netrcConflictWarning {
+    nixCfg = config.nix;
+    path = netrcPath;
+    inherit etcNetrc;
+    opt = "services.nix-auth.netrc";
+  };
 
   # An output under /etc is a symlink (environment.etc) to the file render
   # writes in its runtime directory: /etc may be an immutable overlay
@@ -48,6 +62,10 @@ let
     cfg.group
     "--setting"
     cfg.setting
+  ]
+  ++ lib.optionals cfg.netrc.enable [
+    "--netrc-output"
+    netrcPath
   ];
 
   sshHostKeys = map (k: k.path) (lib.filter (k: k.type == "ed25519") config.services.openssh.hostKeys);
@@ -147,6 +165,26 @@ in
       '';
     };
 
+    netrc.enable = common.netrcEnableOption {
+      default = true;
+      text = ''
+        Render the store's netrc credentials (binary caches; the netrc half
+        of Gitea, Forgejo and Codeberg tokens) to /run/nix-auth/netrc
+        (`render --netrc-output`, the same owner and mode as
+        {option}`services.nix-auth.output`), and point
+        `nix.settings.netrc-file` at it (`mkDefault`). On by default:
+        every store nix-auth writes, sops or `.age`, and the files sops-nix
+        and agenix decrypt from them may carry netrc credentials, and the
+        nix-daemon, which substitutes from caches as root, reads the
+        system's netrc-file only. A netrc-file you set yourself is kept
+        (with a warning saying what to do). Nix's default netrc-file,
+        /etc/nix/netrc, is no longer read once netrc-file names the
+        rendered file: the module warns when `environment.etc."nix/netrc"`
+        provides it, and one made by hand outside the configuration it
+        cannot see; move its entries into the store, or turn this off.
+      '';
+    };
+
     check.interval = mkOption {
       type = types.str;
       default = "daily";
@@ -172,8 +210,11 @@ in
             p:
             "services.nix-auth.identityPaths: ${p} is an openssh host key, but services.openssh is disabled, so nothing creates it on this host and rendering will fail unless it is put there another way."
           ) absentKeys
-          ++ lib.optional (!config.nix.enable) (common.nixDisabledWarning cfg.output)
-          ++ lib.optional (common.recipientCheckWarning cfg != null) (common.recipientCheckWarning cfg);
+          ++ lib.optional (!config.nix.enable) (
+            common.nixDisabledWarning cfg.output (if cfg.netrc.enable then netrcPath else null)
+          )
+          ++ lib.optional (common.recipientCheckWarning cfg != null) (common.recipientCheckWarning cfg)
+          ++ lib.optional (cfg.netrc.enable && config.nix.enable && netrcWarning != null) netrcWarning;
 
         # !include, not include: a missing file (before the first render, or
         # in the sandbox that checks nix.conf at build time) is skipped, not
@@ -181,6 +222,10 @@ in
         nix.extraOptions = ''
           !include ${cfg.output}
         '';
+
+        # One setting names the one netrc file Nix reads: the rendered one,
+        # unless the configuration names its own (see netrcWarning).
+        nix.settings.netrc-file = lib.mkIf cfg.netrc.enable (lib.mkDefault netrcPath);
 
         environment.etc = lib.mkIf underEtc {
           ${lib.removePrefix "/etc/" cfg.output}.source = rendered;
@@ -202,6 +247,8 @@ in
           # daemon, which only builds and substitutes. So the tokens are in
           # place before anyone can log in and before automatic upgrades;
           # other units that run Nix should order themselves after this one.
+          # The daemon reads the netrc file at each download, not at start:
+          # it needs no ordering either.
           before = [
             "systemd-user-sessions.service"
             "nixos-upgrade.service"

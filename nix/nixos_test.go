@@ -29,7 +29,10 @@ type nixosSystem struct {
 		Drv, Store, Key, Command, ToolSystem string
 	}
 	EtcTokens *string
+	NetrcFile *string
 }
+
+const renderedNetrc = "/run/nix-auth/netrc"
 
 func TestNixOS(t *testing.T) {
 	t.Parallel()
@@ -55,7 +58,7 @@ func TestNixOS(t *testing.T) {
 		s := get(t, "sops")
 		noWarnings(t, s.Warnings)
 		has(t, "nix-auth.service", s.Unit,
-			`(?m)^ExecStart=`+exeRE+` "render" "/nix/store/[0-9a-z]{32}-tokens.yaml" "--identity" "`+hostKey+`" "--output" "`+renderedPath+`" "--mode" "0440" "--owner" "root" "--group" "root" "--setting" "extra-access-tokens"$`,
+			`(?m)^ExecStart=`+exeRE+` "render" "/nix/store/[0-9a-z]{32}-tokens.yaml" "--identity" "`+hostKey+`" "--output" "`+renderedPath+`" "--mode" "0440" "--owner" "root" "--group" "root" "--setting" "extra-access-tokens" "--netrc-output" "`+renderedNetrc+`"$`,
 			// The Nix clients that read access-tokens wait for them, the
 			// daemon (which never reads them) does not.
 			`(?m)^Before=systemd-user-sessions.service nixos-upgrade.service$`,
@@ -79,6 +82,37 @@ func TestNixOS(t *testing.T) {
 		if s.PackageSystem != "x86_64-linux" {
 			t.Errorf("package for %s", s.PackageSystem)
 		}
+		// The daemon substitutes with the system's netrc-file: the rendered one.
+		if s.NetrcFile == nil || *s.NetrcFile != renderedNetrc {
+			t.Errorf("nix.settings.netrc-file = %v, want %s", s.NetrcFile, renderedNetrc)
+		}
+	})
+
+	t.Run("netrc: the user's own netrc-file is kept, with a warning", func(t *testing.T) {
+		s := get(t, "netrc-own")
+		if s.NetrcFile == nil || *s.NetrcFile != "/etc/nix/my-netrc" {
+			t.Errorf("nix.settings.netrc-file = %v, want the user's", s.NetrcFile)
+		}
+		oneWarning(t, s.Warnings, `^services.nix-auth.netrc: nix.settings.netrc-file is /etc/nix/my-netrc, so Nix does not read the netrc credentials nix-auth renders to `+renderedNetrc+`; nix-auth keeps your setting\. To use them, set it to `+renderedNetrc+`, or move its credentials into the store .*services.nix-auth.netrc.enable = false\.$`)
+		has(t, "nix-auth.service", s.Unit, `"--netrc-output" "`+renderedNetrc+`"`)
+
+		s = get(t, "netrc-extra")
+		oneWarning(t, s.Warnings, `^services.nix-auth.netrc: nix.extraOptions sets netrc-file, .*set netrc-file to `+renderedNetrc+` there`)
+
+		s = get(t, "netrc-etc")
+		oneWarning(t, s.Warnings, `^services.nix-auth.netrc: environment.etc."nix/netrc" provides /etc/nix/netrc, Nix's default netrc-file, which Nix no longer reads`)
+		if len(s.Warnings) != 1 {
+			t.Errorf("warnings: %q", s.Warnings)
+		}
+	})
+
+	t.Run("netrc off", func(t *testing.T) {
+		s := get(t, "netrc-off")
+		noWarnings(t, s.Warnings)
+		hasNot(t, "nix-auth.service", s.Unit, `--netrc-output`)
+		if s.NetrcFile != nil {
+			t.Errorf("nix.settings.netrc-file = %q with netrc off", *s.NetrcFile)
+		}
 	})
 
 	t.Run("age store without openssh", func(t *testing.T) {
@@ -99,7 +133,7 @@ func TestNixOS(t *testing.T) {
 		s := get(t, name)
 		noWarnings(t, s.Warnings)
 		has(t, "nix-auth.service", s.Unit,
-			`(?m)^ExecStart=`+exeRE+` "render" "--plain" "`+regexp.QuoteMeta(path)+`" "--output" "`+renderedPath+`"`,
+			`(?m)^ExecStart=`+exeRE+` "render" "--plain" "`+regexp.QuoteMeta(path)+`" "--output" "`+renderedPath+`" .*"--netrc-output" "`+renderedNetrc+`"$`,
 			`(?m)^After=sops-install-secrets.service agenix-install-secrets.service$`)
 		hasNot(t, "nix-auth.service", s.Unit, `X-Restart-Triggers`, `--identity`)
 		// The decrypted file keeps its path: every switch renders again.
@@ -199,7 +233,7 @@ func TestNixOS(t *testing.T) {
 
 	t.Run("warnings: nix.enable off, a key nothing creates", func(t *testing.T) {
 		s := get(t, "warnings")
-		oneWarning(t, s.Warnings, `^services.nix-auth: nix.enable is false, .* add .!include `+renderedPath)
+		oneWarning(t, s.Warnings, `^services.nix-auth: nix.enable is false, .* add .!include `+renderedPath+`. and .netrc-file = `+renderedNetrc+`.`)
 		oneWarning(t, s.Warnings, `^services.nix-auth.identityPaths: `+hostKey+` is an openssh host key, but services.openssh is disabled`)
 		if len(s.Warnings) != 2 {
 			t.Errorf("warnings: %q", s.Warnings)

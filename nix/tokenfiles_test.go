@@ -59,6 +59,9 @@ func TestTokenFiles(t *testing.T) {
 		noWarnings(t, s.Warnings)
 		has(t, "nix-auth.service", s.Unit,
 			`"render" "/nix/store/[0-9a-z]{32}-tokens.yaml" "--identity" "`+hostKey+`" "--token-file" "codeberg.org=/run/agenix/codeberg" "--output"`,
+			// codeberg.org's token goes to netrc too (render routes it by
+			// the forge table): the system's netrc is rendered with it.
+			`(?m)^ExecStart=.*"--token-file" "codeberg.org=/run/agenix/codeberg" .*"--netrc-output" "`+renderedNetrc+`"$`,
 			`(?m)^After=sops-install-secrets.service agenix-install-secrets.service sshd-keygen.service$`)
 		if s.Activation == nil {
 			t.Error("no render on switch: the token file changes without the unit")

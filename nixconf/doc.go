@@ -13,6 +13,13 @@
 // whatever the umask, and happens under an exclusive lock on a lock file
 // beside the config, so concurrent runs never lose each other's tokens.
 //
+// Credentials for Nix's downloader live in a netrc file (netrc.go: one
+// reader and editor, with curl's own rules; netrcstore.go: the file Nix's
+// config names with netrc-file, or "netrc" beside nix.conf, which nix.conf
+// then names). Store.Save writes a host's token to either file or both
+// (Dest), in one edit: checked before it is written, locked, and written
+// all or nothing with nix.conf's include and netrc-file lines.
+//
 // The parser follows Nix 2.8's src/libutil/config.cc (applyConfig): a
 // line is split on '\n'; '#' starts a comment anywhere; the rest is split
 // on space, tab and CR; "include PATH" and "!include PATH" read another

@@ -28,6 +28,9 @@ type Paths struct {
 	TokensFile string
 	// RenderFile is render's default output, beside NixConf.
 	RenderFile string
+	// NetrcFile is the netrc file beside NixConf that login writes when
+	// Nix's config names none (NetrcFileName).
+	NetrcFile string
 	// System is the system's nix.conf, which Nix reads first; empty: none.
 	System string
 	// Before lists the other user config files (XDG_CONFIG_DIRS, further
@@ -110,6 +113,7 @@ func Locate(config string, env Env) (Paths, error) {
 	p.NixConf = abs
 	p.TokensFile = filepath.Join(filepath.Dir(abs), TokensFileName)
 	p.RenderFile = filepath.Join(filepath.Dir(abs), RenderFileName)
+	p.NetrcFile = filepath.Join(filepath.Dir(abs), NetrcFileName)
 	return p, nil
 }
 
@@ -117,6 +121,15 @@ func Locate(config string, env Env) (Paths, error) {
 // are dropped.
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ':' })
+}
+
+// DefaultNetrc is the netrc file Nix reads when no config sets netrc-file:
+// "netrc" in the system's config directory ($NIX_CONF_DIR, else /etc/nix).
+func (p Paths) DefaultNetrc() string {
+	if p.System == "" {
+		return "/etc/nix/netrc"
+	}
+	return filepath.Join(filepath.Dir(p.System), NetrcFileName)
 }
 
 // earlier lists the files Nix reads before NixConf, in its order.
@@ -151,6 +164,9 @@ var (
 	// ErrRendered: what stands in the way is a file render writes; its
 	// token is changed in the store it renders.
 	ErrRendered = errors.New("the token is set by a rendered file")
+	// ErrManaged: the file to edit is a symlink into the Nix store, made
+	// by home-manager or NixOS, which nix-auth does not write.
+	ErrManaged = errors.New("the file is managed by home-manager or NixOS")
 )
 
 // Error is the message, without the hints.

@@ -1,27 +1,35 @@
 package nixconf
 
 import (
-	"encoding/json"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // nixBinary finds the real nix, which CI must have (issue: "in CI the test
 // fails when nix is missing").
 func nixBinary(t *testing.T) string {
 	t.Helper()
-	nix, err := exec.LookPath("nix")
+	return requireBinary(t, "nix", "CI installs it with `apt-get install -y --no-install-recommends nix-bin`")
+}
+
+// requireBinary finds the program name, an oracle the tests run: in CI a
+// missing one fails (ci says how CI gets it), elsewhere the test skips.
+func requireBinary(t *testing.T, name, ci string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("nix is not installed; CI installs it with `apt-get install -y --no-install-recommends nix-bin`")
+			t.Fatalf("%s is not installed; %s", name, ci)
 		}
-		t.Skip("nix is not installed")
+		t.Skipf("%s is not installed", name)
 	}
-	return nix
+	return p
 }
 
 // nixAccessTokens runs the real nix with home as its only config
@@ -30,38 +38,9 @@ func nixBinary(t *testing.T) string {
 // prints {"access-tokens": {"value": {host: token}, ...}, ...}.
 func nixAccessTokens(t *testing.T, nix, home string) (map[string]string, error) {
 	t.Helper()
-	empty := t.TempDir()
-	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"NIX_CONF_DIR=" + empty,
-		"XDG_CONFIG_DIRS=/nonexistent",
-		"XDG_CONFIG_HOME=" + home,
-		"HOME=" + home,
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, &nixError{err: err, stderr: stderr.String()}
-	}
-	var cfg struct {
-		AccessTokens struct {
-			Value map[string]string `json:"value"`
-		} `json:"access-tokens"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
-		t.Fatalf("nix printed something that is not its JSON config: %v", err)
-	}
-	return cfg.AccessTokens.Value, nil
+	return tooltest.NixAccessTokens(nix, []string{"NIX_CONF_DIR=" + t.TempDir(), "XDG_CONFIG_DIRS=/nonexistent",
+		"XDG_CONFIG_HOME=" + home, "HOME=" + home})
 }
-
-type nixError struct {
-	err    error
-	stderr string
-}
-
-func (e *nixError) Error() string { return e.err.Error() + ": " + e.stderr }
 
 // TestParserAgreesWithNix runs every rule case through the real nix: our
 // parser must find exactly the tokens Nix finds, and refuse what Nix
@@ -177,32 +156,20 @@ func TestRealNixIgnoresUnreadableInclude(t *testing.T) {
 // NIX_CONFIG of s (as layeredNix makes it) and returns its access-tokens.
 func nixLayered(t *testing.T, nix string, s *Store) map[string]string {
 	t.Helper()
-	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
+	env := []string{
 		"NIX_CONF_DIR=" + filepath.Dir(s.Paths.System),
 		"XDG_CONFIG_DIRS=" + filepath.Dir(filepath.Dir(s.Paths.Before[0])),
 		"XDG_CONFIG_HOME=" + filepath.Dir(filepath.Dir(s.Paths.NixConf)),
 		"HOME=/nonexistent",
 	}
 	if s.Paths.NixConfig != "" {
-		cmd.Env = append(cmd.Env, "NIX_CONFIG="+s.Paths.NixConfig)
+		env = append(env, "NIX_CONFIG="+s.Paths.NixConfig)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	got, err := tooltest.NixAccessTokens(nix, env)
 	if err != nil {
-		t.Fatalf("nix: %v: %s", err, stderr.String())
-	}
-	var cfg struct {
-		AccessTokens struct {
-			Value map[string]string `json:"value"`
-		} `json:"access-tokens"`
-	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	return cfg.AccessTokens.Value
+	return got
 }
 
 // layeredNix lays out a system config dir, an XDG_CONFIG_DIRS dir and a

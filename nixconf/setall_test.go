@@ -62,3 +62,61 @@ func TestSetAll(t *testing.T) {
 		t.Error("a refused SetAll changed files")
 	}
 }
+
+// TestSaveAllNetrc: SaveAll sends each credential where its Dest says, in
+// one edit: access tokens with their state, netrc entries for several
+// machines (a forge's for both files, a cache's for netrc alone), and one
+// netrc-file line; a bad netrc credential refuses the whole edit.
+func TestSaveAllNetrc(t *testing.T) {
+	s := destStore(t, map[string]string{"netrc": "machine other.example login me password keep\n"})
+	dir := filepath.Dir(s.Paths.NixConf)
+	before := snapshot(t, dir)
+	bad := []Saving{
+		{Host: "github.com", Token: "ghp_x", To: tokensOnly},
+		{Host: "cache.example.com", Token: "has space", To: Dest{Netrc: true, Login: "x"}},
+	}
+	if _, err := s.SaveAll(bad); err == nil || strings.Contains(err.Error(), "has space") {
+		t.Errorf("bad netrc password: %v", err)
+	}
+	if !maps.Equal(before, snapshot(t, dir)) {
+		t.Error("a refused SaveAll changed files")
+	}
+
+	hs := HostState{Provider: "github", User: "octocat"}
+	ch, err := s.SaveAll([]Saving{
+		{Host: "github.com", Token: "ghp_x", To: tokensOnly, State: &hs},
+		{Host: "codeberg.org", Token: "cb", To: both},
+		{Host: "cache.example.com", Token: "pw", To: Dest{Netrc: true, Login: "x-access-token"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Tokens || ch.Netrc == nil || !ch.Netrc.SettingAdded {
+		t.Fatalf("change %+v, netrc %+v", ch, ch.Netrc)
+	}
+	if got := read(t, s.Paths.TokensFile); !strings.Contains(got, "extra-access-tokens = github.com=ghp_x codeberg.org=cb\n") {
+		t.Errorf("tokens file:\n%s", got)
+	}
+	for machine, want := range map[string]NetrcCredential{
+		"other.example":     {Login: "me", Password: "keep"},
+		"codeberg.org":      {Login: "ferris", Password: "cb"},
+		"cache.example.com": {Login: "x-access-token", Password: "pw"},
+	} {
+		if _, cred, ok, err := s.NetrcFor(machine); err != nil || !ok || cred != want {
+			t.Errorf("NetrcFor(%s) = %+v %v %v", machine, cred, ok, err)
+		}
+	}
+	if n := strings.Count(read(t, s.Paths.NixConf), "netrc-file = "); n != 1 {
+		t.Errorf("nix.conf has %d netrc-file lines", n)
+	}
+	st, err := s.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.For("github.com", "ghp_x"); got.Provider != "github" || got.User != "octocat" {
+		t.Errorf("state of github.com: %+v", got)
+	}
+	if _, ok := st.Hosts["cache.example.com"]; ok {
+		t.Error("a netrc credential alone got state")
+	}
+}

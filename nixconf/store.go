@@ -18,7 +18,7 @@ import (
 // which hold no token but whatever else private nix.conf had.
 const tokensFileMode fs.FileMode = 0o600
 
-// Change says what Set or Remove did, or would do with DryRun.
+// Change says what Save or RemoveFrom did, or would do with DryRun.
 type Change struct {
 	NixConf, TokensFile string
 	// IncludeAdded is true when "!include access-tokens.conf" was added to
@@ -48,6 +48,11 @@ type Change struct {
 	// Still is, after Remove, the entry Nix keeps using for the host from
 	// a file nix-auth does not manage; nil when there is none.
 	Still *Entry
+	// Tokens is true when the edit was of the host's access token; false
+	// when it was of its netrc entry alone.
+	Tokens bool
+	// Netrc is the edit of the netrc file; nil when it had none.
+	Netrc *NetrcChange
 }
 
 // Store reads and edits the user's tokens: TokensFile holds them, and
@@ -120,197 +125,350 @@ func (s *Store) load(overlay map[string][]byte) (*Config, error) {
 	return loadLayers(s.Paths.earlier(), s.Paths.NixConf, s.Paths.NixConfig, overlay)
 }
 
-// preflightToken stands in for the token in CheckSet: the check is about
-// which files give Nix the host's token, so any value does.
+// Dest is where Save puts a host's token, and what RemoveFrom removes:
+// Nix's access-tokens (the tokens file), the netrc file its downloader
+// reads (the password of the host's netrc machine, NetrcMachine), or both.
+type Dest struct {
+	AccessTokens, Netrc bool
+	// Login is the netrc entry's login (Save only; empty: a password
+	// alone, which curl ignores once another entry follows it).
+	Login string
+}
+
+// tokensOnly is the Dest of Set and Remove.
+var tokensOnly = Dest{AccessTokens: true}
+
+// preflightToken stands in for the token in CheckSave: the check is about
+// which files give Nix the host's credential, so any value does.
 const preflightToken = "nix-auth-preflight"
 
-// CheckSet finds out, before a token is read or a browser flow is started,
-// whether Set(host, token) would work: everything Set checks except the
-// token itself, on the same edit (nix.conf writable or including the
-// tokens file, every config file one Nix accepts, the tokens file one that
-// login writes, and Nix getting the token: no later access-tokens line or
-// NIX_CONFIG overriding it). A forge then never issues a token that
-// cannot be saved.
-func (s *Store) CheckSet(host string) error {
+// CheckSet is CheckSave of an access token alone.
+func (s *Store) CheckSet(host string) error { return s.CheckSave(host, tokensOnly) }
+
+// CheckRemove is CheckRemoveFrom of an access token alone.
+func (s *Store) CheckRemove(host string) error { return s.CheckRemoveFrom(host, tokensOnly) }
+
+// Set is Save of an access token alone.
+func (s *Store) Set(host, token string) (*Change, error) { return s.Save(host, tokensOnly, token) }
+
+// SetState is SaveState of an access token alone.
+func (s *Store) SetState(host, token string, hs HostState) (*Change, error) {
+	return s.SaveState(host, tokensOnly, token, hs)
+}
+
+// Remove is RemoveFrom of an access token alone.
+func (s *Store) Remove(host string) (*Change, error) { return s.RemoveFrom(host, tokensOnly) }
+
+// CheckSave finds out, before a token is read or a browser flow is
+// started, whether Save(host, to, token) would work: everything Save
+// checks except the token itself, on the same edit (nix.conf writable or
+// including the tokens file, every config file one Nix accepts, the tokens
+// and netrc files ones that login writes, and Nix getting the credential:
+// no later access-tokens or netrc-file line, or NIX_CONFIG, overriding
+// it). A forge then never issues a token that cannot be saved.
+func (s *Store) CheckSave(host string, to Dest) error {
 	tok := preflightToken
-	return s.preflight(host, &tok)
-}
-
-// CheckRemove finds out, before anything else is done about host's token
-// (such as revoking it at the forge), whether Remove(host) would work:
-// everything Remove checks, on the same edit.
-func (s *Store) CheckRemove(host string) error {
-	return s.preflight(host, nil)
-}
-
-// preflight plans Set (token != nil) or Remove without writing anything.
-func (s *Store) preflight(host string, token *string) error {
-	if err := ValidateHost(host); err != nil {
-		return err
-	}
-	readOnly, err := s.check()
-	if err != nil {
-		return err
-	}
-	// Under the writers' locks, so that a concurrent write is seen whole
-	// (a tokens file written, the include not yet added). Without the
-	// directory there is nothing to lock, and it is not created: a check
-	// leaves no trace.
-	if _, err := os.Stat(filepath.Dir(s.Paths.TokensFile)); err == nil && !s.DryRun {
-		unlock, err := s.lockBoth(readOnly == "")
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	if _, err = s.plan(host, token, readOnly == ""); err != nil {
-		return err
-	}
-	_, _, err = planState(s.Paths.StateFile(), stateEdit{host: host, token: token})
+	_, err := s.edit(false, credEdit{host: host, to: to, token: &tok})
 	return err
 }
 
-// Set gives host the token in the tokens file, adds the include to
-// nix.conf if needed, and moves any access-tokens lines out of nix.conf
-// (after a backup). Host and token are validated first; nothing is written
-// when anything is wrong.
-func (s *Store) Set(host, token string) (*Change, error) {
-	if err := ValidateHost(host); err != nil {
-		return nil, err
-	}
-	if err := ValidateToken(token); err != nil {
-		return nil, err
-	}
-	return s.update(stateEdit{host: host, token: &token})
+// CheckRemoveFrom finds out, before anything else is done about host's
+// credential (such as revoking it at the forge), whether RemoveFrom would
+// work: everything RemoveFrom checks, on the same edit.
+func (s *Store) CheckRemoveFrom(host string, from Dest) error {
+	_, err := s.edit(false, credEdit{host: host, to: from})
+	return err
 }
 
-// SetState is Set that also records, in the state file, what is known of
-// the token (hs): its forge, and for an expiring GitLab OAuth token the
-// refresh token that renews it. Both files are written together or not
-// at all. A Set without it keeps the host's forge and forgets the rest,
-// which was about the token it replaces.
-func (s *Store) SetState(host, token string, hs HostState) (*Change, error) {
-	if err := ValidateHost(host); err != nil {
-		return nil, err
-	}
-	if err := ValidateToken(token); err != nil {
-		return nil, err
-	}
-	return s.update(stateEdit{host: host, token: &token, hs: &hs})
+// Save gives host the token in the files to names: the tokens file, adding
+// the include to nix.conf if needed and moving any access-tokens lines out
+// of nix.conf (after a backup); the netrc file Nix reads, as
+// `machine MACHINE login LOGIN password TOKEN`, naming it in nix.conf with
+// netrc-file when no config names one. Everything is validated and
+// checked first, and written in one all-or-nothing write: nothing is
+// written when anything is wrong. An access token's state (see
+// planState) keeps the host's provider only: the rest was about the token
+// it replaces.
+func (s *Store) Save(host string, to Dest, token string) (*Change, error) {
+	return s.edit(true, credEdit{host: host, to: to, token: &token})
 }
 
-// SetAll gives each host its token in one edit, as SetState does for one
-// (states, when not nil, holds what is known of each token, in the order
-// of tokens): all written or, when anything is wrong, nothing. The
-// Change's Replaced is for the first entry; Migrated, Kept and Shadowed
-// cover all.
-func (s *Store) SetAll(tokens []Entry, states []HostState) (*Change, error) {
-	if len(tokens) == 0 {
+// SaveState is Save that also records, in the state file, what is known
+// of an access token (hs): its forge, and for an expiring GitLab OAuth
+// token the refresh token that renews it. Every file is written together
+// or not at all. A netrc credential alone keeps no state.
+func (s *Store) SaveState(host string, to Dest, token string, hs HostState) (*Change, error) {
+	return s.edit(true, credEdit{host: host, to: to, token: &token, hs: &hs})
+}
+
+// Saving is one host's credential for SaveAll.
+type Saving struct {
+	Host, Token string
+	To          Dest
+	// State is what the state file keeps of an access token (nil: the
+	// host's provider only).
+	State *HostState
+}
+
+// SaveAll saves every credential in one edit, as SaveState does for one:
+// all written or, when anything is wrong, nothing. The Change's Replaced
+// and Netrc.Found are for the first entry to each file; Migrated, Kept
+// and Shadowed cover all.
+func (s *Store) SaveAll(all []Saving) (*Change, error) {
+	if len(all) == 0 {
 		return nil, errors.New("no tokens to set")
 	}
-	for _, e := range tokens {
-		if err := ValidateHost(e.Host); err != nil {
-			return nil, err
-		}
-		if err := ValidateToken(e.Token); err != nil {
-			return nil, fmt.Errorf("the token for %s: %w", e.Host, err)
-		}
+	edits := make([]credEdit, len(all))
+	for i := range all {
+		edits[i] = credEdit{host: all[i].Host, to: all[i].To, token: &all[i].Token, hs: all[i].State}
 	}
+	return s.edit(true, edits...)
+}
+
+// SetAll is SaveAll of access tokens alone (states, when not nil, holds
+// what is known of each token, in the order of tokens).
+func (s *Store) SetAll(tokens []Entry, states []HostState) (*Change, error) {
 	if states != nil && len(states) != len(tokens) {
 		return nil, errors.New("SetAll: one state per token")
 	}
-	edits := make([]stateEdit, len(tokens))
-	for i := range tokens {
-		edits[i] = stateEdit{host: tokens[i].Host, token: &tokens[i].Token}
+	all := make([]Saving, len(tokens))
+	for i, e := range tokens {
+		all[i] = Saving{Host: e.Host, Token: e.Token, To: tokensOnly}
 		if states != nil {
-			edits[i].hs = &states[i]
+			all[i].State = &states[i]
 		}
 	}
-	return s.update(edits[0], edits[1:]...)
+	return s.SaveAll(all)
 }
 
-// Remove deletes host's token. It is an error, naming the file, when Nix
-// has no token for host, or when the token is in a file nix-auth does not
-// manage.
-func (s *Store) Remove(host string) (*Change, error) {
-	if err := ValidateHost(host); err != nil {
-		return nil, err
-	}
-	return s.update(stateEdit{host: host})
+// RemoveFrom deletes host's credential from the files from names, each
+// that has one: a host may have a netrc entry alone (a binary cache), or
+// an access token whose netrc entry was never written. It is an error,
+// naming the file, when Nix has none for host, or when the access token is
+// in a file nix-auth does not manage.
+func (s *Store) RemoveFrom(host string, from Dest) (*Change, error) {
+	return s.edit(true, credEdit{host: host, to: from})
 }
 
-// update sets (token != nil) or removes one host's token, and its state
-// (see planState), and sets the tokens of more with theirs, the whole
-// read-modify-write under the locks of both files. The state file is
-// written only under the tokens file's lock.
-func (s *Store) update(first stateEdit, more ...stateEdit) (*Change, error) {
-	readOnly, err := s.check()
-	if err != nil {
-		return nil, err
+// credEdit is one host's part of an edit: its credential goes to (token
+// set) or is removed from (nil) the files to names, and hs is what the
+// state file keeps of a new access token (nil: the host's provider only).
+// Only an edit of one host removes.
+type credEdit struct {
+	host  string
+	to    Dest
+	token *string
+	hs    *HostState
+}
+
+// edit sets or removes the credentials of edits, the whole
+// read-modify-write under the locks of every file it writes (the state
+// file's is the tokens file's). Without write it is the preflight: it
+// plans the same edit, writes nothing, and takes the locks only where
+// their directories exist, leaving no trace.
+func (s *Store) edit(write bool, edits ...credEdit) (*Change, error) {
+	for i, e := range edits {
+		if err := validateEdit(e.host, e.to, e.token); err != nil {
+			if len(edits) > 1 {
+				return nil, fmt.Errorf("the credential for %s: %w", e.host, err)
+			}
+			return nil, err
+		}
+		if e.token == nil && len(edits) > 1 {
+			return nil, errors.New("an edit of several hosts only sets")
+		}
+		if e.token == nil {
+			var err error
+			if edits[i].to, err = s.narrow(e.host, e.to); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if !s.DryRun {
-		// The lock makes the tokens file's directory if needed.
-		unlock, err := s.lockBoth(readOnly == "")
+	var d Dest // every file the edit writes
+	for _, e := range edits {
+		d.AccessTokens = d.AccessTokens || e.to.AccessTokens
+		d.Netrc = d.Netrc || e.to.Netrc
+	}
+	nixWritable := false
+	if d.AccessTokens {
+		readOnly, err := s.check()
+		if err != nil {
+			return nil, err
+		}
+		nixWritable = readOnly == ""
+	}
+	var nt *netrcTarget
+	if d.Netrc {
+		t, err := s.currentNetrcTarget()
+		if err != nil {
+			return nil, err
+		}
+		nt = &t
+	}
+	locks := s.lockPaths(d, nixWritable, nt)
+	if !s.DryRun && (write || dirsExist(locks)) {
+		// A write's locks make the directories if needed.
+		unlock, err := lockAll(locks, s.Warn)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
+		if nt != nil && write {
+			// Again under the locks: another run may have named a file.
+			again, err := s.currentNetrcTarget()
+			if err != nil {
+				return nil, err
+			}
+			if again != *nt {
+				return nil, fmt.Errorf("%s changed while nix-auth was running; nothing was written; run it again", s.Paths.NixConf)
+			}
+		}
 	}
-	var entries []Entry
-	for _, e := range more {
-		entries = append(entries, Entry{Host: e.host, Token: *e.token})
-	}
-	p, err := s.plan(first.host, first.token, readOnly == "", entries...)
+	p, err := s.plan(edits, nixWritable, nt)
 	if err != nil {
 		return nil, err
 	}
-	if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), append([]stateEdit{first}, more...)...); err != nil {
-		return nil, err
-	}
-	if s.DryRun {
-		return &p.change, nil
-	}
-	if err := p.apply(s.Paths); err != nil {
-		return nil, err
+	if write && !s.DryRun {
+		if err := p.apply(s.Paths); err != nil {
+			return nil, err
+		}
 	}
 	return &p.change, nil
 }
 
-// lockBoth takes the locks of a read-modify-write: the tokens file's, then
-// nix.conf's when it is written (always this order: no deadlock).
-func (s *Store) lockBoth(nixWritable bool) (unlock func(), err error) {
-	// Always tokens file first, then nix.conf: one order, no deadlock.
-	unlockTokens, err := safefile.Lock(s.Paths.TokensFile, s.Warn)
-	if err != nil {
-		return nil, err
+// validateEdit checks the host, and a token for every file it goes to.
+func validateEdit(host string, d Dest, token *string) error {
+	if err := ValidateHost(host); err != nil {
+		return err
 	}
-	if !nixWritable {
-		return unlockTokens, nil
+	if !d.AccessTokens && !d.Netrc {
+		return errors.New("no file named to edit: access-tokens, netrc, or both")
 	}
-	unlockConf, err := safefile.Lock(s.Paths.NixConf, s.Warn)
-	if err != nil {
-		unlockTokens()
-		return nil, err
+	if d.AccessTokens && token != nil {
+		if err := ValidateToken(*token); err != nil {
+			return err
+		}
 	}
-	return func() { unlockConf(); unlockTokens() }, nil
+	if !d.Netrc {
+		return nil
+	}
+	machine := NetrcMachine(host)
+	if machine == "" {
+		return fmt.Errorf("%s has no netrc form: a netrc entry names a host name or IPv4 address", host)
+	}
+	if token == nil {
+		return ValidateNetrcHost(machine)
+	}
+	return validateNetrcCred(machine, NetrcCredential{Login: d.Login, Password: *token})
 }
 
-// plan is an edit of both files, computed and checked before any write.
+// narrow keeps, of a removal that names netrc, the files that have
+// something for host, and says so when none has. (A removal of an access
+// token alone says it in checkRemovable.)
+func (s *Store) narrow(host string, d Dest) (Dest, error) {
+	if !d.Netrc {
+		return d, nil
+	}
+	file, entries, err := s.NetrcEntries()
+	if err != nil {
+		return d, err
+	}
+	machine := NetrcMachine(host)
+	d.Netrc = slices.ContainsFunc(entries, func(e NetrcEntry) bool { return asciiEqualFold(e.Host, machine) })
+	msg := fmt.Sprintf("no netrc entry for %s in %s; nothing was changed", machine, file)
+	if d.AccessTokens {
+		cfg, err := s.load(nil)
+		if err != nil {
+			return d, err
+		}
+		d.AccessTokens = slices.ContainsFunc(cfg.AccessTokens(), func(e Entry) bool { return e.Host == host })
+		msg = fmt.Sprintf("no token for %s in %s or the files it includes, and no netrc entry for %s in %s; nothing was changed", host, s.Paths.NixConf, machine, file)
+	}
+	if !d.AccessTokens && !d.Netrc {
+		return d, &Error{Kind: ErrNoToken, Host: host, msg: msg}
+	}
+	return d, nil
+}
+
+// currentNetrcTarget is the netrc file an edit goes to now.
+func (s *Store) currentNetrcTarget() (netrcTarget, error) {
+	cfg, err := s.load(nil)
+	if err != nil {
+		return netrcTarget{}, err
+	}
+	return s.netrcTarget(cfg)
+}
+
+// lockPaths are the files whose locks an edit takes, in the one order
+// every writer keeps (no deadlock): the tokens file, the netrc file, then
+// nix.conf when it may be written.
+func (s *Store) lockPaths(d Dest, nixWritable bool, nt *netrcTarget) []string {
+	var paths []string
+	if d.AccessTokens {
+		paths = append(paths, s.Paths.TokensFile)
+	}
+	if nt != nil {
+		paths = append(paths, nt.file)
+	}
+	if d.AccessTokens && nixWritable || nt != nil && nt.addSetting {
+		paths = append(paths, s.Paths.NixConf)
+	}
+	return paths
+}
+
+// lockAll takes the locks of paths in their order; the function it returns
+// releases them in reverse.
+func lockAll(paths []string, warn func(string)) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, p := range paths {
+		unlock, err := safefile.Lock(p, warn)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, unlock)
+	}
+	return release, nil
+}
+
+// dirsExist reports whether the directories of paths all exist.
+func dirsExist(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Dir(p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// plan is an edit of every file a Save or RemoveFrom writes, computed and
+// checked before any write.
 type plan struct {
-	change          Change
+	change Change
+	// The tokens' edit (tokens set): the tokens file and nix.conf.
+	tokens          bool
 	nixOld, nixNew  []byte
 	nixBackup       []byte // nixOld with its token lines made comments
 	nixPerm         fs.FileMode
 	tokNew          []byte
 	writeTok        bool
 	migrate, setNix bool
-	stateNew        []byte
-	writeState      bool
+	// The state file, written with the tokens.
+	stateNew   []byte
+	writeState bool
+	// The netrc edit, if any, made on top of the tokens' (its netrc-file
+	// line goes on their nix.conf).
+	netrc *netrcPlan
 }
 
-// plan is the edit that sets (token != nil) or removes host's token and
-// sets the tokens of more with it.
-func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry) (*plan, error) {
+// plan plans the edit of the files edits name. nt is the netrc file, when
+// one names netrc.
+func (s *Store) plan(edits []credEdit, nixWritable bool, nt *netrcTarget) (*plan, error) {
 	// Entries name files by absolute, clean paths; so must we.
 	nixConf, err := filepath.Abs(s.Paths.NixConf)
 	if err != nil {
@@ -321,19 +479,77 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 		return nil, err
 	}
 	p := &plan{change: Change{NixConf: nixConf, TokensFile: tokFile}}
-	if p.nixOld, p.nixPerm, err = readConf(nixConf); err != nil {
+	var base map[string][]byte
+	var tokens []credEdit
+	for _, e := range edits {
+		if e.to.AccessTokens {
+			tokens = append(tokens, e)
+		}
+	}
+	if len(tokens) > 0 {
+		var more []Entry
+		states := []stateEdit{{host: tokens[0].host, token: tokens[0].token, hs: tokens[0].hs}}
+		for _, e := range tokens[1:] {
+			more = append(more, Entry{Host: e.host, Token: *e.token})
+			states = append(states, stateEdit{host: e.host, token: e.token, hs: e.hs})
+		}
+		if err := s.planTokens(p, tokens[0].host, tokens[0].token, nixWritable, more...); err != nil {
+			return nil, err
+		}
+		if p.stateNew, p.writeState, err = planState(s.Paths.StateFile(), states...); err != nil {
+			return nil, err
+		}
+		p.tokens, p.change.Tokens = true, true
+		base = map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew}
+	}
+	if nt == nil {
+		return p, nil
+	}
+	var sets []netrcSet
+	for _, e := range edits {
+		if !e.to.Netrc {
+			continue
+		}
+		ns := netrcSet{machine: NetrcMachine(e.host)}
+		if e.token != nil {
+			ns.cred = &NetrcCredential{Login: e.to.Login, Password: *e.token}
+		}
+		sets = append(sets, ns)
+	}
+	if p.netrc, err = s.planNetrc(sets, *nt, base); err != nil {
 		return nil, err
+	}
+	p.change.Netrc = &p.netrc.change
+	if sets[0].cred == nil && !p.tokens && !p.netrc.change.Found {
+		// narrow found an entry, in a file Nix reads but nix-auth does
+		// not manage (the system's).
+		return nil, &Error{Host: edits[0].host,
+			msg:   fmt.Sprintf("the netrc entry for %s is in %s, which nix-auth does not manage; nothing was changed", sets[0].machine, p.netrc.change.File),
+			hints: []string{"remove it from that file by hand (on NixOS: the configuration that writes it)"},
+		}
+	}
+	return p, nil
+}
+
+// planTokens plans the edit of the tokens file and nix.conf into p.
+// It sets (token != nil) or removes host's token, and sets the tokens of
+// more with it.
+func (s *Store) planTokens(p *plan, host string, token *string, nixWritable bool, more ...Entry) error {
+	nixConf, tokFile := p.change.NixConf, p.change.TokensFile
+	var err error
+	if p.nixOld, p.nixPerm, err = readConf(nixConf); err != nil {
+		return err
 	}
 	tokOld, tokExists, err := readTokens(tokFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if w := WriterOf(tokOld); w == WriterRender {
-		return nil, &WriterError{Path: tokFile, Writer: w, Want: WriterLogin}
+		return &WriterError{Path: tokFile, Writer: w, Want: WriterLogin}
 	}
 	nixStmts, err := parseFile(p.nixOld, nixConf)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.migrate = nixWritable && slices.ContainsFunc(nixStmts, func(st stmt) bool { return st.isTokens() })
 
@@ -341,7 +557,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 	// overlay, nil content is a missing file, as readConf returns it.
 	old, err := s.load(map[string][]byte{nixConf: p.nixOld, tokFile: orEmpty(tokOld)})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	before := old.AccessTokens()
 	want := tokenMap(before)
@@ -354,7 +570,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 		}
 	} else {
 		if err := checkRemovable(before, host, ours, nixConf); err != nil {
-			return nil, err
+			return err
 		}
 		delete(want, host)
 	}
@@ -369,7 +585,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 				continue
 			}
 			if tokNew, err = setToken(tokNew, tokFile, e.Host, e.Token); err != nil {
-				return nil, err
+				return err
 			}
 			p.change.Migrated = append(p.change.Migrated, e.Host)
 		}
@@ -385,11 +601,11 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 		tokNew, _, err = removeToken(tokNew, tokFile, host)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.change.Adds = p.migrate || !addsAlready(tokOld, tokFile)
 	if tokNew, err = addOnly(tokNew, tokFile); err != nil {
-		return nil, err
+		return err
 	}
 	p.tokNew = tokNew
 	p.writeTok = !tokExists || !bytes.Equal(tokNew, tokOld) || !modeIs(tokFile, tokensFileMode)
@@ -402,7 +618,7 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 	if !old.references(tokFile) {
 		line, err := includeLine(nixConf, tokFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.nixNew = appendLine(p.nixNew, line)
 		p.change.IncludeAdded = true
@@ -414,12 +630,9 @@ func (s *Store) plan(host string, token *string, nixWritable bool, more ...Entry
 	// tokens file.
 	after, err := s.load(map[string][]byte{nixConf: p.nixNew, tokFile: p.tokNew})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := p.compare(after, want, host, token != nil); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p.compare(after, want, host, token != nil)
 }
 
 // checkRemovable says why host's token cannot be removed, if it cannot:
@@ -558,12 +771,12 @@ func (p *plan) compare(cfg *Config, want map[string]string, host string, set boo
 	}
 }
 
-// apply writes the backup, the tokens file and nix.conf in one
-// all-or-nothing write, in that order: Nix, reading at any moment, finds
-// the tokens file in place before the include that pulls it in.
+// apply writes the backup, the tokens file, the netrc file and nix.conf in
+// one all-or-nothing write, in that order: Nix, reading at any moment,
+// finds the files in place before the lines that name them.
 func (p *plan) apply(paths Paths) error {
 	var files []safefile.File
-	if p.migrate && p.setNix {
+	if p.tokens && p.migrate && p.setNix {
 		backup, err := backupName(paths.NixConf)
 		if err != nil {
 			return err
@@ -571,14 +784,24 @@ func (p *plan) apply(paths Paths) error {
 		files = append(files, safefile.File{Path: backup, Data: p.nixBackup, Mode: tokensFileMode, New: true})
 		p.change.Backup = backup
 	}
-	if p.writeTok {
+	if p.tokens && p.writeTok {
 		files = append(files, safefile.File{Path: paths.TokensFile, Data: p.tokNew, Mode: tokensFileMode})
 	}
-	if p.writeState {
+	if p.tokens && p.writeState {
 		files = append(files, safefile.File{Path: paths.StateFile(), Data: p.stateNew, Mode: tokensFileMode})
 	}
-	if p.setNix {
-		files = append(files, nixConfFile(paths.NixConf, p.nixNew, p.nixPerm))
+	nixNew, nixPerm, setNix := p.nixNew, p.nixPerm, p.tokens && p.setNix
+	if p.netrc != nil {
+		if p.netrc.file != nil {
+			files = append(files, *p.netrc.file)
+		}
+		if p.netrc.nixNew != nil {
+			// Made on top of the tokens' edit.
+			nixNew, nixPerm, setNix = p.netrc.nixNew, p.netrc.nixPerm, true
+		}
+	}
+	if setNix {
+		files = append(files, nixConfFile(paths.NixConf, nixNew, nixPerm))
 	}
 	if err := safefile.Write(files...); err != nil {
 		p.change.Backup = ""

@@ -17,17 +17,31 @@ import (
 // lives, behind a symlink.
 const DefaultStoreDir = "/nix/store"
 
-// ReadOnlyError says that nix.conf cannot be edited and does not include
-// the tokens file yet. Its hints are the exact lines to add to the
-// home-manager or NixOS configuration that generates nix.conf.
+// ReadOnlyError says that nix.conf cannot be edited and lacks a line
+// nix-auth needs: the include of the tokens file, or the netrc-file
+// setting. Its hints are the exact lines to add to the home-manager or
+// NixOS configuration that generates nix.conf.
 type ReadOnlyError struct {
 	NixConf, TokensFile string
 	// Reason says why nix.conf cannot be edited.
 	Reason string
+	// Line is the line nix-auth would add; empty means
+	// "!include TokensFile".
+	Line string
+}
+
+func (e *ReadOnlyError) line() string {
+	if e.Line != "" {
+		return e.Line
+	}
+	return "!include " + e.TokensFile
 }
 
 // Error says which file cannot be edited, and why.
 func (e *ReadOnlyError) Error() string {
+	if e.Line != "" {
+		return fmt.Sprintf("%s %s, so nix-auth cannot add %q to it; nothing was written", e.NixConf, e.Reason, e.Line)
+	}
 	return fmt.Sprintf("%s %s, so nix-auth cannot add the line that includes %s; nothing was written",
 		e.NixConf, e.Reason, e.TokensFile)
 }
@@ -37,7 +51,7 @@ func (e *ReadOnlyError) Hints() []string {
 	return []string{
 		"if home-manager makes nix.conf, add this to your home-manager configuration:",
 		"  nix.extraOptions = ''",
-		"    !include " + e.TokensFile,
+		"    " + e.line(),
 		"  '';",
 		"on NixOS (/etc/nix/nix.conf), add the same lines to configuration.nix;",
 		"then run `home-manager switch` or `nixos-rebuild switch`, and run nix-auth again",
@@ -131,9 +145,9 @@ func checkTokensFile(tokensFile, storeDir string) error {
 	if err != nil || !inDir(real, storeDir) {
 		return safefile.Check(tokensFile, false)
 	}
-	return &Error{
+	return &Error{Kind: ErrManaged,
 		msg:   fmt.Sprintf("%s is a symlink into %s, so it cannot be written; nothing was written", tokensFile, storeDir),
-		hints: []string{"remove it from your home-manager or NixOS configuration, or keep the tokens in an encrypted store (--encrypt-to)"},
+		hints: []string{"remove it from your home-manager or NixOS configuration"},
 	}
 }
 
@@ -213,6 +227,18 @@ func EnsureInclude(nixConf, included string, dryRun bool, storeDir string, warn 
 		return false, err
 	}
 	return true, nil
+}
+
+// NetrcSetting returns the line of nixConf (or of a file it includes) that
+// sets netrc-file, as Nix reads that file alone; ok is false when none
+// does.
+func NetrcSetting(nixConf string) (set Setting, ok bool, err error) {
+	cfg, err := load(nixConf, nil)
+	if err != nil {
+		return Setting{}, false, err
+	}
+	set, ok = cfg.last(settingNetrc)
+	return set, ok, nil
 }
 
 // hasInclude loads nixConf, with included treated as present, and reports

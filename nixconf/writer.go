@@ -105,35 +105,58 @@ const maxHeader = 4 << 10
 
 // CheckWriter refuses path (with a *WriterError) when it exists, is not
 // empty, and was not made by want. own, if set, is want's default file,
-// named in the hint. The file is opened without blocking, so a FIFO
-// planted at path cannot hang the caller, and only its first line is
-// compared, never printed.
+// named in the hint. Only the file's first line is compared, never
+// printed.
 func CheckWriter(path string, want Writer, own string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return &Error{msg: path + " is not a regular file; nothing was written",
-			hints: []string{"name a regular file, or remove what is at " + path}}
-	}
-	head, err := io.ReadAll(io.LimitReader(f, maxHeader))
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if len(head) == 0 {
-		return nil
+	head, err := readHead(path)
+	if err != nil || len(head) == 0 {
+		return err
 	}
 	if w := WriterOf(head); w != want {
 		return &WriterError{Path: path, Writer: w, Want: want, Own: own}
 	}
 	return nil
+}
+
+// readHead reads the start of a file that may not exist (nil), enough to
+// tell its writer, without following a symlink (readRegular).
+func readHead(path string) ([]byte, error) {
+	head, err := readRegular(path, false, maxHeader)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if _, open := err.(*fs.PathError); open {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	return head, err
+}
+
+// readRegular reads at most limit bytes of a regular file. It opens it
+// without blocking, so a FIFO planted at path cannot hang the caller;
+// follow says whether a symlink is followed (as curl follows one when it
+// reads netrc). Anything but a regular file is an error; so is a failed
+// open, as the *fs.PathError os.OpenFile returns.
+func readRegular(path string, follow bool, limit int64) ([]byte, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !follow {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &Error{msg: path + " is not a regular file; nothing was written",
+			hints: []string{"name a regular file, or remove what is at " + path}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	return data, nil
 }

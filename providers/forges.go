@@ -55,6 +55,9 @@ type Forge struct {
 	// token is the password); empty when the forge takes no token over
 	// HTTPS git.
 	GitUser string
+	// Netrc says whether the credential also goes, or goes only, to the
+	// netrc file Nix's downloader (curl) reads.
+	Netrc NetrcUse
 	// InstallationPath is an API call (below the API's base) that a token
 	// acting for an app installation rather than a user may make: GitHub
 	// App installation tokens and Actions' GITHUB_TOKEN may not read the
@@ -80,6 +83,31 @@ type Forge struct {
 	// new makes the provider for one host.
 	new func(b base) Provider
 }
+
+// NetrcUse is what the netrc file Nix's downloader reads is to a forge's
+// credential. Nix sends access-tokens to the fetchers a row lists, and
+// netrc's Basic credentials on every other download it makes with curl:
+// archives, builtins.fetchTarball, binary caches.
+type NetrcUse int
+
+const (
+	// NoNetrc: the credential goes to access-tokens only, which the
+	// forge's Nix fetcher sends.
+	NoNetrc NetrcUse = iota
+	// AlsoNetrc: to access-tokens and netrc, as `machine HOST login USER
+	// password TOKEN`: Nix has no fetcher for the forge, so its archives
+	// authenticate through netrc alone.
+	AlsoNetrc
+	// OnlyNetrc: to netrc alone: a binary cache, which Nix reaches with
+	// curl only.
+	OnlyNetrc
+)
+
+// DefaultNetrcLogin is the login sent with a token as password when the
+// account is not known: Gitea, Forgejo and token caches (Attic, Cachix)
+// take any, and curl needs one (it drops a password-only entry once
+// another entry follows it).
+const DefaultNetrcLogin = gitUserToken
 
 // Revoker is one API call that revokes a token.
 type Revoker struct {
@@ -297,6 +325,7 @@ func table() []Forge {
 			// Gitea and Forgejo read the password as the token and the
 			// account from the token, whatever the username.
 			GitUser:    gitUserToken,
+			Netrc:      AlsoNetrc,
 			NoRevoke:   giteaNoRevoke,
 			RevokePage: func(h string, _ TokenType, _ string) (string, string) { return giteaTokenPage(h) },
 			apiBase:    giteaAPI,
@@ -309,6 +338,7 @@ func table() []Forge {
 			TokenPage:    giteaTokenPage,
 			Instructions: giteaInstructions("Forgejo"),
 			GitUser:      gitUserToken,
+			Netrc:        AlsoNetrc,
 			NoRevoke:     giteaNoRevoke,
 			RevokePage:   giteaRevokePage,
 			apiBase:      giteaAPI,
@@ -332,6 +362,15 @@ func table() []Forge {
 			},
 			apiBase: func(h string) string { return "https://" + metaHost(h) },
 			new:     func(b base) Provider { return newSourceHut(b) },
+		},
+		{
+			// Attic, Cachix, Harmonia, nix-serve: any HTTP cache behind
+			// Basic auth, or a bearer token it also takes as a Basic
+			// password. No probes: a host is a cache when the user says so.
+			Kind: Cache, Title: "binary cache", Names: []string{"cache"},
+			Netrc:    OnlyNetrc,
+			NoRevoke: "binary caches have no common API to revoke a token: revoke it where the cache issued it (attic, cachix, the cache's admin)",
+			new:      func(b base) Provider { return &cache{b} },
 		},
 	}
 }
@@ -563,8 +602,8 @@ func githubRevokePage(h string, _ TokenType, tok string) (string, string) {
 func giteaInstructions(title string) func(string) string {
 	return func(h string) string {
 		return fmt.Sprintf("Nix has no %[1]s fetcher: it uses access-tokens only in its %[3]s fetchers, "+
-			"so Nix itself does not send this token to %[2]s; tarball and git+https fetches from %[2]s authenticate through "+
-			"netrc or git's credential helpers instead. nix-auth keeps it with your other forge tokens and validates it. "+
+			"so nix-auth also writes this token to the netrc file Nix's downloader reads, and archives and tarballs from %[2]s "+
+			"authenticate with it; git+https fetches take git's credential helper. "+
 			"Give it read permission on \"repository\" and \"user\".", title, h, accessTokenFetchers())
 	}
 }

@@ -14,11 +14,11 @@ import (
 func TestForgeTable(t *testing.T) {
 	seen := map[string]providers.Kind{}
 	for _, f := range providers.Forges() {
-		if !f.Kind.Known() || f.Title == "" || len(f.Names) == 0 || f.Names[0] != string(f.Kind) || f.TokenPage == nil {
+		if !f.Kind.Known() || f.Title == "" || len(f.Names) == 0 || f.Names[0] != string(f.Kind) {
 			t.Errorf("%s: incomplete row %+v", f.Kind, f)
 		}
-		if f.RevokePage == nil || f.NoRevoke == "" {
-			t.Errorf("%s: a row needs its revocation page, and why a token may have to be revoked by hand", f.Kind)
+		if f.NoRevoke == "" || (f.RevokePage == nil && f.Netrc != providers.OnlyNetrc) {
+			t.Errorf("%s: a row needs its revocation page (a cache has none nix-auth knows), and why a token may have to be revoked by hand", f.Kind)
 		}
 		for _, rv := range f.Revokers {
 			if rv.Method == "" || !strings.HasPrefix(rv.Path, "/") || len(rv.Done)+len(rv.Accepted) == 0 {
@@ -30,7 +30,16 @@ func TestForgeTable(t *testing.T) {
 				}
 			}
 		}
-		if (f.DeviceFlow == nil) == (f.Instructions == nil) {
+		switch {
+		case f.Netrc == providers.OnlyNetrc:
+			// A binary cache: no token page nix-auth knows, no OAuth,
+			// nothing for Nix's fetchers or git.
+			if f.TokenPage != nil || f.Instructions != nil || f.DeviceFlow != nil || len(f.Fetchers) > 0 || f.GitUser != "" {
+				t.Errorf("%s: a cache row with a forge's fields %+v", f.Kind, f)
+			}
+		case f.TokenPage == nil:
+			t.Errorf("%s: no token page", f.Kind)
+		case (f.DeviceFlow == nil) == (f.Instructions == nil):
 			t.Errorf("%s: a forge without a device flow needs personal-token instructions, and only it", f.Kind)
 		}
 		names := slices.Clone(f.Names)
@@ -60,7 +69,7 @@ func TestForgeTable(t *testing.T) {
 	if providers.Kind("bitbucket").Known() {
 		t.Error("bitbucket is known")
 	}
-	if got := strings.Join(providers.Names(), ","); got != "github,gitlab,gitea,forgejo,sourcehut,codeberg" {
+	if got := strings.Join(providers.Names(), ","); got != "github,gitlab,gitea,forgejo,sourcehut,cache,codeberg" {
 		t.Errorf("Names = %s", got)
 	}
 	if got := strings.Join(providers.HostNames(), ","); got != "github,gitlab,codeberg,sourcehut" {

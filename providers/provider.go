@@ -24,13 +24,16 @@ import (
 // Kind names a forge software, which decides the API and token format.
 type Kind string
 
-// The forges nix-auth knows. Codeberg runs Forgejo; git.sr.ht is SourceHut.
+// The forges nix-auth knows. Codeberg runs Forgejo; git.sr.ht is
+// SourceHut. Cache is a binary cache (cache.go), which the table keeps
+// with the forges: its credential is one more that Nix uses.
 const (
 	GitHub    Kind = "github"
 	GitLab    Kind = "gitlab"
 	Gitea     Kind = "gitea"
 	Forgejo   Kind = "forgejo"
 	SourceHut Kind = "sourcehut"
+	Cache     Kind = "cache"
 )
 
 // Options carries what a provider needs from outside.
@@ -43,6 +46,10 @@ type Options struct {
 	// Empty means the default for github.com and gitlab.com; GitHub
 	// Enterprise and self-hosted GitLab have no default.
 	ClientID string
+	// Login is the username sent with the token where a server takes the
+	// token as the password of HTTP Basic auth, as Nix sends it from netrc
+	// (a binary cache); empty means DefaultNetrcLogin.
+	Login string
 	// Now is the clock used to turn expires_in answers into times and to
 	// judge rate-limit resets; New refuses a nil one.
 	Now func() time.Time
@@ -168,6 +175,7 @@ func New(kind Kind, host string, o Options) (Provider, error) {
 		apiHost:  h,
 		client:   safeClient(o.HTTPClient),
 		clientID: o.ClientID,
+		login:    o.Login,
 		now:      o.Now,
 	})
 	p.(interface{ setSelf(Provider) }).setSelf(p)
@@ -186,6 +194,7 @@ type base struct {
 	apiHost  string // host[:port] that requests go to
 	client   *http.Client
 	clientID string
+	login    string // Options.Login
 	now      func() time.Time
 	// self is the provider b is part of: base's own methods validate
 	// with its forge's Validate.
@@ -357,6 +366,11 @@ func Resolve(target string, provider Kind) (kind Kind, host string, known bool, 
 		return "", "", false, err
 	}
 	if k, ok := knownHost(hostPart(host)); ok {
+		if want != "" && forgeOf(want).Netrc == OnlyNetrc {
+			// A binary cache may be served anywhere; asking it says
+			// whether one is.
+			return want, host, true, nil
+		}
 		if want != "" && !compatible(want, k) {
 			return "", "", false, fmt.Errorf("%s runs %s, not %s", hostPart(host), k, want)
 		}

@@ -1,8 +1,10 @@
 // Package render turns an encrypted token store (or a file that sops-nix or
-// agenix already decrypted) into the access-tokens file Nix reads. It runs
-// at activation on every host of a fleet, so it never touches the network,
-// and it rewrites nothing when the result is unchanged: units watching the
-// file are not restarted for nothing.
+// agenix already decrypted) into the access-tokens file Nix reads, and the
+// store's netrc credentials into the netrc file its downloader reads (the
+// one the nix-daemon reads for substitution when the system's netrc-file
+// names it). It runs at activation on every host of a fleet, so it never
+// touches the network, and it rewrites nothing when the result is
+// unchanged: units watching the files are not restarted for nothing.
 package render
 
 import (
@@ -65,9 +67,15 @@ type Options struct {
 
 	// Output is the access-tokens file to write.
 	Output string
-	// Mode of Output (zero: DefaultMode). Owner and Group are names or
-	// numbers; empty means the process's (the owner's primary group when
-	// only Owner is given).
+	// NetrcOutput, when set, is the netrc file to write from the entries
+	// whose use is netrc or both; it follows every rule Output does (a
+	// file of render's own, mode, owner, unchanged content kept). Nix
+	// reads it where netrc-file names it (the system's, on NixOS
+	// nix.settings.netrc-file, is the one the nix-daemon reads).
+	NetrcOutput string
+	// Mode of Output and NetrcOutput (zero: DefaultMode). Owner and Group
+	// are names or numbers; empty means the process's (the owner's primary
+	// group when only Owner is given).
 	Mode         fs.FileMode
 	Owner, Group string
 	// Home is the home directory of the user running render. An Output
@@ -115,6 +123,10 @@ type Result struct {
 	// IncludeAdded is true when the include line was (or, with Check,
 	// would be) added to NixConf.
 	IncludeAdded bool
+	// NetrcHosts are the machines written to NetrcOutput, in file order;
+	// NetrcChanged is true when it was (or would be) rewritten.
+	NetrcHosts   []string
+	NetrcChanged bool
 }
 
 // ErrStale is returned by a Check run when Output is missing or differs
@@ -218,6 +230,11 @@ func Render(o Options) (*Result, error) {
 	if err := nixconf.CheckWriter(o.Output, nixconf.WriterRender, o.Own); err != nil {
 		return nil, err
 	}
+	if o.NetrcOutput != "" {
+		if err := checkNetrcOutput(o); err != nil {
+			return nil, err
+		}
+	}
 	entries, source, err := load(o)
 	if err != nil {
 		return nil, err
@@ -229,7 +246,7 @@ func Render(o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Setting: o.Setting}
-	var kept []crypt.Entry
+	var kept, netrc []crypt.Entry
 	for _, e := range entries {
 		if !e.Expires.IsZero() && !o.Now.Before(e.Expires) {
 			res.Expired = append(res.Expired, e.Host)
@@ -237,13 +254,28 @@ func Render(o Options) (*Result, error) {
 				source, e.Host, e.Expires.UTC().Format(time.RFC3339), e.Host))
 			continue
 		}
-		kept = append(kept, e)
-		res.Hosts = append(res.Hosts, e.Host)
+		if e.Use.AccessTokens() {
+			kept = append(kept, e)
+			res.Hosts = append(res.Hosts, e.Host)
+		}
+		if e.Use.Netrc() {
+			netrc = append(netrc, e)
+		}
 	}
-	if len(kept) == 0 {
+	if len(kept) == 0 && len(netrc) == 0 {
 		o.Warn(fmt.Sprintf("%s: no usable token; %s gets no %s line", source, o.Output, o.Setting))
 	}
 	content := format(kept, o.Setting, source)
+	var netrcContent []byte
+	if o.NetrcOutput != "" {
+		if netrcContent, res.NetrcHosts, err = formatNetrc(netrc, source); err != nil {
+			return nil, err
+		}
+		res.NetrcChanged = !sameFile(o.NetrcOutput, netrcContent, o.Mode, uid, gid)
+	} else if len(netrc) > 0 {
+		o.Warn(fmt.Sprintf("%s: the netrc credentials for %s are left out: render them with --netrc-output FILE, and name FILE with netrc-file (on NixOS: nix.settings.netrc-file)",
+			source, strings.Join(hostList(netrc), ", ")))
+	}
 
 	res.Changed = !sameFile(o.Output, content, o.Mode, uid, gid)
 	// nix.conf is checked before the lock is taken: one that cannot take
@@ -254,33 +286,99 @@ func Render(o Options) (*Result, error) {
 		}
 	}
 	if o.Check {
-		if res.Changed || res.IncludeAdded {
+		switch {
+		case res.Changed || res.IncludeAdded:
 			return res, fmt.Errorf("%s: %w", o.Output, ErrStale)
+		case res.NetrcChanged:
+			return res, fmt.Errorf("%s: %w", o.NetrcOutput, ErrStale)
 		}
 		return res, nil
 	}
-	if res.Changed || res.IncludeAdded {
-		if res.Changed, res.IncludeAdded, err = write(o, content, uid, gid); err != nil {
+	if res.Changed || res.IncludeAdded || res.NetrcChanged {
+		if res.Changed, res.NetrcChanged, res.IncludeAdded, err = write(o, content, netrcContent, uid, gid); err != nil {
 			return nil, err
 		}
 	} else {
 		// A render killed after its rename may have left its lock file.
 		safefile.ReclaimLock(o.Output, o.Warn)
+		if o.NetrcOutput != "" {
+			safefile.ReclaimLock(o.NetrcOutput, o.Warn)
+		}
 		if o.NixConf != "" {
 			safefile.ReclaimLock(o.NixConf, o.Warn)
 		}
 	}
 	for _, e := range kept {
-		exp := "never"
-		if !e.Expires.IsZero() {
-			exp = e.Expires.UTC().Format(time.RFC3339)
+		fmt.Fprintf(o.Log, "%s %s expires %s\n", e.Host, providers.MaskToken(e.Token), expiry(e))
+	}
+	if o.NetrcOutput != "" {
+		for _, e := range netrc {
+			fmt.Fprintf(o.Log, "%s (netrc, login %s) %s expires %s\n", nixconf.NetrcMachine(e.Host), e.Login, providers.MaskToken(e.Token), expiry(e))
 		}
-		fmt.Fprintf(o.Log, "%s %s expires %s\n", e.Host, providers.MaskToken(e.Token), exp)
 	}
 	if w := readabilityWarning(o.Output, o.Mode, uid, gid, homeOwner(o.Output, o.Home, o.RuntimeDir)); w != "" {
 		o.Warn(w)
 	}
+	if o.NetrcOutput != "" {
+		if w := netrcReadability(o.NetrcOutput, o.Mode, uid, gid, homeOwner(o.NetrcOutput, o.Home, o.RuntimeDir)); w != "" {
+			o.Warn(w)
+		}
+		if o.NixConf != "" {
+			netrcNamed(o)
+		}
+	}
 	return res, nil
+}
+
+func expiry(e crypt.Entry) string {
+	if e.Expires.IsZero() {
+		return "never"
+	}
+	return e.Expires.UTC().Format(time.RFC3339)
+}
+
+func hostList(es []crypt.Entry) []string {
+	hs := make([]string, len(es))
+	for i, e := range es {
+		hs[i] = e.Host
+	}
+	return hs
+}
+
+// checkNetrcOutput refuses a netrc output render may not write: the
+// access-tokens output itself, a path safefile's trust rule refuses, or a
+// file render did not make (the user's own netrc, which login edits).
+func checkNetrcOutput(o Options) error {
+	a, err1 := filepath.Abs(o.Output)
+	b, err2 := filepath.Abs(o.NetrcOutput)
+	if err1 == nil && err2 == nil && a == b {
+		return &Error{msg: "the netrc output and the access-tokens output name the same file, " + b,
+			hints: []string{"give the netrc file a name of its own, e.g. /run/nix-auth/netrc"}}
+	}
+	if err := safefile.Check(o.NetrcOutput, false); err != nil {
+		return err
+	}
+	return nixconf.CheckWriter(o.NetrcOutput, nixconf.WriterRender, "")
+}
+
+// netrcNamed warns when NixConf does not make Nix read NetrcOutput: netrc
+// has no include, one file is named by netrc-file, and render leaves that
+// setting to the configuration that owns it (the NixOS and home-manager
+// modules set nix.settings.netrc-file; login may manage a file of its own).
+func netrcNamed(o Options) {
+	set, ok, err := nixconf.NetrcSetting(o.NixConf)
+	if err != nil {
+		return // EnsureInclude has said what is wrong with it
+	}
+	if out, _ := filepath.Abs(o.NetrcOutput); ok && filepath.Clean(set.Value) == out {
+		return
+	}
+	now := "sets no netrc-file (Nix reads $NIX_CONF_DIR/netrc, /etc/nix/netrc by default)"
+	if ok {
+		now = fmt.Sprintf("names %s with netrc-file (%s:%d)", set.Value, set.File, set.Line)
+	}
+	o.Warn(fmt.Sprintf("%s %s, so Nix does not read %s: add `netrc-file = %s` to it (NixOS, home-manager: nix.settings.netrc-file); the nix-daemon reads it after a restart",
+		o.NixConf, now, o.NetrcOutput, o.NetrcOutput))
 }
 
 // load reads the entries of the inputs and names them for messages.
@@ -333,8 +431,45 @@ func validate(entries []crypt.Entry, source string) error {
 		if err := nixconf.ValidateToken(e.Token); err != nil {
 			return &Error{msg: fmt.Sprintf("%s: the token for %s: %v", source, e.Host, err), kind: ErrInvalidEntry, hints: fix}
 		}
+		if err := crypt.CheckNetrc(e); err != nil {
+			return &Error{msg: fmt.Sprintf("%s: %v", source, err), kind: ErrInvalidEntry, hints: fix}
+		}
 	}
 	return nil
+}
+
+// formatNetrc makes the netrc output: render's header (a comment line,
+// which every netrc reader skips), then one entry per machine. Two
+// entries for one machine (a cache on two ports) must agree: curl would
+// send the first's credential for both. The result is checked as curl
+// reads it before anything is written.
+func formatNetrc(entries []crypt.Entry, source string) ([]byte, []string, error) {
+	var b bytes.Buffer
+	b.WriteString(nixconf.RenderHeader(source))
+	var machines []string
+	creds := map[string]nixconf.NetrcCredential{}
+	from := map[string]string{}
+	for _, e := range entries {
+		m := nixconf.NetrcMachine(e.Host)
+		cred := nixconf.NetrcCredential{Login: e.Login, Password: e.Token}
+		if old, ok := creds[m]; ok {
+			if old != cred {
+				return nil, nil, &Error{msg: fmt.Sprintf("%s: %s and %s are the same netrc machine, %s, with different credentials: curl would send the first one to both", source, from[m], e.Host, m),
+					hints: []string{"netrc tells hosts apart by name only (not port or path): keep one credential for " + m}}
+			}
+			continue
+		}
+		creds[m], from[m] = cred, e.Host
+		machines = append(machines, m)
+		b.WriteString(nixconf.NetrcLine(m, cred) + "\n")
+	}
+	for _, m := range machines {
+		got, ok, err := nixconf.NetrcLookup(b.Bytes(), source, m)
+		if err != nil || !ok || got != creds[m] {
+			return nil, nil, &Error{msg: fmt.Sprintf("%s: the netrc entry for %s would not read back as written; nothing was written", source, m)}
+		}
+	}
+	return b.Bytes(), machines, nil
 }
 
 // format makes the file content: a comment Nix ignores, then one setting
@@ -371,25 +506,40 @@ func sameFile(path string, content []byte, mode fs.FileMode, uid, gid int) bool 
 	return err == nil && bytes.Equal(old, content)
 }
 
-// write replaces the output and adds its include to NixConf (when set and
-// missing) in one all-or-nothing write under the output's lock (then
+// write replaces the outputs and adds the include to NixConf (when set
+// and missing) in one all-or-nothing write under the outputs' locks (then
 // nix.conf's: the order every writer takes them in), looking again under
-// the lock: a concurrent render may have written the same content
-// meanwhile. The unchanged case is decided before taking the lock so that
-// an idempotent run creates no lock file either.
-func write(o Options, content []byte, uid, gid int) (changed, added bool, err error) {
+// the locks: a concurrent render may have written the same content
+// meanwhile. The unchanged case is decided before taking the locks so
+// that an idempotent run creates no lock file either.
+func write(o Options, content, netrc []byte, uid, gid int) (changed, netrcChanged, added bool, err error) {
 	unlock, err := safefile.Lock(o.Output, o.Warn)
 	if err != nil {
-		return false, false, err
+		return false, false, false, err
 	}
 	defer unlock()
 	// Again under the lock: a login may have made the file meanwhile.
 	if err := nixconf.CheckWriter(o.Output, nixconf.WriterRender, o.Own); err != nil {
-		return false, false, err
+		return false, false, false, err
 	}
 	var files []safefile.File
 	if !sameFile(o.Output, content, o.Mode, uid, gid) {
 		files = append(files, safefile.File{Path: o.Output, Data: content, Mode: o.Mode, Owner: &safefile.Owner{UID: uid, GID: gid}})
+		changed = true
+	}
+	if o.NetrcOutput != "" {
+		unlockNetrc, err := safefile.Lock(o.NetrcOutput, o.Warn)
+		if err != nil {
+			return false, false, false, err
+		}
+		defer unlockNetrc()
+		if err := nixconf.CheckWriter(o.NetrcOutput, nixconf.WriterRender, ""); err != nil {
+			return false, false, false, err
+		}
+		if !sameFile(o.NetrcOutput, netrc, o.Mode, uid, gid) {
+			files = append(files, safefile.File{Path: o.NetrcOutput, Data: netrc, Mode: o.Mode, Owner: &safefile.Owner{UID: uid, GID: gid}})
+			netrcChanged = true
+		}
 	}
 	if o.NixConf != "" {
 		added, err = nixconf.EnsureInclude(o.NixConf, o.Output, false, o.StoreDir, o.Warn, files...)
@@ -397,9 +547,9 @@ func write(o Options, content []byte, uid, gid int) (changed, added bool, err er
 		err = safefile.Write(files...)
 	}
 	if err != nil {
-		return false, false, err
+		return false, false, false, err
 	}
-	return len(files) > 0, added, nil
+	return changed, netrcChanged, added, nil
 }
 
 // lookupOwner resolves user and group names (or numbers); empty means the
@@ -480,6 +630,20 @@ func readabilityWarning(path string, mode fs.FileMode, uid, gid, reader int) str
 	}
 	return fmt.Sprintf("%s is in the home of uid %d, who cannot read it (owner uid %d, group %d, mode %04o): their nix silently ignores it; pass --owner %d",
 		path, reader, uid, gid, perm, reader)
+}
+
+// netrcReadability is readabilityWarning for the netrc output. A system
+// netrc that root alone reads is what the nix-daemon needs to substitute;
+// it is worth a warning only because users' own nix (which fetches
+// tarballs and flake inputs itself) reads the same netrc-file and then
+// goes without the credentials, silently.
+func netrcReadability(path string, mode fs.FileMode, uid, gid, reader int) string {
+	perm := mode.Perm()
+	if reader < 0 && perm&0o044 == 0 {
+		return fmt.Sprintf("%s is readable by %s only (mode %04o): the nix-daemon, as root, substitutes with it, but downloads users' own nix makes (builtins.fetchTarball, tarball inputs, nix store ping) go without its credentials; if they need them, give them a group: --group G --mode 0640",
+			path, map[bool]string{true: "root", false: "uid " + strconv.Itoa(uid) + " and root"}[uid == 0], perm)
+	}
+	return readabilityWarning(path, mode, uid, gid, reader)
 }
 
 // canRead reports whether user reader may read a file with perm, uid and

@@ -37,7 +37,9 @@ var ErrDuplicateHost = errors.New("a host has two tokens")
 const tokenFileHint = "a token file holds the token alone, on one line, as sops-nix and agenix deploy a secret: fix the secret and deploy it again; nothing was written"
 
 // ReadTokenFile reads host's token from a token file and returns it as the
-// access-tokens entry render writes: one trailing line break trimmed, the
+// entry render writes (to access-tokens, and to netrc too where the forge
+// table sends a forge known by its host's name, crypt.UseOf, with
+// providers.DefaultNetrcLogin): one trailing line break trimmed, the
 // forge's type prefix added where its Nix fetcher needs one (PAT: for a
 // token for gitlab.com that has none), and held to the rules of the line
 // (nixconf.ValidateToken). Several lines, a "host=token" line, an empty
@@ -84,7 +86,8 @@ func ReadTokenFile(tf TokenFile) (crypt.Entry, error) {
 		// host=host=token.
 		return crypt.Entry{}, bad("the file holds a host=token pair, not a token alone")
 	}
-	if kind, ok := providers.HostKind(tf.Host); ok {
+	kind, ok := providers.HostKind(tf.Host)
+	if ok {
 		if tok, err = providers.NormalizeToken(kind, tok); err != nil {
 			return crypt.Entry{}, bad("%v", err)
 		}
@@ -93,5 +96,11 @@ func ReadTokenFile(tf TokenFile) (crypt.Entry, error) {
 	if err := nixconf.ValidateToken(tok); err != nil {
 		return crypt.Entry{}, bad("%v", err)
 	}
-	return crypt.Entry{Host: tf.Host, Token: tok}, nil
+	// Where it goes is the forge table's rule, as for a store's entry
+	// that login wrote: a Codeberg token to netrc too.
+	e := crypt.Entry{Host: tf.Host, Token: tok, Use: crypt.UseOf(kind, tf.Host)}
+	if e.Use.Netrc() {
+		e.Login = providers.DefaultNetrcLogin
+	}
+	return e, nil
 }

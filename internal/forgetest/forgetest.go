@@ -182,6 +182,7 @@ type Server struct {
 	devices  map[string]*device
 	failures map[string]Failure
 	answers  map[string]Answer
+	caches   map[string][]CacheCredential
 	revoked  map[string]bool
 	log      []Request
 	seq      int
@@ -463,6 +464,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.gitea(w, r, kind)
 	case SourceHut:
 		s.sourcehut(w, r, host)
+	case Cache:
+		s.cache(w, r, host)
 	default:
 		notFoundPage(w)
 	}

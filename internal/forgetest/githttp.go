@@ -18,7 +18,9 @@ import (
 	"time"
 )
 
-// GitServer is a fake git smart-HTTP endpoint for the real git client. It
+// GitServer is a fake git smart-HTTP endpoint for the real git client, and
+// the fake of what Nix's downloader fetches (forge archives, binary
+// caches: see AddCache and download in cache.go). It
 // serves, by Host, every private repository of the forges it knows: an
 // info/refs?service=git-upload-pack request without credentials gets 401
 // and WWW-Authenticate: Basic, as forges answer, and with credentials the
@@ -41,6 +43,7 @@ type GitServer struct {
 	mu     sync.Mutex
 	forges map[string]string
 	tokens map[string]Token
+	caches map[string][]CacheCredential
 	log    []GitRequest
 }
 
@@ -201,6 +204,9 @@ func (g *GitServer) serve(w http.ResponseWriter, r *http.Request, scheme string)
 
 // answer writes the response and returns its status.
 func (g *GitServer) answer(w http.ResponseWriter, r *http.Request, kind string, req GitRequest) int {
+	if status, ok := g.download(w, r, kind, req); ok {
+		return status
+	}
 	if kind == "" || !strings.HasSuffix(r.URL.Path, "/info/refs") || r.URL.Query().Get("service") != "git-upload-pack" {
 		http.NotFound(w, r)
 		return http.StatusNotFound

@@ -1,6 +1,13 @@
 package forgetest
 
 import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -77,5 +84,73 @@ func TestGitServerSeesCleartext(t *testing.T) {
 		if r.Scheme != "http" {
 			t.Errorf("request %+v: want it seen as sent in clear", r)
 		}
+	}
+}
+
+// TestGitServerDownloads: archives and cache files through the proxy, as
+// Nix's downloader fetches them: 401 and a Basic challenge without a
+// credential, the content with one the host accepts.
+func TestGitServerDownloads(t *testing.T) {
+	t.Parallel()
+	g := NewGitServer(t)
+	g.AddToken(Token{Value: "cb_good"})
+	g.AddCache("cache.example.com", CacheCredential{User: "alice", Password: "c_good"})
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(g.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	proxy, _ := url.Parse(g.ProxyURL())
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func(u, user, password string) (int, string, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if user != "" || password != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), resp.Header
+	}
+	archive := "https://codeberg.org/owner/private/archive/main.tar.gz"
+	if code, _, h := get(archive, "", ""); code != 401 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("archive without a credential: %d %v", code, h)
+	}
+	if code, _, _ := get(archive, "anyone", "cb_bad"); code != 401 {
+		t.Fatalf("archive with a bad token: %d", code)
+	}
+	code, body, _ := get(archive, "anyone", "cb_good")
+	if code != 200 {
+		t.Fatalf("archive with the token: %d", code)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "private/,private/default.nix" {
+		t.Fatalf("archive holds %v", names)
+	}
+	if code, _, _ := get("https://cache.example.com/nix-cache-info", "bob", "c_good"); code != 401 {
+		t.Fatalf("cache with another user: %d", code)
+	}
+	if code, body, _ := get("https://cache.example.com/nix-cache-info", "alice", "c_good"); code != 200 || body != CacheInfo {
+		t.Fatalf("cache with the credential: %d %q", code, body)
+	}
+	last := g.Requests()[len(g.Requests())-1]
+	if last.Host != "cache.example.com" || last.User != "alice" || last.Password != "c_good" || last.Status != 200 {
+		t.Fatalf("logged %+v", last)
 	}
 }

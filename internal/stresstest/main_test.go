@@ -2,7 +2,6 @@ package stresstest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
 
 // binary is the nix-auth built once for this test run by TestMain, in
@@ -190,26 +191,11 @@ func nixTokens(nix, home string) (map[string]string, error) {
 	if err := os.MkdirAll(empty, 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
-	cmd.Env = append(homeEnv(home), "NIX_CONF_DIR="+empty)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("nix show-config: %v: %s", err, stderr.Bytes())
+	got, err := tooltest.NixAccessTokens(nix, append(homeEnv(home), "NIX_CONF_DIR="+empty))
+	if err != nil || got != nil {
+		return got, err
 	}
-	var conf struct {
-		AccessTokens struct {
-			Value map[string]string `json:"value"`
-		} `json:"access-tokens"`
-	}
-	if err := json.Unmarshal(out, &conf); err != nil {
-		return nil, fmt.Errorf("nix show-config printed no JSON config: %v", err)
-	}
-	if conf.AccessTokens.Value == nil {
-		return map[string]string{}, nil
-	}
-	return conf.AccessTokens.Value, nil
+	return map[string]string{}, nil
 }
 
 // sameTokens compares token maps without printing a token.

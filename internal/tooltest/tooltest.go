@@ -10,6 +10,7 @@
 package tooltest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,6 +106,31 @@ func lockFile(path string) (unlock func(), err error) {
 		return nil, err
 	}
 	return func() { f.Close() }, nil
+}
+
+// NixAccessTokens runs the real nix (Debian's nix-bin, the oracle for
+// Nix's config rules) with env as its whole environment (PATH added) and
+// returns the access-tokens map it would use: on Nix 2.8 `show-config
+// --json` prints {"access-tokens": {"value": {host: token}, ...}, ...}.
+// The error carries nix's stderr, which names no token.
+func NixAccessTokens(nix string, env []string) (map[string]string, error) {
+	cmd := exec.Command(nix, "--extra-experimental-features", "nix-command", "show-config", "--json")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nix show-config: %w: %s", err, stderr.String())
+	}
+	var cfg struct {
+		AccessTokens struct {
+			Value map[string]string `json:"value"`
+		} `json:"access-tokens"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		return nil, fmt.Errorf("nix show-config printed no JSON config: %w", err)
+	}
+	return cfg.AccessTokens.Value, nil
 }
 
 // Installed returns the path of a tool the system provides (git,

@@ -85,6 +85,7 @@ let
         toolSystem = (lib.head d.nativeBuildInputs).stdenv.hostPlatform.system;
       }) checks;
       etcTokens = c.environment.etc."nix/access-tokens.conf".source or null;
+      netrcFile = if c.nix.enable then c.nix.settings.netrc-file or null else null;
     };
 
   sopsStore = {
@@ -204,6 +205,26 @@ let
       }
     ];
 
+    # netrc: a netrc-file of the user's own, in nix.settings or in
+    # nix.extraOptions, is kept with a warning; an environment.etc netrc
+    # is shadowed, with a warning; netrc off.
+    netrc-own = [
+      sopsStore
+      { nix.settings.netrc-file = "/etc/nix/my-netrc"; }
+    ];
+    netrc-extra = [
+      sopsStore
+      { nix.extraOptions = "netrc-file = /var/lib/netrc\n"; }
+    ];
+    netrc-etc = [
+      sopsStore
+      { environment.etc."nix/netrc".text = "machine cache.example.com login me password x\n"; }
+    ];
+    netrc-off = [
+      sopsStore
+      { services.nix-auth.netrc.enable = false; }
+    ];
+
     # Neither input: the assertion speaks, nothing else is evaluated.
     neither = [ ];
 
@@ -298,6 +319,7 @@ let
       refreshTimer = c.systemd.user.timers.nix-auth-refresh or null;
       refreshAgent = c.launchd.agents.nix-auth-refresh.config or null;
       activationPackage = drvOrNull h.activationPackage;
+      netrcFile = c.nix.settings.netrc-file or null;
     };
 
   darwinPkgs = import nixpkgs { system = "aarch64-darwin"; };
@@ -337,8 +359,20 @@ let
             age.identityPaths = [ "/home/alice/.ssh/id_ed25519" ];
             age.secrets.nix-tokens.file = ageStore;
             services.nix-auth.plainFile = config.age.secrets.nix-tokens.path;
+            services.nix-auth.netrc.enable = true;
           }
         )
+      ]
+    );
+
+    # netrc with a netrc-file of the user's own: kept, with a warning.
+    netrc-own = hmSummary (
+      hm pkgs [
+        {
+          services.nix-auth.secretsFile = vm + "/tokens.yaml";
+          services.nix-auth.netrc.enable = true;
+          nix.settings.netrc-file = "/home/alice/.netrc";
+        }
       ]
     );
 
@@ -388,6 +422,7 @@ let
         {
           services.nix-auth.secretsFile = vm + "/tokens.yaml";
           services.nix-auth.check.enable = true;
+          services.nix-auth.netrc.enable = true;
           services.nix-auth.refresh.enable = true;
         }
       ]
@@ -433,6 +468,7 @@ let
       # lacks: nix.conf and the daemons' plists are instantiated instead.
       nixConfDrv = if c.nix.enable then drvOrNull c.environment.etc."nix/nix.conf".source else null;
       launchdDrv = drvOrNull c.system.build.launchd;
+      netrcFile = if c.nix.enable then c.nix.settings.netrc-file or null else null;
     };
 
   darwinScenarios = lib.mapAttrs (_: modules: darwinSummary (darwin modules)) {
@@ -444,6 +480,18 @@ let
       }
     ];
     plain = [ { services.nix-auth.plainFile = "/run/agenix/nix-tokens"; } ];
+    netrc-own = [
+      {
+        services.nix-auth.plainFile = "/run/agenix/nix-tokens";
+        nix.settings.netrc-file = "/etc/nix/my-netrc";
+      }
+    ];
+    netrc-off = [
+      {
+        services.nix-auth.plainFile = "/run/agenix/nix-tokens";
+        services.nix-auth.netrc.enable = false;
+      }
+    ];
     tokenfiles = [ { services.nix-auth.tokenFiles."github.com" = "/run/agenix/github-token"; } ];
     nix-disabled = [
       {
