@@ -889,13 +889,13 @@ func (d *doctor) printHuman() {
 			version = "(version unknown)"
 		}
 		termsafe.Fprintf(out, "Nix %s at %s (`%s`) uses %d access token%s and the netrc file %s.\n",
-			termsafe.Field(version), clean(n.Binary), n.Command, len(d.nix.AccessTokens), plural(len(d.nix.AccessTokens)), clean(d.netrc))
+			termsafe.Field(version), termsafe.Field(n.Binary), n.Command, len(d.nix.AccessTokens), plural(len(d.nix.AccessTokens)), termsafe.Field(d.netrc))
 	case n.Found:
 		termsafe.Fprintf(out, "nix did not say which configuration it uses; the files were read as Nix reads them.\n")
 	default:
 		termsafe.Fprintf(out, "nix is not installed (no nix on PATH); the files were read as Nix reads them.\n")
 	}
-	termsafe.Fprintf(out, "Your nix.conf: %s\n", clean(d.rep.Config))
+	termsafe.Fprintf(out, "Your nix.conf: %s\n", termsafe.Field(d.rep.Config))
 	if len(d.rep.Credentials) > 0 {
 		termsafe.Fprintf(out, "\nCredentials:\n")
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -18,12 +18,8 @@ import (
 
 // from names where an entry is set, for messages.
 func from(file string, line int) string {
-	return clean(file) + ":" + strconv.Itoa(line)
+	return termsafe.Field(file) + ":" + strconv.Itoa(line)
 }
-
-// clean keeps a file name or host read from a config (NIX_CONFIG is the
-// environment's) from putting control characters on the terminal.
-func clean(s string) string { return termsafe.Field(s) }
 
 // printNixNotes says what a write means for the tokens Nix uses: the
 // system's tokens it kept (when this write made the tokens file add to
@@ -33,9 +29,9 @@ func printNixNotes(f *Factory, ch *nixconf.Change, dryRun bool) {
 	if len(ch.Kept) > 0 && ch.Adds && !dryRun {
 		var hosts, files []string
 		for _, e := range ch.Kept {
-			hosts = append(hosts, clean(e.Host))
-			if !slices.Contains(files, clean(e.File)) {
-				files = append(files, clean(e.File))
+			hosts = append(hosts, termsafe.Field(e.Host))
+			if !slices.Contains(files, termsafe.Field(e.File)) {
+				files = append(files, termsafe.Field(e.File))
 			}
 		}
 		termsafe.Fprintf(f.IO.Out, "Kept the system's tokens for %s (from %s): %s adds to them (extra-access-tokens) instead of replacing them.\n",
@@ -43,12 +39,12 @@ func printNixNotes(f *Factory, ch *nixconf.Change, dryRun bool) {
 	}
 	for _, e := range ch.Shadowed {
 		f.warn(fmt.Sprintf("Nix uses the token for %s from %s, not the one in %s: that file is read before yours, and the first entry for a host wins",
-			clean(e.Host), from(e.File, e.Line), ch.TokensFile))
+			termsafe.Field(e.Host), from(e.File, e.Line), ch.TokensFile))
 		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: hint: to use yours, remove %s from %s (on NixOS: nix.settings.access-tokens, or the fleet's token store)\n",
-			clean(e.Host), clean(e.File))
+			termsafe.Field(e.Host), termsafe.Field(e.File))
 	}
 	if e := ch.Still; e != nil {
-		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: Nix still has a token for %s, from %s, which nix-auth does not manage\n", clean(e.Host), whereFrom(*e))
+		termsafe.Fprintf(f.IO.ErrOut, "nix-auth: note: Nix still has a token for %s, from %s, which nix-auth does not manage\n", termsafe.Field(e.Host), whereFrom(*e))
 	}
 }
 
@@ -82,7 +78,7 @@ func printSources(f *Factory, entries []nixconf.Entry) {
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	termsafe.Fprintf(tw, "HOST\tNIX READS IT FROM\n")
 	for _, e := range entries {
-		termsafe.Fprintf(tw, "%s\t%s\n", clean(e.Host), whereFrom(e))
+		termsafe.Fprintf(tw, "%s\t%s\n", termsafe.Field(e.Host), whereFrom(e))
 	}
 	tw.Flush()
 }
@@ -96,7 +92,7 @@ func warnUnused(f *Factory, paths nixconf.Paths, unused []nixconf.Unused) {
 		if u.Layer == nixconf.LayerBefore && u.By.Layer == nixconf.LayerBefore {
 			continue
 		}
-		what := "the token for " + clean(u.Host) + " in " + whereFrom(u.Entry)
+		what := "the token for " + termsafe.Field(u.Host) + " in " + whereFrom(u.Entry)
 		var why string
 		switch {
 		case u.By.Host == "" && u.By.File == nixconf.EnvSource:

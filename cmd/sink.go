@@ -305,9 +305,9 @@ func (s *storeSink) Path() string { return s.file.Path() }
 // CheckSave checks the host, and that the file's sops rules would encrypt
 // its token (a file made by `sops encrypt` with an encrypted_suffix, say,
 // would keep it in clear): opening the store checked the rest (its path, a
-// key for it, whom it is encrypted to). Every store format carries netrc
-// credentials (crypt.File.CarriesNetrc), so the entry's use is no reason
-// to refuse.
+// key for it, whom it is encrypted to). Every store format keeps an
+// entry's use and login, so where the credential goes is no reason to
+// refuse.
 func (s *storeSink) CheckSave(e crypt.Entry) error {
 	if err := nixconf.ValidateHost(e.Host); err != nil {
 		return err

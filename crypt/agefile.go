@@ -515,10 +515,6 @@ func (s *ageStore) entries() []Entry { return slices.Clone(s.es) }
 // checkSecret: an age file encrypts all of its content.
 func (s *ageStore) checkSecret(string) error { return nil }
 
-// carriesNetrc: the comment lines keep use and login (and a netrc-only
-// credential's token).
-func (s *ageStore) carriesNetrc() bool { return true }
-
 func (s *ageStore) recipients() []Recipient { return s.recips }
 
 // setRecipients only records r: an .age file is encrypted, and its

@@ -517,9 +517,6 @@ func (s *gitCryptStore) remove(host string) bool { return removeEntry(s.path, s.
 
 func (s *gitCryptStore) recipients() []Recipient { return nil }
 
-// carriesNetrc: the tree is the sops store's, with its use and login.
-func (s *gitCryptStore) carriesNetrc() bool { return true }
-
 func (s *gitCryptStore) setRecipients([]Recipient, *plugin.ClientUI) error {
 	return gitCryptKeysErr(s.path)
 }

@@ -31,9 +31,6 @@ func TestAgeStoreCarriesNetrc(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tokens.age")
 	stCreate(t, p, stNetrcEntries(), id)
 	f := stLoad(t, p, id)
-	if !f.CarriesNetrc() {
-		t.Fatal("an .age store does not carry netrc credentials")
-	}
 	got := f.Entries()
 	want := stNetrcEntries()
 	// The access tokens come first, in the line's order; then the netrc
@@ -123,9 +120,6 @@ func TestSopsStoreCarriesNetrc(t *testing.T) {
 			p := filepath.Join(dir, name)
 			stCreate(t, p, stNetrcEntries(), id)
 			f := stLoad(t, p, id)
-			if !f.CarriesNetrc() {
-				t.Fatal("a sops store does not carry netrc credentials")
-			}
 			stSameEntries(t, f.Entries(), want)
 
 			raw, err := os.ReadFile(p)

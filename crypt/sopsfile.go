@@ -331,9 +331,6 @@ func (s *sopsStore) put(e Entry) error {
 	return nil
 }
 
-// carriesNetrc: the schema has use and login fields.
-func (s *sopsStore) carriesNetrc() bool { return true }
-
 // checkSecret tells whether a token for host would be stored encrypted,
 // before anything asks a forge for one.
 func (s *sopsStore) checkSecret(host string) error {

@@ -249,8 +249,6 @@ type store interface {
 	put(e Entry) error
 	// checkSecret says whether host's token would be stored encrypted.
 	checkSecret(host string) error
-	// carriesNetrc says whether the format keeps an entry's Use and Login.
-	carriesNetrc() bool
 	remove(host string) bool
 	// recipients are those the next write encrypts to: a sops file's own,
 	// an .age file's declared ones (nil until declared).
@@ -320,12 +318,6 @@ func (f *File) Entry(host string) (Entry, bool) {
 // SetRecipients changes them. For an .age file they are nil until Declare
 // or SetRecipients: an age header does not say who it is encrypted to.
 func (f *File) Recipients() []Recipient { return slices.Clone(f.st.recipients()) }
-
-// CarriesNetrc reports whether the store keeps each entry's Use and
-// Login, so that it can hold netrc credentials. Both formats do: an .age
-// store in its comment lines, a sops store in the use and login fields of
-// its schema.
-func (f *File) CarriesNetrc() bool { return f.st.carriesNetrc() }
 
 // Put adds the entry or replaces the entry for the same host. Host and
 // token are checked so that they cannot inject a setting into the
