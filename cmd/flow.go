@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -125,6 +126,32 @@ func newFlow(f *Factory, sink tokenSink, kind providers.Kind, host, clientID, lo
 	}
 	fl.p = p
 	return fl, nil
+}
+
+// obtain gets the new token: pasted on stdin (stdin), else by the forge's
+// device flow. It returns the access-tokens value and, for a token the
+// forge issued, the forge's token (nil for a pasted one). cancelled is the
+// error for a flow the user cancelled, which says what was left as it was.
+func (fl *tokenFlow) obtain(ctx context.Context, stdin, noBrowser bool, cancelled string) (string, *providers.Token, error) {
+	if stdin {
+		raw, err := fl.f.readSecret("", true)
+		if err != nil {
+			return "", nil, err
+		}
+		nixTok, err := fl.pasted(raw)
+		return nixTok, nil, err
+	}
+	ui := &deviceUI{f: fl.f, noBrowser: noBrowser}
+	tok, err := fl.p.Login(ctx, ui)
+	ui.done()
+	if errors.Is(err, context.Canceled) {
+		return "", nil, errors.New(cancelled)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	nixTok, err := fl.issued(tok)
+	return nixTok, tok, err
 }
 
 // pasted turns a token the user gave (stdin or prompt) into the

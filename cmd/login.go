@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -95,32 +94,12 @@ func runLogin(ctx context.Context, f *Factory, config string, o *loginOptions) e
 		}
 	}
 
-	var tok *providers.Token // the forge's; nil for a pasted one
-	var nixTok string
-	if o.tokenStdin {
-		raw, err := f.readSecret("", true)
-		if err != nil {
-			return err
-		}
-		if nixTok, err = fl.pasted(raw); err != nil {
-			return err
-		}
-	} else {
-		if forge, _ := providers.ForgeOf(fl.kind); o.clientID != "" && forge.DeviceFlow == nil {
-			f.warn(fmt.Sprintf("--client-id is ignored: %s has no OAuth device flow", forge.Title))
-		}
-		ui := &deviceUI{f: f, noBrowser: o.noBrowser}
-		tok, err = fl.p.Login(ctx, ui)
-		ui.done()
-		if errors.Is(err, context.Canceled) {
-			return errors.New("login cancelled; nothing was written")
-		}
-		if err != nil {
-			return err
-		}
-		if nixTok, err = fl.issued(tok); err != nil {
-			return err
-		}
+	if forge, _ := providers.ForgeOf(fl.kind); !o.tokenStdin && o.clientID != "" && forge.DeviceFlow == nil {
+		f.warn(fmt.Sprintf("--client-id is ignored: %s has no OAuth device flow", forge.Title))
+	}
+	nixTok, tok, err := fl.obtain(ctx, o.tokenStdin, o.noBrowser, "login cancelled; nothing was written")
+	if err != nil {
+		return err
 	}
 	st, err := fl.validate(ctx, nixTok, nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -77,29 +76,9 @@ func runRotate(ctx context.Context, f *Factory, config string, o *rotateOptions)
 			hints: []string{"name it: " + providerFlag()}}
 	}
 
-	var tok *providers.Token // the forge's; nil for a pasted one
-	var nixTok string
-	if o.tokenStdin {
-		raw, err := f.readSecret("", true)
-		if err != nil {
-			return err
-		}
-		if nixTok, err = fl.pasted(raw); err != nil {
-			return err
-		}
-	} else {
-		ui := &deviceUI{f: f, noBrowser: o.noBrowser}
-		tok, err = fl.p.Login(ctx, ui)
-		ui.done()
-		if errors.Is(err, context.Canceled) {
-			return errors.New("rotation cancelled; nothing was changed")
-		}
-		if err != nil {
-			return err
-		}
-		if nixTok, err = fl.issued(tok); err != nil {
-			return err
-		}
+	nixTok, tok, err := fl.obtain(ctx, o.tokenStdin, o.noBrowser, "rotation cancelled; nothing was changed")
+	if err != nil {
+		return err
 	}
 	if nixTok == old.Token {
 		return &hintError{msg: fmt.Sprintf("the new token for %s is the one already saved; nothing was changed", fl.host),
