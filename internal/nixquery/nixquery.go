@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -125,7 +126,12 @@ func envValue(env []string, key string) string {
 	return v
 }
 
-var versionRE = regexp.MustCompile(`^nix \([^()\n]{1,64}\) ([0-9]{1,4})\.([0-9]{1,4})((?:\.[0-9]{1,6}){0,2})`)
+// versionRE reads `nix --version`. It is compiled on first use: its
+// bounded repetitions make a large program, and every nix-auth process
+// would pay for it at start-up, not only doctor.
+var versionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^nix \([^()\n]{1,64}\) ([0-9]{1,4})\.([0-9]{1,4})((?:\.[0-9]{1,6}){0,2})`)
+})
 
 // Query asks nix for its configuration.
 func Query(ctx context.Context, o Options) (*Config, error) {
@@ -150,7 +156,7 @@ func Query(ctx context.Context, o Options) (*Config, error) {
 	if err != nil && !errors.Is(err, ErrFailed) {
 		return nil, err
 	}
-	if m := versionRE.FindSubmatch(out); m != nil {
+	if m := versionRE().FindSubmatch(out); m != nil {
 		c.Version = string(m[1]) + "." + string(m[2]) + string(m[3])
 		major, _ := strconv.Atoi(string(m[1]))
 		minor, _ := strconv.Atoi(string(m[2]))
