@@ -1,0 +1,12 @@
+//go:build !unix
+
+package proc
+
+import "os/exec"
+
+// ownGroup does nothing where there are no process groups: the default
+// cancel kills the program itself.
+func ownGroup(*exec.Cmd) {}
+
+// signal is "": there are no signals to report.
+func signal(*exec.ExitError) string { return "" }
