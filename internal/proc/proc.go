@@ -238,7 +238,11 @@ func Run(ctx context.Context, c Cmd) (*Result, error) {
 		return nil, &Error{Kind: ErrNotFound, Name: name, Err: err}
 	}
 	if errors.Is(err, exec.ErrWaitDelay) {
-		// The program exited, a child kept its pipes open past WaitDelay.
+		// The program exited well; a child of its kept the pipes open
+		// past WaitDelay. What the program printed stands; the child goes.
+		if !c.Interactive {
+			killGroup(cmd)
+		}
 		return &Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}, nil
 	}
 	return nil, &Error{Kind: ErrStart, Name: name, Err: err}

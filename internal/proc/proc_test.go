@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -134,5 +136,31 @@ func TestInteractive(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %s", took)
+	}
+}
+
+// A program that exits well while a child holds its stdout: its output
+// stands, and the child is killed rather than left running.
+func TestLeftChild(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	res, err := Run(context.Background(), sh("sleep 60 & echo $! > "+pidFile+"; echo out"))
+	if err != nil || string(res.Stdout) != "out\n" {
+		t.Fatalf("got %v, %v", res, err)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	for i := 0; ; i++ {
+		// Gone, or a zombie waiting for init: either way not running.
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") || syscall.Kill(pid, 0) != nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("the child %d still runs", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
