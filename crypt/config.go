@@ -239,7 +239,6 @@ in
 		Args:    []string{"--eval", "--strict", "--json", "--argstr", "rules", secretsNix, "--argstr", "names", string(namesJSON), "-E", expr},
 		Timeout: timeout, MaxStdout: maxSecretsNixOutput, MaxStderr: maxNixStderr})
 	evalHint := "check that `nix-instantiate --eval --strict " + secretsNix + "` prints its rules quickly: agenix's secrets.nix is an attribute set of publicKeys lists"
-	var pe *proc.Error
 	switch {
 	case errors.Is(err, proc.ErrNotFound):
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s needs Nix to be read, and %s was not found", secretsNix, bin), err: err,
@@ -250,10 +249,10 @@ in
 	case errors.Is(err, proc.ErrTooLarge):
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: evaluating it printed more than %d MiB; nix-instantiate was stopped", secretsNix, maxSecretsNixOutput>>20),
 			hints: []string{evalHint}}
-	case errors.As(err, &pe) && pe.Kind == proc.ErrExit:
+	case errors.Is(err, proc.ErrExit):
 		// Nix's own error lines (where secrets.nix is wrong) are worth
-		// showing; they carry no token, escaped and cut as untrusted text.
-		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(string(pe.Stderr))),
+		// showing; nixErrors says which.
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(string(proc.StderrOf(err)))),
 			hints: []string{"check that `nix-instantiate --eval --strict " + secretsNix + "` works"}}
 	case err != nil:
 		return nil, secretsNix, &keyError{msg: secretsNix + ": cannot run nix-instantiate", err: err,

@@ -178,7 +178,6 @@ func (g *Git) run(dir string, args ...string) (out []byte, found bool, err error
 	}
 	res, err := proc.Run(context.Background(), proc.Cmd{Path: bin, Args: args, Dir: dir, Env: g.Env,
 		Timeout: timeout, MaxStdout: maxGitOutput, MaxStderr: 4 << 10})
-	var pe *proc.Error
 	switch {
 	case err == nil:
 		return res.Stdout, true, nil
@@ -186,11 +185,10 @@ func (g *Git) run(dir string, args ...string) (out []byte, found bool, err error
 		return nil, false, &gitError{args: args, err: fmt.Errorf("no answer within %s", timeout)}
 	case errors.Is(err, proc.ErrTooLarge):
 		return nil, false, &gitError{args: args, err: errors.New("its output is far too long")}
-	case errors.As(err, &pe) && pe.Kind == proc.ErrExit:
-		if pe.ExitCode == 1 && len(pe.Stderr) == 0 {
-			return nil, false, nil
-		}
-		line, _, _ := strings.Cut(strings.TrimSpace(string(pe.Stderr)), "\n")
+	case proc.IsQuietExit(err, 1):
+		return nil, false, nil
+	case errors.Is(err, proc.ErrExit):
+		line, _, _ := strings.Cut(strings.TrimSpace(string(proc.StderrOf(err))), "\n")
 		return nil, false, &gitError{args: args, stderr: safeLabel(line), err: err,
 			notRepo: strings.HasPrefix(line, "fatal: not a git repository")}
 	}

@@ -127,6 +127,23 @@ func (e *Error) Status() string {
 	return "exited with status " + strconv.Itoa(e.ExitCode)
 }
 
+// StderrOf is the start of the standard error of a run that failed with
+// ErrExit (nil for other errors): for callers that decide to quote it.
+func StderrOf(err error) []byte {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == ErrExit {
+		return e.Stderr
+	}
+	return nil
+}
+
+// IsQuietExit reports whether err is the program exiting with status code
+// and nothing on stderr: how git config says "no such key".
+func IsQuietExit(err error, code int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == ErrExit && e.Signal == "" && e.ExitCode == code && len(e.Stderr) == 0
+}
+
 // Is reports whether target is e's Kind.
 func (e *Error) Is(target error) bool { return target == e.Kind }
 

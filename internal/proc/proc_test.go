@@ -164,3 +164,28 @@ func TestLeftChild(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestQuietExit(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		quiet  bool
+		stderr string
+	}{
+		{"exit 1", true, ""},
+		{"echo out; exit 1", true, ""},
+		{"echo err >&2; exit 1", false, "err\n"},
+		{"exit 2", false, ""},
+		{"kill -9 $$", false, ""},
+	} {
+		_, err := Run(context.Background(), sh(tc.script))
+		if got := IsQuietExit(err, 1); got != tc.quiet {
+			t.Errorf("%s: IsQuietExit = %v", tc.script, got)
+		}
+		if got := string(StderrOf(err)); got != tc.stderr {
+			t.Errorf("%s: StderrOf = %q", tc.script, got)
+		}
+	}
+	if IsQuietExit(nil, 1) || StderrOf(&Error{Kind: ErrTimeout, Stderr: []byte("x")}) != nil {
+		t.Error("only a failed exit has a status and stderr")
+	}
+}
