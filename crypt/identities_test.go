@@ -233,7 +233,7 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 		// not when it floods.
 		{"failing SOPS_AGE_KEY_CMD printing the key", map[string]string{"SOPS_AGE_KEY_CMD": "sh -c 'cat " + keyFile + "; cat " + keyFile + " >&2; exit 3'"}, nil,
 			[]string{"SOPS_AGE_KEY_CMD", "failed: sh exited with status 3"}},
-		{"flooding SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": "sh -c 'while cat " + keyFile + "; do :; done'"}, nil,
+		{"flooding SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": "sh -c 'k=$(cat " + keyFile + "); while :; do echo \"$k\"; done'"}, nil,
 			[]string{"SOPS_AGE_KEY_CMD", "printed more than 64 KiB; it was stopped"}},
 		{"flooding SOPS_AGE_SSH_PRIVATE_KEY_CMD", map[string]string{"SOPS_AGE_SSH_PRIVATE_KEY_CMD": "yes"}, nil,
 			[]string{"SOPS_AGE_SSH_PRIVATE_KEY_CMD", "printed more than 64 KiB"}},
