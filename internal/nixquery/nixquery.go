@@ -41,14 +41,15 @@ const (
 	newMajor, newMinor = 2, 20
 )
 
-// Kinds of Error, for errors.Is.
+// Kinds of Error, for errors.Is. Running nix is internal/proc's: its kinds
+// serve for nix too.
 var (
 	// ErrNotFound: no nix on PATH.
-	ErrNotFound = errors.New("nix is not installed")
+	ErrNotFound = proc.ErrNotFound
 	// ErrTimeout: nix did not answer in time and was killed.
-	ErrTimeout = errors.New("nix did not answer in time")
+	ErrTimeout = proc.ErrTimeout
 	// ErrTooLarge: nix printed more than MaxOutput.
-	ErrTooLarge = errors.New("nix printed more than expected")
+	ErrTooLarge = proc.ErrTooLarge
 	// ErrFailed: nix exited with an error (a config it refuses, an
 	// unknown command).
 	ErrFailed = errors.New("nix failed")
