@@ -17,7 +17,7 @@ import (
 
 // sh runs script with /bin/sh, short bounds.
 func sh(script string, edit ...func(*Cmd)) Cmd {
-	c := Cmd{Path: "/bin/sh", Args: []string{"-c", script}, Timeout: 2 * time.Second, MaxStdout: 1 << 16, MaxStderr: 64}
+	c := Cmd{Path: "/bin/sh", Args: []string{"-c", script}, Timeout: 30 * time.Second, MaxStdout: 1 << 16, MaxStderr: 64}
 	for _, e := range edit {
 		e(&c)
 	}
