@@ -1,7 +1,7 @@
 package cmd
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nix-auth/nix-auth/internal/proc"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
@@ -433,23 +434,23 @@ func newGitConfig(f *Factory) (*gitConfig, error) {
 // run runs git config --global with args. For a query (get), exit status
 // 1 with nothing on stderr is git's "no such key", reported as found=false.
 func (g *gitConfig) run(query bool, args ...string) (out []byte, found bool, err error) {
-	cmd := exec.Command(g.git, append([]string{"config", "--global"}, args...)...)
-	cmd.Env = g.env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err = cmd.Output()
-	var ee *exec.ExitError
-	if query && errors.As(err, &ee) && ee.ExitCode() == 1 && stderr.Len() == 0 {
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: g.git, Args: append([]string{"config", "--global"}, args...), Env: g.env})
+	if query && proc.IsQuietExit(err, 1) {
 		return nil, false, nil
 	}
 	if err != nil {
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+		// git names the file, key or value it refuses: config it was
+		// asked about, not secrets; escaped and cut all the same.
+		msg := fmt.Sprintf("git config --global failed (%v)", err)
+		if line, _, _ := strings.Cut(strings.TrimSpace(string(proc.StderrOf(err))), "\n"); line != "" {
+			msg += ": " + termsafe.Line(line)
+		}
 		return nil, false, &hintError{
-			msg:   fmt.Sprintf("git config --global failed (%v): %s", err, printable(msg)),
+			msg:   msg,
 			hints: []string{"check that git can read and write its global config: run `git config --global --list`"},
 		}
 	}
-	return out, true, nil
+	return res.Stdout, true, nil
 }
 
 // getAll is every value of key, in order.
@@ -548,15 +549,4 @@ func removedValues(old, new []string) ([]string, bool) {
 	}
 	kept := slices.DeleteFunc(slices.Clone(old), func(v string) bool { return slices.Contains(removed, v) })
 	return removed, len(removed) > 0 && slices.Equal(kept, new)
-}
-
-// printable replaces control characters, so that what git printed about a
-// config file cannot steer the terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return '?'
-		}
-		return r
-	}, s)
 }

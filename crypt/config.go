@@ -1,16 +1,19 @@
 package crypt
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/nix-auth/nix-auth/internal/proc"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 // SopsRule is the .sops.yaml creation rule that applies to a file, as the
@@ -129,7 +132,24 @@ type Agenix struct {
 	// Getenv reads RULES, from the caller's environment; nil reads
 	// nothing (no RULES).
 	Getenv func(string) string
+	// Timeout bounds the evaluation; zero: SecretsNixTimeout.
+	Timeout time.Duration
 }
+
+// Bounds on evaluating secrets.nix, repository content that nobody
+// authenticated: one that never finishes or prints a huge value must not
+// hang or flood nix-auth.
+const (
+	// SecretsNixTimeout is far above what a fleet's secrets.nix takes
+	// (well under a second), with room for a cold evaluation cache and a
+	// slow disk.
+	SecretsNixTimeout = 30 * time.Second
+	// maxSecretsNixOutput bounds nix-instantiate's answer: one rule's
+	// publicKeys, a few hundred bytes a key.
+	maxSecretsNixOutput = 4 << 20
+	// maxNixStderr bounds the Nix messages kept for the error line.
+	maxNixStderr = 16 << 10
+)
 
 // AgenixRecipients returns the publicKeys that agenix's secrets.nix lists for
 // file, and the secrets.nix path, reading RULES through getenv.
@@ -211,51 +231,72 @@ let
 in
   if found == [ ] then null
   else { name = builtins.head found; keys = r.${builtins.head found}.publicKeys; }`
-	cmd := exec.Command(bin, "--eval", "--strict", "--json",
-		"--argstr", "rules", secretsNix, "--argstr", "names", string(namesJSON), "-E", expr)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = SecretsNixTimeout
+	}
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: bin,
+		Args:    []string{"--eval", "--strict", "--json", "--argstr", "rules", secretsNix, "--argstr", "names", string(namesJSON), "-E", expr},
+		Timeout: timeout, MaxStdout: maxSecretsNixOutput, MaxStderr: maxNixStderr})
+	evalHint := "check that `nix-instantiate --eval --strict " + secretsNix + "` prints its rules quickly: agenix's secrets.nix is an attribute set of publicKeys lists"
+	switch {
+	case errors.Is(err, proc.ErrNotFound):
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s needs Nix to be read, and %s was not found", secretsNix, bin), err: err,
 			kind: ErrDeclaration, hints: []string{"install Nix (nix-instantiate evaluates secrets.nix, as agenix does)"}}
-	}
-	if err != nil {
-		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(stderr.String())), err: err,
+	case errors.Is(err, proc.ErrTimeout):
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate did not finish evaluating it within %s; it was stopped", secretsNix, timeout),
+			hints: []string{evalHint}}
+	case errors.Is(err, proc.ErrTooLarge):
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: evaluating it printed more than %d MiB; nix-instantiate was stopped", secretsNix, maxSecretsNixOutput>>20),
+			hints: []string{evalHint}}
+	case errors.Is(err, proc.ErrExit):
+		// Nix's own error lines (where secrets.nix is wrong) are worth
+		// showing; nixErrors says which.
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: nix-instantiate failed: %s", secretsNix, nixErrors(string(proc.StderrOf(err)))),
+			hints: []string{"check that `nix-instantiate --eval --strict " + secretsNix + "` works"}}
+	case err != nil:
+		return nil, secretsNix, &keyError{msg: secretsNix + ": cannot run nix-instantiate", err: err,
 			hints: []string{"check that `nix-instantiate --eval --strict " + secretsNix + "` works"}}
 	}
-	var res *struct {
+	out := res.Stdout
+	var rule *struct {
 		Name string `json:"name"`
 		Keys []any  `json:"keys"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
+	if err := json.Unmarshal(out, &rule); err != nil {
 		return nil, secretsNix, &keyError{msg: secretsNix + ": unexpected nix-instantiate output", err: err}
 	}
-	if res == nil {
+	if rule == nil {
 		return nil, secretsNix, &keyError{msg: fmt.Sprintf("there is no rule for %s in %s", names[0], secretsNix),
 			kind: ErrDeclaration, hints: []string{fmt.Sprintf("add `%q.publicKeys = [ ... ];` to %s", names[len(names)-1], secretsNix)}}
 	}
-	keys := make([]string, 0, len(res.Keys))
-	for i, k := range res.Keys {
+	keys := make([]string, 0, len(rule.Keys))
+	for i, k := range rule.Keys {
 		s, ok := k.(string)
 		if !ok {
-			return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys entry %d is not a string", secretsNix, res.Name, i+1)}
+			return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys entry %d is not a string", secretsNix, rule.Name, i+1)}
 		}
 		keys = append(keys, s)
 	}
 	if len(keys) == 0 {
-		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys is empty", secretsNix, res.Name),
-			hints: []string{"list the age1... or ssh-ed25519 keys that may decrypt " + res.Name}}
+		return nil, secretsNix, &keyError{msg: fmt.Sprintf("%s: %q.publicKeys is empty", secretsNix, rule.Name),
+			hints: []string{"list the age1... or ssh-ed25519 keys that may decrypt " + rule.Name}}
 	}
-	recips, err = recipientList(keys, secretsNix, strconv.Quote(res.Name))
+	recips, err = recipientList(keys, secretsNix, strconv.Quote(rule.Name))
 	return recips, secretsNix, err
 }
 
 // nixErrors keeps Nix's error lines and drops its warnings (such as the
 // missing nixbld group on machines without a daemon), which are noise here.
+// Nix quotes a configuration line it refuses whole, and nix.conf includes
+// the access tokens: then nothing of stderr is kept. What is kept is
+// escaped and cut, as text nobody authenticated.
 func nixErrors(stderr string) string {
 	var keep []string
 	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.Contains(l, "configuration") {
+			return "its message is not shown: it is about Nix's configuration, which may hold tokens"
+		}
 		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "warning:") {
 			keep = append(keep, l)
 		}
@@ -263,5 +304,5 @@ func nixErrors(stderr string) string {
 	if len(keep) == 0 {
 		return "no message"
 	}
-	return strings.Join(keep, " ")
+	return termsafe.Line(strings.Join(keep, " "))
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nix-auth/nix-auth/internal/tooltest"
 )
@@ -285,5 +286,73 @@ func TestAgenixWithoutNix(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "needs Nix") || !strings.Contains(strings.Join(hintsOf(err), " "), "install Nix") {
 			t.Errorf("%s: err = %v, hints %q", bin, err, hintsOf(err))
 		}
+	}
+}
+
+// A secrets.nix is repository content nobody authenticated: one whose
+// evaluation never ends, prints a huge value, or makes Nix print a token or
+// terminal controls gives one error line naming it, with a hint, quickly,
+// and leaves the repository as it was.
+func TestAgenixBounded(t *testing.T) {
+	fake := func(script string) string {
+		bin := filepath.Join(t.TempDir(), "nix-instantiate")
+		writeFile(t, bin, []byte("#!/bin/sh\n"+script+"\n"))
+		if err := os.Chmod(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+	const flood = `{ "x.age".publicKeys = [ (builtins.concatStringsSep "" (builtins.genList (i: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") 200000)) ]; }`
+	for _, tc := range []struct {
+		name, bin, secretsNix, want, hint string
+	}{
+		{"hang", fake("exec sleep 30"), "", "did not finish evaluating it within 300ms; it was stopped", "prints its rules quickly"},
+		{"hang-child", fake("sleep 30 &\nwait"), "", "did not finish evaluating it", "prints its rules quickly"},
+		{"flood", fake("exec yes '\"age1'"), "", "evaluating it printed more than 4 MiB; nix-instantiate was stopped", "prints its rules quickly"},
+		{"flood-real-nix", "", flood, "evaluating it printed more than 4 MiB", "agenix's secrets.nix is an attribute set"},
+		{"config-line", fake("echo \"error: syntax error in configuration line 'access-tokens = github.com=ghp_SECRETsecret'\" >&2\nexit 1"), "",
+			"its message is not shown", "works"},
+		{"controls", fake("printf 'error: \\033[2J\\033]0;pwned\\007 bad\\n' >&2\nexit 1"), "", "nix-instantiate failed: error: ", "works"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := tc.bin
+			if bin == "" {
+				bin = needNix(t, "nix-instantiate")
+			}
+			body := tc.secretsNix
+			if body == "" {
+				body = `{ "x.age".publicKeys = [ ]; }`
+			}
+			dir := t.TempDir()
+			secretsNix := filepath.Join(dir, "secrets.nix")
+			writeFile(t, secretsNix, []byte(body))
+			t.Chdir(dir)
+			start := time.Now()
+			// A short bound for the fakes that hang; the others must fail
+			// for their own reason however loaded the machine is.
+			var timeout time.Duration
+			if strings.HasPrefix(tc.name, "hang") {
+				timeout = 300 * time.Millisecond
+			}
+			_, _, err := Agenix{NixInstantiate: bin, Getenv: envOf(nil), Timeout: timeout}.Recipients("x.age")
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s", took)
+			}
+			if err == nil || !strings.Contains(err.Error(), secretsNix) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q naming %s", err, tc.want, secretsNix)
+			}
+			msg := err.Error()
+			if strings.ContainsAny(msg, "\n\x1b\a") || strings.Contains(msg, "ghp_") || len(msg) > 4096 {
+				t.Errorf("not one safe line: %q", msg)
+			}
+			if h := strings.Join(hintsOf(err), "\n"); !strings.Contains(h, tc.hint) {
+				t.Errorf("hints %q, want %q", h, tc.hint)
+			}
+			entries, _ := os.ReadDir(dir)
+			data, _ := os.ReadFile(secretsNix)
+			if len(entries) != 1 || string(data) != body {
+				t.Errorf("the repository changed: %d entries", len(entries))
+			}
+		})
 	}
 }

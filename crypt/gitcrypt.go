@@ -39,6 +39,7 @@ import (
 
 	"filippo.io/age/plugin"
 
+	"github.com/nix-auth/nix-auth/internal/proc"
 	"github.com/nix-auth/nix-auth/internal/safefile"
 )
 
@@ -162,8 +163,10 @@ func (g *Git) command() (string, error) {
 	return "", exec.ErrNotFound
 }
 
-// run runs git with args in dir; exit status 1 with no stderr is a
-// "not found" answer (git config --get), reported as found=false.
+// run runs git with args in dir, bounded by internal/proc; exit status 1
+// with no stderr is a "not found" answer (git config --get), reported as
+// found=false. git's stderr is repository-driven text, not a secret: its
+// first line, escaped and cut, goes into the error.
 func (g *Git) run(dir string, args ...string) (out []byte, found bool, err error) {
 	bin, err := g.command()
 	if err != nil {
@@ -173,52 +176,23 @@ func (g *Git) run(dir string, args ...string) (out []byte, found bool, err error
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = g.Env
-	// A git that left a child holding the pipes must not hold us past the
-	// timeout.
-	cmd.WaitDelay = time.Second
-	stdout := &limitedBuffer{max: maxGitOutput}
-	stderr := &limitedBuffer{max: 4 << 10}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err = cmd.Run()
-	if ctx.Err() != nil {
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: bin, Args: args, Dir: dir, Env: g.Env,
+		Timeout: timeout, MaxStdout: maxGitOutput, MaxStderr: 4 << 10})
+	switch {
+	case err == nil:
+		return res.Stdout, true, nil
+	case errors.Is(err, proc.ErrTimeout):
 		return nil, false, &gitError{args: args, err: fmt.Errorf("no answer within %s", timeout)}
-	}
-	if stdout.over {
+	case errors.Is(err, proc.ErrTooLarge):
 		return nil, false, &gitError{args: args, err: errors.New("its output is far too long")}
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 1 && stderr.Len() == 0 {
+	case proc.IsQuietExit(err, 1):
 		return nil, false, nil
-	}
-	if err != nil {
-		line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+	case errors.Is(err, proc.ErrExit):
+		line, _, _ := strings.Cut(strings.TrimSpace(string(proc.StderrOf(err))), "\n")
 		return nil, false, &gitError{args: args, stderr: safeLabel(line), err: err,
 			notRepo: strings.HasPrefix(line, "fatal: not a git repository")}
 	}
-	return stdout.Bytes(), true, nil
-}
-
-// limitedBuffer keeps the first max bytes and notes that there were more.
-type limitedBuffer struct {
-	bytes.Buffer
-	max  int
-	over bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
-		b.over = true
-		if room > 0 {
-			b.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
+	return nil, false, &gitError{args: args, err: err}
 }
 
 // gitKeyName is git-crypt's rule for a key name (validate_key_name):

@@ -266,7 +266,12 @@ func TestGitCryptHostileGit(t *testing.T) {
 		"garbage": "#!/bin/sh\nprintf 'true\\n/x\\n/x/.git\\n/x/.git\\n'\n[ \"$1\" = check-attr ] && printf 'x\\0filter\\0git-crypt\\0extra\\0'\nexit 0\n",
 		"flood":   "#!/bin/sh\nexec yes\n",
 		"hang":    "#!/bin/sh\nexec sleep 30\n",
-		"fails":   "#!/bin/sh\necho 'fatal: \033[31mbad\033[0m' >&2\nexit 128\n",
+		// A child holding the pipes: killed with its group.
+		"hang-child": "#!/bin/sh\nsleep 30 &\nwait\n",
+		// git exits, a child keeps its stdout open.
+		"left-child":  "#!/bin/sh\n(sleep 30) &\nexit 0\n",
+		"flood-child": "#!/bin/sh\n(trap '' TERM HUP PIPE; yes) &\nwait\n",
+		"fails":       "#!/bin/sh\necho 'fatal: \033[31mbad\033[0m' >&2\nexit 128\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			bin := filepath.Join(t.TempDir(), "git")

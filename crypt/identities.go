@@ -3,6 +3,7 @@ package crypt
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,11 +12,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -23,6 +24,8 @@ import (
 	"filippo.io/age/plugin"
 	"github.com/google/shlex"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nix-auth/nix-auth/internal/proc"
 )
 
 // The environment variables sops reads for age identities, under sops's names
@@ -111,7 +114,7 @@ func LoadIdentities(getenv func(string) string, extra []string, passphrase func(
 		}
 	}
 	if c := getenv(envAgeKeyCmd); c != "" {
-		out, err := runKeyCommand(envAgeKeyCmd, c)
+		out, err := runKeyCommand(envAgeKeyCmd, c, keyCommandTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +128,7 @@ func LoadIdentities(getenv func(string) string, extra []string, passphrase func(
 		}
 	}
 	if c := getenv(envSSHKeyCmd); c != "" {
-		out, err := runKeyCommand(envSSHKeyCmd, c)
+		out, err := runKeyCommand(envSSHKeyCmd, c, keyCommandTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -258,10 +261,24 @@ func userHomeDir(getenv func(string) string) string {
 	return getenv("HOME")
 }
 
+// Bounds on a SOPS_AGE_*_CMD, a program the environment names.
+const (
+	// keyCommandTimeout leaves time for a hardware key's touch or PIN,
+	// which a key command may wait for; a command that hangs past it is
+	// broken, and render at activation must not wait for it forever.
+	keyCommandTimeout = 2 * time.Minute
+	// maxKeyCommandOutput is far above an identity file of many keys or
+	// the largest OpenSSH private key (RSA 16384, about 12 KiB).
+	maxKeyCommandOutput = 64 << 10
+)
+
 // runKeyCommand runs a SOPS_AGE_*_CMD as sops does: split into words with
-// shell quoting rules and executed directly. Its output is a secret and never
-// appears in errors; its stderr is not kept either, for the same reason.
-func runKeyCommand(env, command string) ([]byte, error) {
+// shell quoting rules and executed directly, bounded by timeout and
+// maxKeyCommandOutput. Its output is a secret and never appears in errors;
+// its stderr is not kept either, for the same reason. It stays in
+// nix-auth's process group (proc's Interactive), so that a command asking
+// the terminal for a PIN is not stopped by it.
+func runKeyCommand(env, command string, timeout time.Duration) ([]byte, error) {
 	args, err := shlex.Split(command)
 	if err == nil && len(args) == 0 {
 		err = errors.New("empty command")
@@ -269,12 +286,20 @@ func runKeyCommand(env, command string) ([]byte, error) {
 	if err != nil {
 		return nil, &keyError{msg: fmt.Sprintf("%s: cannot parse the command", env), err: err}
 	}
-	out, err := exec.Command(args[0], args[1:]...).Output()
-	if err != nil {
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: args[0], Args: args[1:],
+		Timeout: timeout, MaxStdout: maxKeyCommandOutput, MaxStderr: -1, Interactive: true})
+	switch {
+	case errors.Is(err, proc.ErrTimeout):
+		return nil, &keyError{msg: fmt.Sprintf("%s: %q did not finish within %s; it was stopped", env, command, timeout),
+			hints: []string{"a key command may wait for a hardware key's touch or PIN, not longer; run it by hand to see why it hangs, or unset " + env}}
+	case errors.Is(err, proc.ErrTooLarge):
+		return nil, &keyError{msg: fmt.Sprintf("%s: %q printed more than %d KiB; it was stopped", env, command, maxKeyCommandOutput>>10),
+			hints: []string{"the command must print age identities (AGE-SECRET-KEY-1...) or one OpenSSH private key; fix it or unset " + env}}
+	case err != nil:
 		return nil, &keyError{msg: fmt.Sprintf("%s: running %q failed", env, command), err: err,
 			hints: []string{fmt.Sprintf("run the command by hand to see what is wrong, or unset %s", env)}}
 	}
-	return out, nil
+	return res.Stdout, nil
 }
 
 // ageKeyFile reads an age identity file. A missing file is an error only

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -212,6 +213,7 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 	secret := newAgeKey(t).String()
 	bad := writeFile(t, filepath.Join(home, "bad.txt"), []byte("# ok\n"+secret[:len(secret)-2]+"\n"))
 	empty := writeFile(t, filepath.Join(home, "empty.txt"), []byte("# nothing\n"))
+	keyFile := writeFile(t, filepath.Join(home, "key.txt"), []byte(secret+"\n"))
 	rsaPub := writeFile(t, filepath.Join(home, "rsa.pub"), readKey(t, "rsa1.pub"))
 	for _, tc := range []struct {
 		name  string
@@ -227,6 +229,16 @@ func TestLoadIdentitiesErrors(t *testing.T) {
 		{"identity file without keys", nil, []string{empty}, []string{empty, "no identities"}},
 		{"public key as identity", nil, []string{rsaPub}, []string{rsaPub, "not an age identity"}},
 		{"failing SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": "false"}, nil, []string{"SOPS_AGE_KEY_CMD", `running "false" failed`}},
+		// The key a command prints is never echoed: not when it fails,
+		// not when it floods.
+		{"failing SOPS_AGE_KEY_CMD printing the key", map[string]string{"SOPS_AGE_KEY_CMD": "sh -c 'cat " + keyFile + "; cat " + keyFile + " >&2; exit 3'"}, nil,
+			[]string{"SOPS_AGE_KEY_CMD", "failed: sh exited with status 3"}},
+		{"flooding SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": "sh -c 'k=$(cat " + keyFile + "); while :; do echo \"$k\"; done'"}, nil,
+			[]string{"SOPS_AGE_KEY_CMD", "printed more than 64 KiB; it was stopped"}},
+		{"flooding SOPS_AGE_SSH_PRIVATE_KEY_CMD", map[string]string{"SOPS_AGE_SSH_PRIVATE_KEY_CMD": "yes"}, nil,
+			[]string{"SOPS_AGE_SSH_PRIVATE_KEY_CMD", "printed more than 64 KiB"}},
+		{"missing SOPS_AGE_KEY_CMD program", map[string]string{"SOPS_AGE_KEY_CMD": "no-such-key-command-nix-auth --x"}, nil,
+			[]string{"SOPS_AGE_KEY_CMD", "no-such-key-command-nix-auth was not found"}},
 		{"unparsable SOPS_AGE_KEY_CMD", map[string]string{"SOPS_AGE_KEY_CMD": `echo "unterminated`}, nil, []string{"SOPS_AGE_KEY_CMD", "cannot parse"}},
 		{"malformed plugin identity", map[string]string{"SOPS_AGE_KEY": "AGE-PLUGIN-YUBIKEY-1QQQQ"}, nil, []string{"SOPS_AGE_KEY: line 1: malformed age plugin identity"}},
 	} {
@@ -427,5 +439,30 @@ func TestIdentityModeWarning(t *testing.T) {
 	}
 	if _, err := LoadIdentities(env, nil, nil, nil, nil); err != nil {
 		t.Errorf("nil warn: %v", err)
+	}
+}
+
+// A key command that hangs, or leaves a child holding its output, is
+// stopped at its timeout (here a short one; render's is keyCommandTimeout)
+// with a hint, and what it printed is not shown.
+func TestKeyCommandHangs(t *testing.T) {
+	secret := newAgeKey(t).String()
+	keyFile := writeFile(t, filepath.Join(t.TempDir(), "key.txt"), []byte(secret+"\n"))
+	for _, command := range []string{
+		"sleep 30",
+		"sh -c 'cat " + keyFile + "; exec sleep 30'",
+		"sh -c 'cat " + keyFile + "; sleep 30 & wait'",
+	} {
+		start := time.Now()
+		_, err := runKeyCommand(envAgeKeyCmd, command, 300*time.Millisecond)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: took %s", command, took)
+		}
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 300ms; it was stopped") ||
+			!strings.Contains(strings.Join(hintsOf(err), " "), "hardware key") {
+			t.Errorf("%s: err = %v, hints %q", command, err, hintsOf(err))
+		} else if strings.Contains(err.Error(), secret[16:40]) {
+			t.Errorf("%s: the error shows the key", command)
+		}
 	}
 }

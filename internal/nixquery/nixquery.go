@@ -15,16 +15,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/nix-auth/nix-auth/internal/proc"
 )
 
 // Bounds on one query.
@@ -43,14 +42,15 @@ const (
 	newMajor, newMinor = 2, 20
 )
 
-// Kinds of Error, for errors.Is.
+// Kinds of Error, for errors.Is. Running nix is internal/proc's: its kinds
+// serve for nix too.
 var (
 	// ErrNotFound: no nix on PATH.
-	ErrNotFound = errors.New("nix is not installed")
+	ErrNotFound = proc.ErrNotFound
 	// ErrTimeout: nix did not answer in time and was killed.
-	ErrTimeout = errors.New("nix did not answer in time")
+	ErrTimeout = proc.ErrTimeout
 	// ErrTooLarge: nix printed more than MaxOutput.
-	ErrTooLarge = errors.New("nix printed more than expected")
+	ErrTooLarge = proc.ErrTooLarge
 	// ErrFailed: nix exited with an error (a config it refuses, an
 	// unknown command).
 	ErrFailed = errors.New("nix failed")
@@ -239,67 +239,31 @@ func (c *Config) decode(out []byte) error {
 	return nil
 }
 
-// capped keeps the first max bytes written to it and calls over once
-// when more come: the caller kills nix rather than read on.
-type capped struct {
-	buf  bytes.Buffer
-	max  int
-	over func()
-	full bool
-}
-
-func (w *capped) Write(p []byte) (int, error) {
-	if w.full {
-		return len(p), nil
-	}
-	if w.buf.Len()+len(p) > w.max {
-		w.full = true
-		w.over()
-		return len(p), nil
-	}
-	return w.buf.Write(p)
-}
-
-// run runs nix with args in its own process group, killed whole when ctx
-// ends or stdout outgrows MaxOutput. stderr goes nowhere (see the package
-// doc).
+// run runs nix with args, bounded by internal/proc (its own process
+// group, killed whole when ctx ends or stdout outgrows MaxOutput). stderr
+// is not kept (see the package doc).
 func run(ctx context.Context, bin string, env, args []string) ([]byte, error) {
-	inner, kill := context.WithCancel(ctx)
-	defer kill()
-	cmd := exec.CommandContext(inner, bin, args...)
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The whole group: nix's children must not keep its pipes open.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = time.Second
-	stdout := &capped{max: MaxOutput, over: kill}
-	cmd.Stdout = stdout
+	res, err := proc.Run(ctx, proc.Cmd{Path: bin, Args: args, Env: env, MaxStdout: MaxOutput, MaxStderr: -1,
+		Timeout: time.Until(deadline(ctx))})
 	show := "nix " + strings.Join(args, " ")
-	err := cmd.Run()
+	var pe *proc.Error
 	switch {
-	case stdout.full:
-		return nil, &Error{Kind: ErrTooLarge, Command: show, msg: fmt.Sprintf("nix printed more than %d MiB; it was stopped", MaxOutput>>20)}
-	case ctx.Err() != nil:
-		return nil, &Error{Kind: ErrTimeout, Command: show, msg: "nix did not answer in time; it was stopped"}
-	case err != nil:
-		var ee *exec.ExitError
-		var pe *fs.PathError
-		switch {
-		case errors.As(err, &ee):
-			return stdout.buf.Bytes(), &Error{Kind: ErrFailed, Command: show, msg: "nix exited with " + exitStatus(ee)}
-		case errors.As(err, &pe):
-			return nil, &Error{Kind: ErrFailed, Command: show, msg: "cannot run " + bin + ": " + pe.Err.Error()}
-		}
+	case err == nil:
+		return res.Stdout, nil
+	case !errors.As(err, &pe):
 		return nil, &Error{Kind: ErrFailed, Command: show, msg: err.Error()}
+	case pe.Kind == proc.ErrTooLarge:
+		return nil, &Error{Kind: ErrTooLarge, Command: show, msg: fmt.Sprintf("nix printed more than %d MiB; it was stopped", MaxOutput>>20)}
+	case pe.Kind == proc.ErrTimeout || pe.Kind == proc.ErrCanceled:
+		return nil, &Error{Kind: ErrTimeout, Command: show, msg: "nix did not answer in time; it was stopped"}
+	case pe.Kind == proc.ErrExit:
+		return res.Stdout, &Error{Kind: ErrFailed, Command: show, msg: "nix " + pe.Status()}
 	}
-	return stdout.buf.Bytes(), nil
+	return nil, &Error{Kind: ErrFailed, Command: show, msg: pe.Error()}
 }
 
-func exitStatus(ee *exec.ExitError) string {
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "signal " + ws.Signal().String()
-	}
-	return "status " + strconv.Itoa(ee.ExitCode())
+// deadline is ctx's deadline; Query always sets one.
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
