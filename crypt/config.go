@@ -14,6 +14,7 @@ import (
 
 	"github.com/nix-auth/nix-auth/internal/proc"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
+	"github.com/nix-auth/nix-auth/providers"
 )
 
 // SopsRule is the .sops.yaml creation rule that applies to a file, as the
@@ -290,7 +291,8 @@ in
 // missing nixbld group on machines without a daemon), which are noise here.
 // Nix quotes a configuration line it refuses whole, and nix.conf includes
 // the access tokens: then nothing of stderr is kept. What is kept is
-// escaped and cut, as text nobody authenticated.
+// escaped and cut, as text nobody authenticated, and a secrets.nix that
+// read a token (builtins.readFile) and threw it finds it hidden.
 func nixErrors(stderr string) string {
 	var keep []string
 	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
@@ -304,5 +306,5 @@ func nixErrors(stderr string) string {
 	if len(keep) == 0 {
 		return "no message"
 	}
-	return termsafe.Line(strings.Join(keep, " "))
+	return termsafe.Line(providers.HideTokens(strings.Join(keep, " ")))
 }

@@ -356,3 +356,13 @@ func TestAgenixBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestNixErrorsHideTokens: a secrets.nix that reads a token and throws it
+// does not get it printed by nix-auth.
+func TestNixErrorsHideTokens(t *testing.T) {
+	const tok = "glpat-Zq3x9T0kLm7VbN2wYc5R"
+	got := nixErrors("warning: the group 'nixbld' does not exist\nerror: " + tok + "\n       at /repo/secrets.nix:1:1")
+	if strings.Contains(got, tok) || !strings.Contains(got, "secrets.nix:1:1") {
+		t.Errorf("nixErrors = %q", got)
+	}
+}

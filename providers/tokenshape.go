@@ -191,3 +191,23 @@ func entropy(s string) float64 {
 	}
 	return h
 }
+
+// HideTokens replaces every word of s that looks like a token (alone, or
+// as the value of host=token, or in quotes) with "[hidden]": for text a
+// program printed about input nix-auth did not write (Nix's error quoting
+// a line of secrets.nix), which may carry a token it read.
+func HideTokens(s string) string {
+	words := strings.Fields(s)
+	changed := false
+	for i, w := range words {
+		bare := strings.Trim(w, "'\"`,;:()[]{}<>")
+		_, value, isPair := strings.Cut(bare, "=")
+		if LooksLikeToken(bare) || isPair && LooksLikeToken(value) {
+			words[i], changed = "[hidden]", true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return strings.Join(words, " ")
+}

@@ -72,3 +72,17 @@ func TestResolveRefusesTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestHideTokens(t *testing.T) {
+	const tok = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+	for in, want := range map[string]string{
+		"error: " + tok: "error: [hidden]",
+		`error: "` + tok + `" at secrets.nix:3:5`:           "error: [hidden] at secrets.nix:3:5",
+		"error: access-tokens = github.com=" + tok + " x":   "error: access-tokens = [hidden] x",
+		"error: undefined variable 'pkgs' at secrets.nix:1": "error: undefined variable 'pkgs' at secrets.nix:1",
+	} {
+		if got := HideTokens(in); got != want {
+			t.Errorf("HideTokens(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
