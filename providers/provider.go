@@ -453,7 +453,13 @@ func forgeURL(raw, host string) (string, error) {
 		return "", bad("not a page of " + host)
 	}
 	u.Host = strings.ToLower(u.Host)
-	return u.String(), nil
+	out := u.String()
+	// url keeps a query as it came (RawQuery): a space or a control there
+	// would reach the browser's command line and the terminal.
+	if strings.IndexFunc(out, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return "", bad("a URL with spaces or characters a URL cannot hold")
+	}
+	return out, nil
 }
 
 // sameHost compares two host[:port]s as a browser would reach them.
