@@ -419,7 +419,15 @@ func FuzzNetrcEdit(f *testing.F) {
 		}
 		back, _ := d2.remove(host)
 		if err := checkNetrcEdit(d2, back, host, nil); err != nil {
-			t.Fatalf("removing what was just set does not check: %v\n%q", err, out)
+			// A refusal is right only when the host's own entry was
+			// already there and taking it out changes what curl sends
+			// to another host (curl forgets a login without password
+			// at the next machine): removing it from the file before
+			// the set is refused too. A new entry goes as it came.
+			before, had := d.remove(host)
+			if !had || checkNetrcEdit(d, before, host, nil) == nil {
+				t.Fatalf("removing what was just set does not check: %v\n%q", err, out)
+			}
 		}
 	})
 }
