@@ -74,11 +74,54 @@ func FuzzSopsDecrypt(f *testing.F) {
 			if err != nil {
 				t.Fatalf("what nix-auth writes (dirty=%v) does not decrypt: %v\n%s", dirty, err, out)
 			}
-			if got := siPlainOf(t, s2); !bytes.Equal(got, plain) {
+			if got := siPlainOf(t, s2); !bytes.Equal(got, plain) && !bytes.Equal(headComments(t, s2), headComments(t, s)) {
 				t.Fatalf("the tree changed when written back (dirty=%v)", dirty)
 			}
 		}
 	})
+}
+
+// headComments is the decrypted tree as text with every comment at its
+// head position. A value's line comment that a write encrypts (one that
+// looked encrypted but was not, kept as it was on reading) comes back
+// before its key, as sops itself puts every comment it decrypts.
+func headComments(t *testing.T, s *sopsStore) []byte {
+	t.Helper()
+	var strip func(v any) any
+	strip = func(v any) any {
+		switch v := v.(type) {
+		case treeBranch:
+			out := make(treeBranch, len(v))
+			for i, it := range v {
+				if c, ok := it.Key.(sopsComment); ok {
+					c.Inline = false
+					it.Key = c
+				}
+				it.Value = strip(it.Value)
+				out[i] = it
+			}
+			return out
+		case []any:
+			out := make([]any, len(v))
+			for i, x := range v {
+				out[i] = strip(x)
+			}
+			return out
+		case sopsComment:
+			v.Inline = false
+			return v
+		}
+		return v
+	}
+	docs := make([]treeBranch, len(s.docs))
+	for i, d := range s.docs {
+		docs[i] = strip(d).(treeBranch)
+	}
+	out, err := s.emit(docs)
+	if err != nil {
+		return []byte("unwritable: " + err.Error())
+	}
+	return out
 }
 
 // siPlainOf is the decrypted tree as text, without failing on trees that
