@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -369,9 +370,9 @@ func declarationLine(text []byte, key string) declaration {
 			prefix = strings.TrimSuffix(strings.TrimRight(prefix, " \t"), keyType)
 		}
 		d := declaration{line: i + 1}
-		if m := yamlAnchor.FindStringSubmatch(prefix); m != nil {
+		if m := yamlAnchor().FindStringSubmatch(prefix); m != nil {
 			d.name = "&" + m[1]
-		} else if m := nixBinding.FindStringSubmatch(prefix); m != nil {
+		} else if m := nixBinding().FindStringSubmatch(prefix); m != nil {
 			d.name = m[1]
 		}
 		return d
@@ -379,9 +380,14 @@ func declarationLine(text []byte, key string) declaration {
 	return declaration{}
 }
 
+// The patterns that name a key's declaration compile on first use: their
+// bounded repetitions make large programs that every nix-auth start
+// (render at activation included) would otherwise pay for.
 var (
-	yamlAnchor = regexp.MustCompile(`&([A-Za-z0-9_.-]{1,64})\s*$`)
-	nixBinding = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_'-]{0,63})\s*=\s*"?\s*$`)
+	yamlAnchor = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`&([A-Za-z0-9_.-]{1,64})\s*$`) })
+	nixBinding = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_'-]{0,63})\s*=\s*"?\s*$`)
+	})
 )
 
 // displayPath shows a path relative to the current directory when it is
