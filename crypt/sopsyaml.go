@@ -257,9 +257,26 @@ func valueToYAML(v any) (*yaml.Node, error) {
 			return n, nil
 		}
 	}
+	n, err := encodeScalar(v)
+	if err != nil {
+		return nil, fmt.Errorf("a %s value cannot be written as YAML", typeName(v))
+	}
+	return n, nil
+}
+
+// encodeScalar is Node.Encode, except for a multi-line string that starts
+// with a space or a line break: the yaml emitter writes it as a block
+// scalar with an indentation indicator counted from the wrong column inside
+// a sequence item ("- enc: |4"), which no reader, yaml's own included,
+// reads back. Double quotes carry any string.
+func encodeScalar(v any) (*yaml.Node, error) {
 	n := &yaml.Node{}
 	if err := n.Encode(v); err != nil {
-		return nil, fmt.Errorf("a %s value cannot be written as YAML", typeName(v))
+		return nil, err
+	}
+	if n.Kind == yaml.ScalarNode && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 &&
+		n.Value != "" && (n.Value[0] == ' ' || n.Value[0] == '\n') {
+		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n, nil
 }
@@ -416,8 +433,8 @@ func branchToYAML(b treeBranch, n *yaml.Node) error {
 		k, _ := it.Key.(string)
 		kn := fastScalar(k)
 		if kn == nil || k == "" {
-			kn = &yaml.Node{}
-			if err := kn.Encode(it.Key); err != nil {
+			var err error
+			if kn, err = encodeScalar(it.Key); err != nil {
 				return errors.New("a key cannot be written as YAML")
 			}
 		}
