@@ -311,6 +311,7 @@ func parseRecipient(key, where string) (Recipient, error) {
 func recipientList(keys []string, file, name string) ([]Recipient, error) {
 	display := displayPath(file)
 	text, _ := readBounded(file, maxRecipientsFile)
+	decls := indexDeclarations(text)
 	var out []Recipient
 	for i, k := range keys {
 		k = strings.TrimSpace(k)
@@ -318,7 +319,7 @@ func recipientList(keys []string, file, name string) ([]Recipient, error) {
 		if k == "" {
 			return nil, &keyError{msg: where + ": empty key"}
 		}
-		if at := declarationLine(text, k); at.line > 0 {
+		if at := decls.line(k); at.line > 0 {
 			where = fmt.Sprintf("%s:%d", display, at.line)
 			if f := strings.Fields(k); at.name != "" && len(f) > 2 && isSSHKeyType(f[0]) {
 				// The name replaces the ssh comment parseRecipientLine
@@ -344,11 +345,40 @@ type declaration struct {
 	name string
 }
 
-// declarationLine finds the first line of text, outside a '#' comment, that
-// holds key's distinctive part (the age1 string, or an ssh key's base64),
+// declarations indexes a configuration file's lines by the words they
+// spell out before any '#' comment, so that finding where each of a
+// thousand keys is declared reads the file once instead of once per key.
+type declarations struct {
+	lines []string
+	first map[string]int // word -> index of the first line holding it
+}
+
+func indexDeclarations(text []byte) declarations {
+	d := declarations{lines: strings.Split(string(text), "\n"), first: map[string]int{}}
+	for i, line := range d.lines {
+		if at := strings.IndexByte(line, '#'); at >= 0 {
+			line = line[:at]
+		}
+		for _, w := range strings.FieldsFunc(line, notKeyChar) {
+			if _, ok := d.first[w]; !ok && len(w) >= 16 {
+				d.first[w] = i
+			}
+		}
+	}
+	return d
+}
+
+// notKeyChar: a key's distinctive part is bech32 (age1...) or base64 (an
+// ssh key's blob); anything else separates words.
+func notKeyChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '/' || r == '=')
+}
+
+// line finds the first line, outside a '#' comment, that holds key's
+// distinctive part (the age1 string, or an ssh key's base64) as a word,
 // and the name it is bound to there: a YAML anchor (&web1, as .sops.yaml
 // files name their keys) or a Nix binding (web1 = "...";).
-func declarationLine(text []byte, key string) declaration {
+func (d declarations) line(key string) declaration {
 	f := strings.Fields(key)
 	needle, keyType := "", ""
 	switch {
@@ -357,27 +387,29 @@ func declarationLine(text []byte, key string) declaration {
 	case len(f) >= 2:
 		needle, keyType = f[1], f[0]
 	}
-	if len(needle) < 16 || len(text) == 0 {
+	i, ok := d.first[needle]
+	if !ok {
 		return declaration{}
 	}
-	for i, line := range strings.Split(string(text), "\n") {
-		at := strings.Index(line, needle)
-		if at < 0 || strings.Contains(line[:at], "#") {
-			continue
-		}
-		prefix := line[:at]
-		if keyType != "" {
-			prefix = strings.TrimSuffix(strings.TrimRight(prefix, " \t"), keyType)
-		}
-		d := declaration{line: i + 1}
-		if m := yamlAnchor().FindStringSubmatch(prefix); m != nil {
-			d.name = "&" + m[1]
-		} else if m := nixBinding().FindStringSubmatch(prefix); m != nil {
-			d.name = m[1]
-		}
-		return d
+	line := d.lines[i]
+	prefix := line[:strings.Index(line, needle)]
+	if keyType != "" {
+		prefix = strings.TrimSuffix(strings.TrimRight(prefix, " \t"), keyType)
 	}
-	return declaration{}
+	decl := declaration{line: i + 1}
+	// A name is at most 64 characters: only the prefix's end can hold one,
+	// and a long prefix (a .sops.yaml rule listing a thousand keys on one
+	// line) would make the patterns' work grow with the square of the line.
+	p, whole := strings.TrimSpace(prefix), true
+	if len(p) > 80 {
+		p, whole = p[len(p)-80:], false
+	}
+	if m := yamlAnchor().FindStringSubmatch(p); m != nil {
+		decl.name = "&" + m[1]
+	} else if m := nixBinding().FindStringSubmatch(p); m != nil && whole {
+		decl.name = m[1]
+	}
+	return decl
 }
 
 // The patterns that name a key's declaration compile on first use: their
