@@ -14,9 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +23,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/nix-auth/nix-auth/crypt"
+	"github.com/nix-auth/nix-auth/internal/account"
 	"github.com/nix-auth/nix-auth/internal/safefile"
 	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
@@ -558,23 +557,22 @@ func lookupOwner(owner, group string) (uid, gid int, err error) {
 	uid, gid = os.Getuid(), os.Getgid()
 	if owner != "" {
 		if uid, err = strconv.Atoi(owner); err != nil {
-			u, lerr := user.Lookup(owner)
+			u, lerr := account.LookupUser(owner)
 			if lerr != nil {
 				return 0, 0, &Error{msg: fmt.Sprintf("unknown owner %q", owner), hints: []string{"give a user name or a numeric uid"}}
 			}
-			uid, _ = strconv.Atoi(u.Uid)
+			uid = u.UID
 			if group == "" {
-				gid, _ = strconv.Atoi(u.Gid)
+				gid = u.GID
 			}
 		}
 	}
 	if group != "" {
 		if gid, err = strconv.Atoi(group); err != nil {
-			g, lerr := user.LookupGroup(group)
-			if lerr != nil {
+			var lerr error
+			if gid, lerr = account.LookupGroup(group); lerr != nil {
 				return 0, 0, &Error{msg: fmt.Sprintf("unknown group %q", group), hints: []string{"give a group name or a numeric gid"}}
 			}
-			gid, _ = strconv.Atoi(g.Gid)
 		}
 	}
 	if uid < 0 || gid < 0 {
@@ -654,20 +652,8 @@ func canRead(reader int, perm fs.FileMode, uid, gid int) bool {
 		return true
 	case reader == uid:
 		return perm&0o400 != 0
-	case perm&0o040 != 0 && inGroup(reader, gid):
+	case perm&0o040 != 0 && account.InGroup(reader, gid):
 		return true
 	}
 	return perm&0o004 != 0
-}
-
-func inGroup(uid, gid int) bool {
-	u, err := user.LookupId(strconv.Itoa(uid))
-	if err != nil {
-		return false
-	}
-	gids, err := u.GroupIds()
-	if err != nil {
-		gids = []string{u.Gid}
-	}
-	return slices.Contains(gids, strconv.Itoa(gid)) || u.Gid == strconv.Itoa(gid)
 }

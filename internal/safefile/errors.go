@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/user"
 	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nix-auth/nix-auth/internal/account"
+	"github.com/nix-auth/nix-auth/internal/termsafe"
 )
 
 // Why the trust rule refuses a path; an *Error wraps one of them.
@@ -119,8 +121,8 @@ func ioFailed(path string, err error, changed string) *Error {
 // who names a uid for messages: "uid 1000 (alice)".
 func who(uid uint32) string {
 	s := "uid " + strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
-		s += " (" + u.Username + ")"
+	if u, err := account.LookupUID(int(uid)); err == nil {
+		s += " (" + termsafe.Cut(u.Name, 32) + ")"
 	}
 	return s
 }
