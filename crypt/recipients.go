@@ -350,19 +350,26 @@ type declaration struct {
 // thousand keys is declared reads the file once instead of once per key.
 type declarations struct {
 	lines []string
-	first map[string]int // word -> index of the first line holding it
+	first map[string][2]int // word -> its first line and column
 }
 
 func indexDeclarations(text []byte) declarations {
-	d := declarations{lines: strings.Split(string(text), "\n"), first: map[string]int{}}
+	d := declarations{lines: strings.Split(string(text), "\n"), first: map[string][2]int{}}
 	for i, line := range d.lines {
 		if at := strings.IndexByte(line, '#'); at >= 0 {
 			line = line[:at]
 		}
-		for _, w := range strings.FieldsFunc(line, notKeyChar) {
-			if _, ok := d.first[w]; !ok && len(w) >= 16 {
-				d.first[w] = i
+		for start := 0; start < len(line); {
+			end := start
+			for end < len(line) && !notKeyChar(rune(line[end])) {
+				end++
 			}
+			if w := line[start:end]; len(w) >= 16 {
+				if _, ok := d.first[w]; !ok {
+					d.first[w] = [2]int{i, start}
+				}
+			}
+			start = end + 1
 		}
 	}
 	return d
@@ -387,12 +394,11 @@ func (d declarations) line(key string) declaration {
 	case len(f) >= 2:
 		needle, keyType = f[1], f[0]
 	}
-	i, ok := d.first[needle]
+	at, ok := d.first[needle]
 	if !ok {
 		return declaration{}
 	}
-	line := d.lines[i]
-	prefix := line[:strings.Index(line, needle)]
+	i, prefix := at[0], d.lines[at[0]][:at[1]]
 	if keyType != "" {
 		prefix = strings.TrimSuffix(strings.TrimRight(prefix, " \t"), keyType)
 	}
@@ -404,10 +410,18 @@ func (d declarations) line(key string) declaration {
 	if len(p) > 80 {
 		p, whole = p[len(p)-80:], false
 	}
-	if m := yamlAnchor().FindStringSubmatch(p); m != nil {
+	// Each pattern needs its sign: most lines have neither, and a pattern
+	// match costs far more than looking for one byte.
+	var m []string
+	if strings.Contains(p, "&") {
+		m = yamlAnchor().FindStringSubmatch(p)
+	}
+	if m != nil {
 		decl.name = "&" + m[1]
-	} else if m := nixBinding().FindStringSubmatch(p); m != nil && whole {
-		decl.name = m[1]
+	} else if whole && strings.Contains(p, "=") {
+		if m = nixBinding().FindStringSubmatch(p); m != nil {
+			decl.name = m[1]
+		}
 	}
 	return decl
 }

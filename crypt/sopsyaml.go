@@ -197,22 +197,124 @@ func yamlToValue(n *yaml.Node, commentsHandled bool, depth int) (any, error) {
 
 // emitSopsYAML writes documents as sops does.
 func emitSopsYAML(docs []treeBranch) ([]byte, error) {
+	out, sp, err := encodeSopsYAML(docs, &splicer{})
+	if err != nil {
+		return nil, err
+	}
+	if spliced, ok := sp.apply(out); ok {
+		return spliced, nil
+	}
+	out, _, err = encodeSopsYAML(docs, nil)
+	return out, err
+}
+
+func encodeSopsYAML(docs []treeBranch, sp *splicer) ([]byte, *splicer, error) {
 	var buf bytes.Buffer
 	e := yaml.NewEncoder(&buf)
 	e.SetIndent(sopsYAMLIndent)
 	for _, d := range docs {
 		m := &yaml.Node{Kind: yaml.MappingNode}
-		if err := branchToYAML(d, m); err != nil {
-			return nil, err
+		if err := branchToYAML(d, m, sp); err != nil {
+			return nil, nil, err
 		}
 		if err := e.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := e.Close(); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), sp, nil
+}
+
+// splicer writes long lists of sops age keys (recipient, then the armored
+// data key) itself: the yaml emitter keeps every event of a document and
+// scans each literal byte by byte, which made it half the serial time of
+// a rekey to 1000 recipients. Such a list is encoded as its first key and
+// a marker item; apply then writes the other keys in place of the marker,
+// in the layout the emitter gave the first one, and checks that it wrote
+// the first one the same way. Anything else (comments, other shapes, a
+// layout that differs) is left to the emitter: encoding again without a
+// splicer gives the reference bytes, and a test holds both equal.
+type splicer struct {
+	lists [][]any
+}
+
+// minSpliced is the shortest list worth splicing.
+const minSpliced = 8
+
+func (sp *splicer) marker(i int) string { return fmt.Sprintf("nix-auth-spliced-age-keys-%d", i) }
+
+// node returns the sequence to encode for l, or nil when l is not a list
+// of age keys to splice.
+func (sp *splicer) node(l []any) (*yaml.Node, error) {
+	if sp == nil || len(l) < minSpliced {
+		return nil, nil
+	}
+	for _, it := range l {
+		if _, _, ok := ageKeyItem(it); !ok {
+			return nil, nil
+		}
+	}
+	first, err := valueToYAML(l[0], nil)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	mark := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sp.marker(len(sp.lists))}
+	sp.lists = append(sp.lists, l)
+	return &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{first, mark}}, nil
+}
+
+// ageKeyItem is a sops age key entry without comments, as sops writes it
+// (its keys sorted).
+func ageKeyItem(it any) (recipient, enc string, ok bool) {
+	b, isBranch := it.(treeBranch)
+	if !isBranch || len(b) != 2 || b[0].Key != "enc" || b[1].Key != "recipient" {
+		return "", "", false
+	}
+	enc, ok1 := b[0].Value.(string)
+	recipient, ok2 := b[1].Value.(string)
+	return recipient, enc, ok1 && ok2 && isAgeRecipient(recipient) && isArmoredAge(enc)
+}
+
+// apply replaces each marker item of out by the rest of its list.
+func (sp *splicer) apply(out []byte) ([]byte, bool) {
+	for i, l := range sp.lists {
+		line := []byte("- " + sp.marker(i) + "\n")
+		at := bytes.Index(out, line)
+		if at < 0 || bytes.Count(out, line) != 1 {
+			return nil, false
+		}
+		start := bytes.LastIndexByte(out[:at], '\n') + 1
+		if strings.TrimLeft(string(out[start:at]), " ") != "" {
+			return nil, false
+		}
+		col := at - start
+		if !bytes.HasSuffix(out[:start], appendAgeKey(nil, col, l[0])) {
+			return nil, false
+		}
+		var rest []byte
+		for _, it := range l[1:] {
+			rest = appendAgeKey(rest, col, it)
+		}
+		out = append(out[:start:start], append(rest, out[at+len(line):]...)...)
+	}
+	return out, true
+}
+
+// appendAgeKey writes one age key entry as the yaml emitter does with
+// sops's indentation, its dash at column col.
+func appendAgeKey(b []byte, col int, it any) []byte {
+	recipient, enc, _ := ageKeyItem(it)
+	pad := strings.Repeat(" ", col)
+	b = append(b, pad+"- enc: |\n"...)
+	for _, l := range strings.SplitAfter(enc, "\n") {
+		if l != "" {
+			b = append(b, pad+"    "...)
+			b = append(b, l...)
+		}
+	}
+	return append(b, pad+"  recipient: "+recipient+"\n"...)
 }
 
 func addHead(n *yaml.Node, comments []string) {
@@ -243,14 +345,17 @@ func addComments(have string, comments []string, before bool) string {
 	return have + "\n" + c
 }
 
-func valueToYAML(v any) (*yaml.Node, error) {
+func valueToYAML(v any, sp *splicer) (*yaml.Node, error) {
 	switch v := v.(type) {
 	case treeBranch:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		return n, branchToYAML(v, n)
+		return n, branchToYAML(v, n, sp)
 	case []any:
+		if n, err := sp.node(v); n != nil || err != nil {
+			return n, err
+		}
 		n := &yaml.Node{Kind: yaml.SequenceNode}
-		return n, listToYAML(v, n)
+		return n, listToYAML(v, n, sp)
 	}
 	if s, ok := v.(string); ok {
 		if n := fastScalar(s); n != nil {
@@ -380,7 +485,7 @@ func isArmoredAge(s string) bool {
 	return true
 }
 
-func listToYAML(l []any, n *yaml.Node) error {
+func listToYAML(l []any, n *yaml.Node, sp *splicer) error {
 	var head, inline []string
 	first := true
 	for _, it := range l {
@@ -396,7 +501,7 @@ func listToYAML(l []any, n *yaml.Node) error {
 			addHead(n, head)
 			head, first = nil, false
 		}
-		in, err := valueToYAML(it)
+		in, err := valueToYAML(it, sp)
 		if err != nil {
 			return err
 		}
@@ -414,7 +519,7 @@ func listToYAML(l []any, n *yaml.Node) error {
 	return nil
 }
 
-func branchToYAML(b treeBranch, n *yaml.Node) error {
+func branchToYAML(b treeBranch, n *yaml.Node, sp *splicer) error {
 	var head, inline []string
 	first := true
 	for _, it := range b {
@@ -439,7 +544,7 @@ func branchToYAML(b treeBranch, n *yaml.Node) error {
 			}
 		}
 		addHead(kn, head)
-		v, err := valueToYAML(it.Value)
+		v, err := valueToYAML(it.Value, sp)
 		if err != nil {
 			return err
 		}
