@@ -178,3 +178,18 @@ func TestResolveRecipientFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientCanonical: an age recipient is kept in the one spelling sops
+// and age write, whatever case it was given in.
+func TestRecipientCanonical(t *testing.T) {
+	r := stKey(t).Recipient().String()
+	for _, in := range []string{r, strings.ToUpper(r)} {
+		got, err := parseRecipient(in, "test")
+		if err != nil || got.Age != r {
+			t.Errorf("%s: %q, %v; want %q", in, got.Age, err, r)
+		}
+	}
+	if _, err := parseRecipient(r[:len(r)-1]+"x", "test"); err == nil {
+		t.Error("a recipient with a bad checksum was accepted")
+	}
+}

@@ -293,7 +293,7 @@ func (sp *splicer) apply(out []byte) ([]byte, bool) {
 		if !bytes.HasSuffix(out[:start], appendAgeKey(nil, col, l[0])) {
 			return nil, false
 		}
-		var rest []byte
+		rest := make([]byte, 0, (len(l)-1)*(at-start+len(appendAgeKey(nil, col, l[0]))))
 		for _, it := range l[1:] {
 			rest = appendAgeKey(rest, col, it)
 		}
@@ -306,15 +306,26 @@ func (sp *splicer) apply(out []byte) ([]byte, bool) {
 // sops's indentation, its dash at column col.
 func appendAgeKey(b []byte, col int, it any) []byte {
 	recipient, enc, _ := ageKeyItem(it)
-	pad := strings.Repeat(" ", col)
-	b = append(b, pad+"- enc: |\n"...)
-	for _, l := range strings.SplitAfter(enc, "\n") {
-		if l != "" {
-			b = append(b, pad+"    "...)
-			b = append(b, l...)
-		}
+	b = appendSpaces(b, col)
+	b = append(b, "- enc: |\n"...)
+	for rest := enc; rest != ""; {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\n")
+		b = appendSpaces(b, col+4)
+		b = append(b, l...)
+		b = append(b, '\n')
 	}
-	return append(b, pad+"  recipient: "+recipient+"\n"...)
+	b = appendSpaces(b, col+2)
+	b = append(b, "recipient: "...)
+	b = append(b, recipient...)
+	return append(b, '\n')
+}
+
+func appendSpaces(b []byte, n int) []byte {
+	for range n {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 func addHead(n *yaml.Node, comments []string) {
