@@ -116,13 +116,10 @@ func canonicalAgeRecipient(s string, ui *plugin.ClientUI) (string, age.Recipient
 	if err != nil {
 		return "", nil, err
 	}
-	if strings.ToLower(s) == s {
-		// bech32 as age decodes it has one spelling per key in lower case
-		// (the checksum and zero padding are checked), so s is r.String()
-		// without the encoding a thousand recipients would pay again.
-		return s, r, nil
-	}
-	return r.String(), r, nil
+	// age takes only the lower-case spelling ("age1..." with a checksum
+	// and zero padding checked): s is r.String(), without the encoding a
+	// thousand recipients would pay again.
+	return s, r, nil
 }
 
 // pluginUI is ui, or for nil one that cannot interact: a plugin asking
