@@ -26,20 +26,6 @@ func parseSopsYAML(in []byte) ([]treeBranch, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
-	// Decoding into a map is what checks duplicate keys and bounds alias
-	// expansion (yaml's "excessive aliasing"); the Node walk below expands
-	// aliases again, which is then bounded too.
-	check := yaml.NewDecoder(bytes.NewReader(in))
-	for {
-		var m map[string]any
-		err := check.Decode(&m)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, yamlError(err)
-		}
-	}
 	d := yaml.NewDecoder(bytes.NewReader(in))
 	for {
 		var n yaml.Node
@@ -48,6 +34,13 @@ func parseSopsYAML(in []byte) ([]treeBranch, error) {
 			break
 		}
 		if err != nil {
+			return nil, yamlError(err)
+		}
+		// Decoding the node into a map is what checks duplicate keys and
+		// bounds alias expansion (yaml's "excessive aliasing"); the walk
+		// below expands aliases again, which is then bounded too.
+		var m map[string]any
+		if err := n.Decode(&m); err != nil {
 			return nil, yamlError(err)
 		}
 		b, err := yamlToBranch(&n, nil, false, 0)

@@ -150,3 +150,23 @@ func TestSplicedStore(t *testing.T) {
 		t.Errorf("spliced (applied %v):\n%s\nemitter:\n%s\nfile:\n%s", ok, got, want, data)
 	}
 }
+
+// TestParseSopsYAMLRefuses: duplicate keys (in any document) and alias
+// bombs are refused, the latter quickly.
+func TestParseSopsYAMLRefuses(t *testing.T) {
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 0, "a"; i < 9; i++ {
+		name := string(rune('b' + i))
+		bomb += name + ": &" + name + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+		prev = name
+	}
+	for name, in := range map[string]string{
+		"duplicate key":                  "hosts: {}\nhosts: {}\n",
+		"duplicate in a second document": "a: 1\n---\nb: 1\nb: 2\n",
+		"alias bomb":                     bomb,
+	} {
+		if _, err := parseSopsYAML([]byte(in)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
