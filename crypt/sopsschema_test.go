@@ -2,8 +2,10 @@ package crypt
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,48 @@ func TestSchemaAfterSopsSet(t *testing.T) {
 	stRun(t, dir, []string{"SOPS_AGE_KEY=" + id.String()}, nil, "sops", "set", "t.yaml", `["hosts"]`, `"github.com"`)
 	if _, err := Load(p, siIDs(id), nil, stNow); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "not a mapping of host names") {
 		t.Errorf("hosts as a string: %v", err)
+	}
+}
+
+// TestSplitEncValue holds splitEncValue to sops's pattern on values made
+// of the pattern's own pieces, where greedy groups and the separators'
+// choice matter.
+func TestSplitEncValue(t *testing.T) {
+	re := regexp.MustCompile(`^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`)
+	pieces := []string{",iv:", ",tag:", ",type:", "]", "a", "b=", "\n", "ENC[AES256_GCM,data:", ",", ":"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	matched := 0
+	check := func(s string) {
+		m := re.FindStringSubmatch(s)
+		if m != nil {
+			matched++
+		}
+		data, iv, tag, typ, ok := splitEncValue(s)
+		if ok != (m != nil) || ok && (data != m[1] || iv != m[2] || tag != m[3] || typ != m[4]) {
+			t.Fatalf("%q: got %v %q %q %q %q, pattern %q", s, ok, data, iv, tag, typ, m)
+		}
+	}
+	check("ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]")
+	noise := func() string {
+		s := ""
+		for range rng.IntN(4) {
+			s += pieces[rng.IntN(len(pieces))]
+		}
+		return s
+	}
+	for range 100000 {
+		s := "ENC[AES256_GCM,data:"
+		if rng.IntN(20) == 0 {
+			s = ""
+		}
+		for range rng.IntN(16) {
+			s += pieces[rng.IntN(len(pieces))]
+		}
+		check(s)
+		// The pattern's shape, with noise in and around every group.
+		check("ENC[AES256_GCM,data:" + noise() + ",iv:" + noise() + ",tag:" + noise() + ",type:" + noise() + "]" + noise())
+	}
+	if matched < 5000 {
+		t.Errorf("only %d values matched: the cases do not reach the groups", matched)
 	}
 }

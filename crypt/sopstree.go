@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -475,11 +474,49 @@ func stashKey(ad string, v any) ivKey {
 // sopsNonceSize is the IV length sops uses (longer than GCM's usual 12).
 const sopsNonceSize = 32
 
-// encValueRe is sops's own pattern for a value, compiled on first use:
-// a process that never decrypts (nix-auth version) does not pay for it.
-var encValueRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`)
-})
+// splitEncValue takes a value apart as sops's own pattern does,
+// `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]`, without
+// compiling it at every start: within the first line (`.` stops at a line
+// break), each group is as long as it can be with the rest still matching,
+// so every separator is the last one that leaves room for what follows,
+// and text after the last ']' is ignored. TestSplitEncValue holds it to
+// the pattern.
+func splitEncValue(s string) (data, iv, tag, typ string, ok bool) {
+	const prefix = "ENC[AES256_GCM,data:"
+	line, _, _ := strings.Cut(s, "\n")
+	if !strings.HasPrefix(line, prefix) {
+		return "", "", "", "", false
+	}
+	// last finds the last sep that starts after from and ends at least one
+	// byte before to.
+	last := func(sep string, from, to int) int {
+		if to-1 < from+len(sep) {
+			return -1
+		}
+		i := strings.LastIndex(line[from:to-1], sep)
+		if i < 0 {
+			return -1
+		}
+		return from + i
+	}
+	end := strings.LastIndexByte(line, ']')
+	if end < 0 {
+		return "", "", "", "", false
+	}
+	t := last(",type:", len(prefix)+1, end)
+	if t < 0 {
+		return "", "", "", "", false
+	}
+	g := last(",tag:", len(prefix)+1, t)
+	if g < 0 {
+		return "", "", "", "", false
+	}
+	v := last(",iv:", len(prefix)+1, g)
+	if v < 0 {
+		return "", "", "", "", false
+	}
+	return line[len(prefix):v], line[v+len(",iv:") : g], line[g+len(",tag:") : t], line[t+len(",type:") : end], true
+}
 
 // isEmptyValue: sops stores empty strings (and empty comments) as they
 // are, unencrypted.
@@ -559,13 +596,13 @@ func (c *valueCipher) decrypt(s string, key []byte, ad string) (any, error) {
 	if s == "" {
 		return "", nil
 	}
-	m := encValueRe().FindStringSubmatch(s)
-	if m == nil {
+	m1, m2, m3, typ, ok := splitEncValue(s)
+	if !ok {
 		return nil, errNotDecrypted
 	}
-	data, err1 := base64.StdEncoding.DecodeString(m[1])
-	iv, err2 := base64.StdEncoding.DecodeString(m[2])
-	tag, err3 := base64.StdEncoding.DecodeString(m[3])
+	data, err1 := base64.StdEncoding.DecodeString(m1)
+	iv, err2 := base64.StdEncoding.DecodeString(m2)
+	tag, err3 := base64.StdEncoding.DecodeString(m3)
 	if err1 != nil || err2 != nil || err3 != nil || len(iv) == 0 {
 		return nil, errNotDecrypted
 	}
@@ -582,7 +619,7 @@ func (c *valueCipher) decrypt(s string, key []byte, ad string) (any, error) {
 		return nil, errNotDecrypted
 	}
 	var v any
-	switch m[4] {
+	switch typ {
 	case "str":
 		v = string(plain)
 	case "int":
