@@ -94,10 +94,11 @@ func Run(ctx context.Context, f *Factory, args []string) (code int) {
 		out.Flush()
 		errOut.Flush()
 	}()
-	root := NewRootCmd(&g)
-	if args != nil {
-		root.SetArgs(args)
+	if args == nil {
+		args = os.Args[1:]
 	}
+	root := newRootCmd(&g, directCommand(args))
+	root.SetArgs(args)
 	c, err := root.ExecuteContextC(ctx)
 	return reportErrorFor(errOut, err, c)
 }
@@ -148,7 +149,49 @@ func hintsOf(err error) []string {
 }
 
 // NewRootCmd builds the command tree around f.
-func NewRootCmd(f *Factory) *cobra.Command {
+func NewRootCmd(f *Factory) *cobra.Command { return newRootCmd(f, "") }
+
+// commands are nix-auth's commands, in the order help lists them, by the
+// name each one's Use starts with (TestCommandNames holds them equal).
+var commands = []struct {
+	name  string
+	build func(*Factory) *cobra.Command
+}{
+	{"login", newLoginCmd},
+	{"set-token", newSetTokenCmd},
+	{"import", newImportCmd},
+	{"logout", newLogoutCmd},
+	{"rotate", newRotateCmd},
+	{"token", newTokenCmd},
+	{"status", newStatusCmd},
+	{"rekey", newRekeyCmd},
+	{"refresh", newRefreshCmd},
+	{"render", newRenderCmd},
+	{"git-credential", newGitCredentialCmd},
+	{"setup-git", newSetupGitCmd},
+	{"version", newVersionCmd},
+	{"doctor", newDoctorCmd},
+}
+
+// directCommand is the command args name first, when they start with one:
+// only that command is then built. Building all of them, flags and
+// defaults included, costs every process about a millisecond, render at
+// each activation included. Anything else (a flag first, help,
+// completion, a word that is no command) gets the whole tree.
+func directCommand(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.name
+		}
+	}
+	return ""
+}
+
+// newRootCmd builds the tree; only, when set, is the one command in it.
+func newRootCmd(f *Factory, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "nix-auth",
 		Short: "Get forge tokens and put them where Nix reads them",
@@ -168,22 +211,11 @@ downloader reads (archives, binary caches).`),
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.PersistentFlags().String("config", "", "path of the user's nix.conf (default: as Nix finds it)")
 
-	root.AddCommand(
-		newLoginCmd(f),
-		newSetTokenCmd(f),
-		newImportCmd(f),
-		newLogoutCmd(f),
-		newRotateCmd(f),
-		newTokenCmd(f),
-		newStatusCmd(f),
-		newRekeyCmd(f),
-		newRefreshCmd(f),
-		newRenderCmd(f),
-		newGitCredentialCmd(f),
-		newSetupGitCmd(f),
-		newVersionCmd(f),
-		newDoctorCmd(f),
-	)
+	for _, c := range commands {
+		if only == "" || only == c.name {
+			root.AddCommand(c.build(f))
+		}
+	}
 	// A word that is no command is a usage error with a hint, not cobra's
 	// exit 1 (or, for a command with subcommands, its help and exit 0).
 	root.Args = func(c *cobra.Command, a []string) error {
