@@ -416,16 +416,12 @@ func isBase64(s string) bool {
 	return true
 }
 
-// isEncValue: ENC[AES256_GCM,data:B64,iv:B64,tag:B64,type:lower].
+// isEncValue: ENC[AES256_GCM,data:B64,iv:B64,tag:B64,type:lower], as
+// splitEncValue reads it, and nothing after.
 func isEncValue(s string) bool {
-	rest, ok := strings.CutPrefix(s, "ENC[AES256_GCM,data:")
-	if !ok || !strings.HasSuffix(rest, "]") {
-		return false
-	}
-	data, rest, ok1 := strings.Cut(rest[:len(rest)-1], ",iv:")
-	iv, rest, ok2 := strings.Cut(rest, ",tag:")
-	tag, typ, ok3 := strings.Cut(rest, ",type:")
-	if !ok1 || !ok2 || !ok3 || iv == "" || tag == "" || typ == "" || !isBase64(data) || !isBase64(iv) || !isBase64(tag) {
+	data, iv, tag, typ, ok := splitEncValue(s)
+	if !ok || len(s) != len("ENC[AES256_GCM,data:,iv:,tag:,type:]")+len(data)+len(iv)+len(tag)+len(typ) ||
+		!isBase64(data) || !isBase64(iv) || !isBase64(tag) {
 		return false
 	}
 	for i := 0; i < len(typ); i++ {
