@@ -280,10 +280,7 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	// git-crypt init writes `"git-crypt" clean` (with --key-name=KEY for
-	// a named key): another clean command is not git-crypt's, whatever
-	// the filter is called.
-	if !found || !bytes.Contains(clean, []byte("git-crypt")) || !bytes.Contains(clean, []byte(" clean")) {
+	if !found || !isGitCryptClean(string(clean), st.Key) {
 		return st, nil
 	}
 	// Without required=true, git commits the plaintext when the filter
@@ -303,6 +300,35 @@ func (g *Git) GitCrypt(path string) (*GitCryptState, error) {
 		}
 	}
 	return st, nil
+}
+
+// isGitCryptClean says whether cmd is the clean command git-crypt init
+// writes for key: `"PATH/git-crypt" clean`, with --key-name=KEY for a named
+// key. Anything else is not git-crypt's, whatever the filter is called:
+// `cat # git-crypt clean`, or a wrapper, would commit the plaintext.
+func isGitCryptClean(cmd, key string) bool {
+	cmd = strings.TrimSpace(cmd)
+	var prog, rest string
+	if q, ok := strings.CutPrefix(cmd, `"`); ok {
+		end := strings.IndexByte(q, '"')
+		if end < 0 {
+			return false
+		}
+		prog, rest = q[:end], q[end+1:]
+	} else {
+		prog, rest, _ = strings.Cut(cmd, " ")
+		rest = " " + rest
+	}
+	// git-crypt quotes its own path for the shell; a path that needed
+	// escapes is not taken apart here.
+	if prog == "" || filepath.Base(prog) != "git-crypt" || strings.ContainsAny(prog, "\\$`\"';|&<>()*?\n") {
+		return false
+	}
+	want := " clean"
+	if key != "default" {
+		want += " --key-name=" + key
+	}
+	return rest == want
 }
 
 // writable refuses a plaintext write git-crypt would not encrypt.

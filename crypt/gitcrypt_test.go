@@ -251,9 +251,39 @@ func TestGitCryptHostileAttributes(t *testing.T) {
 	// A filter named git-crypt whose clean command is not git-crypt's
 	// would commit the plaintext.
 	os.WriteFile(filepath.Join(repo, ".gitattributes"), []byte("secrets/** filter=git-crypt\n"), 0o644)
-	gcRun(t, g, repo, "git", "config", "filter.git-crypt.clean", "cat")
-	if _, err := DetectFormat(filepath.Join(repo, "secrets", "t.json"), "", g); !errors.Is(err, ErrGitCryptLocked) {
-		t.Errorf("a clean filter that is not git-crypt's: %v, want ErrGitCryptLocked", err)
+	for _, clean := range []string{"cat", `cat # "git-crypt" clean`, `"git-crypt" clean; cat`, `"/x/git-crypt" clean --key-name=other`} {
+		gcRun(t, g, repo, "git", "config", "filter.git-crypt.clean", clean)
+		if _, err := DetectFormat(filepath.Join(repo, "secrets", "t.json"), "", g); !errors.Is(err, ErrGitCryptLocked) {
+			t.Errorf("clean filter %q, not git-crypt's: %v, want ErrGitCryptLocked", clean, err)
+		}
+	}
+}
+
+// TestIsGitCryptClean: the clean commands git-crypt init writes, and
+// others that only look like them.
+func TestIsGitCryptClean(t *testing.T) {
+	for _, c := range []struct {
+		cmd, key string
+		want     bool
+	}{
+		{`"git-crypt" clean`, "default", true},
+		{`"/nix/store/abc-git-crypt-0.7.0/bin/git-crypt" clean`, "default", true},
+		{`"/Users/Jo Doe/bin/git-crypt" clean`, "default", true},
+		{`"git-crypt" clean --key-name=other`, "other", true},
+		{`git-crypt clean`, "default", true},
+		{`"git-crypt" clean --key-name=other`, "default", false},
+		{`"git-crypt" clean`, "other", false},
+		{`cat # git-crypt clean`, "default", false},
+		{`"git-crypt" clean; cat`, "default", false},
+		{`"git-crypt" clean | cat`, "default", false},
+		{`"$(cat)/git-crypt" clean`, "default", false},
+		{`"git-crypt-wrapper" clean`, "default", false},
+		{`"git-crypt clean`, "default", false},
+		{``, "default", false},
+	} {
+		if got := isGitCryptClean(c.cmd, c.key); got != c.want {
+			t.Errorf("%q (key %s): %v, want %v", c.cmd, c.key, got, c.want)
+		}
 	}
 }
 
