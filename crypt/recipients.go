@@ -378,10 +378,11 @@ func indexDeclarations(text []byte) declarations {
 	return d
 }
 
-// notKeyChar: a key's distinctive part is bech32 (age1...) or base64 (an
-// ssh key's blob); anything else separates words.
+// notKeyChar: a key's distinctive part is bech32 (age1..., or
+// AGE-SECRET-KEY-1... given by mistake) or base64 (an ssh key's blob);
+// anything else separates words.
 func notKeyChar(r rune) bool {
-	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '/' || r == '=')
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '/' || r == '=' || r == '-' || r == '_')
 }
 
 // line finds the first line, outside a '#' comment, that holds key's
@@ -399,7 +400,18 @@ func (d declarations) line(key string) declaration {
 	}
 	at, ok := d.first[needle]
 	if !ok {
-		return declaration{}
+		// Not a word of the file: the first line that holds it at all,
+		// outside a comment (an error path, where speed does not matter).
+		for i, line := range d.lines {
+			j := strings.Index(line, needle)
+			if len(needle) >= 16 && j >= 0 && !strings.Contains(line[:j], "#") {
+				at, ok = [2]int{i, j}, true
+				break
+			}
+		}
+		if !ok {
+			return declaration{}
+		}
 	}
 	i, prefix := at[0], d.lines[at[0]][:at[1]]
 	if keyType != "" {
