@@ -672,20 +672,9 @@ func (d *doctor) metaOf(file string) []crypt.Entry {
 	if err != nil {
 		return nil
 	}
-	if srcs, ok := nixconf.RenderSource(data); ok {
-		// render names its inputs joined by ", ".
-		for _, src := range strings.Split(srcs, ", ") {
-			if !filepath.IsAbs(src) {
-				continue
-			}
-			if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxMetaFile {
-				continue
-			}
-			if m, err := crypt.OpenMeta(src, crypt.OpenOptions{Git: d.f.git(), Now: d.f.Now}); err == nil {
-				d.metas[file] = append(d.metas[file], m.Entries...)
-			}
-		}
-		return d.metas[file]
+	if es, ok := d.f.renderedStoreEntries(data); ok {
+		d.metas[file] = es
+		return es
 	}
 	if es, _, err := crypt.ParseFragment(file, data); err == nil {
 		d.metas[file] = es

@@ -3,13 +3,17 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/nix-auth/nix-auth/crypt"
 	"github.com/nix-auth/nix-auth/internal/termsafe"
+	"github.com/nix-auth/nix-auth/nixconf"
 	"github.com/nix-auth/nix-auth/providers"
 	"github.com/nix-auth/nix-auth/render"
 )
@@ -49,30 +53,40 @@ func checkStatusFileFlags(hosts []string, o *statusOptions) error {
 
 // runStatusPlain shows a decrypted token file, read as render --plain
 // reads it: the tokens validated with their forges, or with --offline
-// only what the file says.
+// only what the file says. For a file render wrote, the tokens it left
+// out because they expired are rows too (from the metadata of the stores
+// its first line names), so that the health check fails on them.
 func runStatusPlain(ctx context.Context, f *Factory, hosts []string, o *statusOptions) error {
 	es, err := render.ReadPlain(o.plain, f.Now(), f.warn)
 	if err != nil {
 		return err
 	}
-	if len(es) == 0 {
+	left := leftOutByRender(f, o.plain, es, hosts, o.warnExpiring)
+	if len(es) == 0 && len(left) == 0 {
 		// What render writes when every token has expired: Nix has none.
 		return &hintError{msg: o.plain + " holds no tokens",
 			hints: []string{"render leaves expired tokens out: see what the store holds with `nix-auth status --file STORE --offline`"}}
 	}
+	// Hosts asked for that render left out are those rows alone.
+	inFile := slices.DeleteFunc(slices.Clone(hosts), func(h string) bool {
+		return slices.ContainsFunc(left, func(r statusHost) bool { return r.Host == h })
+	})
 	var rows []statusHost
-	if o.offline {
-		rows, err = metaRows(&crypt.Meta{Path: o.plain, Entries: es}, hosts, f.Now(), o.warnExpiring)
+	switch {
+	case len(hosts) > 0 && len(inFile) == 0:
+	case o.offline:
+		rows, err = metaRows(&crypt.Meta{Path: o.plain, Entries: es}, inFile, f.Now(), o.warnExpiring)
 		for i := range rows {
 			k := slices.IndexFunc(es, func(e crypt.Entry) bool { return e.Host == rows[i].Host })
 			rows[i].Token = providers.MaskToken(es[k].Token)
 		}
-	} else {
-		rows, err = checkEntries(ctx, f, es, o.plain, hosts, o.warnExpiring)
+	default:
+		rows, err = checkEntries(ctx, f, es, o.plain, inFile, o.warnExpiring)
 	}
 	if err != nil {
 		return err
 	}
+	rows = append(rows, left...)
 	if o.json {
 		return reportStatus(f, statusReport{SchemaVersion: 1, File: o.plain, Hosts: rows})
 	}
@@ -134,4 +148,59 @@ func recipientName(r crypt.Recipient) string {
 		return r.SSH + " (" + r.Age + ")"
 	}
 	return r.Age
+}
+
+// leftOutByRender returns a row for each token that the stores named by
+// plain's first line (a file render wrote) hold and plain does not because
+// it expired: render leaves those out, so Nix has no token for the host.
+// The stores' metadata is read without a key (unverified, as --offline
+// shows it); a file render did not write has none.
+func leftOutByRender(f *Factory, plain string, es []crypt.Entry, hosts []string, warn time.Duration) []statusHost {
+	data, err := nixconf.ReadRegular(plain, maxMetaFile)
+	if err != nil {
+		return nil
+	}
+	stored, _ := f.renderedStoreEntries(data)
+	now := f.Now()
+	var left []crypt.Entry
+	for _, e := range stored {
+		if e.Expires.IsZero() || now.Before(e.Expires) || (len(hosts) > 0 && !slices.Contains(hosts, e.Host)) ||
+			slices.ContainsFunc(es, func(r crypt.Entry) bool { return r.Host == e.Host }) ||
+			slices.ContainsFunc(left, func(r crypt.Entry) bool { return r.Host == e.Host }) {
+			continue
+		}
+		left = append(left, e)
+	}
+	rows, _ := metaRows(&crypt.Meta{Path: plain, Entries: left}, nil, now, warn)
+	for i := range rows {
+		rows[i].Token = "(left out)"
+		rows[i].Problem = "render left the token out because it expired: Nix has none for this host"
+	}
+	return rows
+}
+
+// renderedStoreEntries returns the entries of the stores a file render
+// wrote names on its first line (sops, age or git-crypt stores, read
+// without a key: unverified metadata; token files have none), and whether
+// data is such a file. A store that is not an absolute path to a regular
+// file of bounded size is skipped.
+func (f *Factory) renderedStoreEntries(data []byte) ([]crypt.Entry, bool) {
+	srcs, ok := nixconf.RenderSource(data)
+	if !ok {
+		return nil, false
+	}
+	var es []crypt.Entry
+	// render names its inputs joined by ", ".
+	for _, src := range strings.Split(srcs, ", ") {
+		if !filepath.IsAbs(src) {
+			continue
+		}
+		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxMetaFile {
+			continue
+		}
+		if m, err := crypt.OpenMeta(src, crypt.OpenOptions{Git: f.git(), Now: f.Now}); err == nil {
+			es = append(es, m.Entries...)
+		}
+	}
+	return es, true
 }
