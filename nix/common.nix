@@ -271,7 +271,8 @@ rec {
   # The health check's status arguments: the plain input when it is the
   # only one (it still has the tokens render leaves out because they
   # expired, and their metadata), else what render wrote, which has the
-  # token files' tokens too.
+  # token files' tokens too; status reads the stores its first line names
+  # for the tokens render left out.
   checkArgs = cfg: rendered: [
     "status"
     "--plain"
