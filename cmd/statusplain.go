@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,10 +180,10 @@ func leftOutByRender(f *Factory, plain string, es []crypt.Entry, hosts []string,
 	return rows
 }
 
-// renderedStoreEntries returns the entries of the stores a file render
+// renderedStoreEntries returns the entries of the inputs a file render
 // wrote names on its first line (sops, age or git-crypt stores, read
-// without a key: unverified metadata; token files have none), and whether
-// data is such a file. A store that is not an absolute path to a regular
+// without a key: unverified metadata; a decrypted --plain input; token
+// files have none), and whether data is such a file. A store that is not an absolute path to a regular
 // file of bounded size is skipped.
 func (f *Factory) renderedStoreEntries(data []byte) ([]crypt.Entry, bool) {
 	srcs, ok := nixconf.RenderSource(data)
@@ -198,8 +199,16 @@ func (f *Factory) renderedStoreEntries(data []byte) ([]crypt.Entry, bool) {
 		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxMetaFile {
 			continue
 		}
-		if m, err := crypt.OpenMeta(src, crypt.OpenOptions{Git: f.git(), Now: f.Now}); err == nil {
+		m, err := crypt.OpenMeta(src, crypt.OpenOptions{Git: f.git(), Now: f.Now})
+		switch {
+		case err == nil:
 			es = append(es, m.Entries...)
+		case errors.Is(err, crypt.ErrNoMetadata) || errors.Is(err, crypt.ErrUnknownFormat):
+			// What sops-nix or agenix decrypted (render --plain's input),
+			// read as render read it; a token file alone has no metadata.
+			if pes, err := render.ReadPlain(src, f.Now(), func(string) {}); err == nil {
+				es = append(es, pes...)
+			}
 		}
 	}
 	return es, true
