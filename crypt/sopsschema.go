@@ -29,7 +29,8 @@ const createdSkew = 10 * time.Minute
 
 // secretField matches field names that hold secrets by their name; such a
 // field of a host must be encrypted like the token.
-// It is compiled on first use, like encValueRe.
+// It is compiled on first use: a process that never checks a store does
+// not pay for it.
 var secretField = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`(?i)(token|secret|passw|passphrase|credential|private|api_?key|_key$|^key$)`)
 })
